@@ -1,0 +1,152 @@
+package manifest
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Mismatch is a resource whose digest differs between the signed manifest and the model.
+type Mismatch struct {
+	Name     string
+	Expected string // "algorithm:hex" from the signed manifest
+	Actual   string // "algorithm:hex" from the model
+}
+
+// Diff lists every way a model differs from its signed manifest. As an error it matches
+// ErrMismatch, and its message names every file involved.
+type Diff struct {
+	Model      string
+	Missing    []string // signed, but not in the model
+	Extra      []string // in the model, but not signed
+	Mismatched []Mismatch
+}
+
+// Empty reports whether the model matched.
+func (d *Diff) Empty() bool {
+	return len(d.Missing) == 0 && len(d.Extra) == 0 && len(d.Mismatched) == 0
+}
+
+func (d *Diff) Error() string {
+	var parts []string
+	if len(d.Extra) > 0 {
+		parts = append(parts, fmt.Sprintf("extra files found in model %q: %s", d.Model, strings.Join(d.Extra, ", ")))
+	}
+	if len(d.Missing) > 0 {
+		parts = append(parts, fmt.Sprintf("missing files in model %q: %s", d.Model, strings.Join(d.Missing, ", ")))
+	}
+	for _, m := range d.Mismatched {
+		parts = append(parts, fmt.Sprintf("digest mismatch for %q: expected %s, actual %s", m.Name, m.Expected, m.Actual))
+	}
+	return "model does not match its manifest: " + strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(diff, ErrMismatch) true.
+func (d *Diff) Is(target error) bool { return target == ErrMismatch }
+
+// CompareOptions adjusts Compare.
+type CompareOptions struct {
+	// IgnoreUnsigned accepts files in the model that the signed manifest does not list.
+	IgnoreUnsigned bool
+}
+
+// Compare reports how actual differs from signed: every missing resource, every extra one
+// (unless IgnoreUnsigned), and every digest mismatch, each with its name and both digests. It
+// returns nil when they match and a *Diff otherwise. A signed resource name that could escape
+// the model root is an error of its own (ErrUnsafeName). The model name takes no part.
+func Compare(signed, actual *Manifest, opts CompareOptions) error {
+	for _, r := range signed.Resources {
+		if err := ValidateName(pathOf(r)); err != nil {
+			return err
+		}
+	}
+	type entry struct{ alg, hex string }
+	have := make(map[string]entry, len(actual.Resources))
+	for _, r := range actual.Resources {
+		have[r.Name] = entry{r.Algorithm, hex.EncodeToString(r.Digest)}
+	}
+	d := &Diff{Model: signed.ModelName}
+	want := make(map[string]bool, len(signed.Resources))
+	for _, r := range signed.Resources {
+		want[r.Name] = true
+		got, ok := have[r.Name]
+		if !ok {
+			d.Missing = append(d.Missing, r.Name)
+			continue
+		}
+		if got.alg != r.Algorithm || got.hex != r.Hex() {
+			d.Mismatched = append(d.Mismatched, Mismatch{Name: r.Name, Expected: r.Algorithm + ":" + r.Hex(), Actual: got.alg + ":" + got.hex})
+		}
+	}
+	if !opts.IgnoreUnsigned {
+		for _, r := range actual.Resources {
+			if !want[r.Name] {
+				d.Extra = append(d.Extra, r.Name)
+			}
+		}
+	}
+	slices.Sort(d.Missing)
+	slices.Sort(d.Extra)
+	if d.Empty() {
+		return nil
+	}
+	return d
+}
+
+// CheckOptions adjusts CheckDir.
+type CheckOptions struct {
+	// IgnorePaths are left out of the model in addition to those the manifest records.
+	IgnorePaths []string
+	// IncludeGitPaths, SignatureFile, Workers and Progress are as in Options.
+	IncludeGitPaths bool
+	SignatureFile   string
+	Workers         int
+	Progress        func(done, total int64)
+	// IgnoreUnsigned hashes only the files the manifest lists, and accepts others.
+	IgnoreUnsigned bool
+}
+
+// CheckDir hashes the model at path the way the signed manifest says it was hashed (method,
+// hash type, shard size, symbolic links, and the recorded ignore paths), and compares the
+// result with it. It returns the model's manifest, and a *Diff error if they differ.
+func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOptions) (*Manifest, error) {
+	ser := signed.Serialization
+	if err := ser.Validate(); err != nil {
+		return nil, err
+	}
+	for _, r := range signed.Resources {
+		if err := ValidateName(pathOf(r)); err != nil {
+			return nil, err
+		}
+	}
+	o := Options{
+		ModelName:       signed.ModelName,
+		Method:          ser.Method,
+		HashType:        ser.HashType,
+		ShardSize:       ser.ShardSize,
+		AllowSymlinks:   ser.AllowSymlinks,
+		IgnorePaths:     append(slices.Clone(opts.IgnorePaths), ser.IgnorePaths...),
+		IncludeGitPaths: opts.IncludeGitPaths,
+		SignatureFile:   opts.SignatureFile,
+		Workers:         opts.Workers,
+		Progress:        opts.Progress,
+	}
+	if opts.IgnoreUnsigned {
+		o.Only = []string{}
+		for _, f := range signed.Files() {
+			if f != "." {
+				o.Only = append(o.Only, f)
+			}
+		}
+		if len(o.Only) != len(signed.Files()) {
+			o.Only = nil // a single-file model: hash it whole
+		}
+	}
+	actual, err := FromDir(ctx, path, o)
+	if err != nil {
+		return nil, err
+	}
+	return actual, Compare(signed, actual, CompareOptions{IgnoreUnsigned: opts.IgnoreUnsigned})
+}

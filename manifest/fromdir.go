@@ -1,0 +1,312 @@
+package manifest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/echelongraph/go-modelverify/internal/digest"
+)
+
+// Options says how to build a manifest from a model on disk. The zero value gives
+// model_signing's defaults: files serialization, SHA-256, git paths and model.sig ignored,
+// symbolic links refused.
+type Options struct {
+	// ModelName is the statement's subject name. The default is the last component of the
+	// model's path.
+	ModelName string
+	// Method is MethodFiles (the default) or MethodShards.
+	Method string
+	// HashType is SHA256 (the default), BLAKE2b or BLAKE3.
+	HashType string
+	// ShardSize is the shard size for MethodShards; the default is DefaultShardSize.
+	ShardSize int64
+	// AllowSymlinks lets symbolic links to files inside the model root be hashed, with the
+	// target's content under the link's name. Links that leave the root, and links to
+	// directories, are refused even then.
+	AllowSymlinks bool
+	// IgnorePaths are left out of the manifest, with everything under them. They are relative
+	// to the model root; an absolute path is made relative to it, or dropped if it lies outside.
+	IgnorePaths []string
+	// IncludeGitPaths stops .git, .gitattributes, .github and .gitignore at the top of the
+	// model from being ignored.
+	IncludeGitPaths bool
+	// SignatureFile is the signature's path, relative to the model root, which is always
+	// ignored. The default is DefaultSignatureFile.
+	SignatureFile string
+	// Only, if not nil, restricts hashing to these resource paths (relative to the root) and
+	// does not walk the directory: what "ignore unsigned files" needs. Each must exist.
+	Only []string
+	// Workers bounds how many files or shards are hashed at once; the default is GOMAXPROCS.
+	Workers int
+	// Progress, if set, is called as bytes are hashed.
+	Progress func(done, total int64)
+}
+
+func (o Options) serialization() (Serialization, error) {
+	s := Serialization{Method: o.Method, HashType: o.HashType, ShardSize: o.ShardSize, AllowSymlinks: o.AllowSymlinks}
+	if s.Method == "" {
+		s.Method = MethodFiles
+	}
+	if s.HashType == "" {
+		s.HashType = SHA256
+	}
+	if s.HashType == "blake2" {
+		s.HashType = BLAKE2b
+	}
+	if s.Method == MethodShards && s.ShardSize == 0 {
+		s.ShardSize = DefaultShardSize
+	}
+	if s.Method == MethodFiles {
+		s.ShardSize = 0
+	}
+	return s, s.Validate()
+}
+
+// file is one regular file found in the model, ready to be hashed.
+type file struct {
+	name string // resource path, "/"-separated, "." for a single-file model
+	path string // where to read it: the file itself, or a symbolic link's target
+	size int64
+}
+
+// FromDir hashes the model at path, a directory or a single file, into a manifest, exactly as
+// Python model_signing does: hidden files are included, empty directories are not, empty files
+// are included with files serialization and left out with shards, and a single-file model's
+// resource is named ".". Resources come out in Python's canonical order (SortResources).
+func FromDir(ctx context.Context, path string, opts Options) (*Manifest, error) {
+	ser, err := opts.serialization()
+	if err != nil {
+		return nil, err
+	}
+	root, files, ignores, err := collect(path, ser, opts)
+	if err != nil {
+		return nil, err
+	}
+	ser.IgnorePaths = ignores
+
+	var tasks []digest.Task
+	var names []string
+	for _, f := range files {
+		if ser.Method == MethodShards {
+			for _, t := range digest.Shards(f.path, f.size, ser.ShardSize) {
+				tasks = append(tasks, t)
+				names = append(names, fmt.Sprintf("%s:%d:%d", f.name, t.Offset, t.Offset+t.Length))
+			}
+			continue
+		}
+		tasks = append(tasks, digest.Task{Path: f.path, Length: f.size})
+		names = append(names, f.name)
+	}
+	hopts := []digest.Option{digest.WithWorkers(opts.Workers)}
+	if opts.Workers <= 0 {
+		hopts = nil
+	}
+	if opts.Progress != nil {
+		hopts = append(hopts, digest.WithProgress(func(u digest.Update) { opts.Progress(u.Done, u.Total) }))
+	}
+	h, err := digest.New(digest.Algorithm(ser.HashType), hopts...)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := h.Hash(ctx, tasks)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{ModelName: opts.ModelName, Serialization: ser}
+	if m.ModelName == "" {
+		m.ModelName = modelName(root)
+	}
+	alg := ser.ResourceAlgorithm()
+	m.Resources = make([]Resource, len(tasks))
+	for i := range tasks {
+		m.Resources[i] = Resource{Name: names[i], Algorithm: alg, Digest: sums[i]}
+	}
+	SortResources(m.Resources)
+	return m, nil
+}
+
+// modelName is the last component of the model's path, resolved first so that "." and ".."
+// give a real name.
+func modelName(root string) string {
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	return filepath.Base(root)
+}
+
+// collect finds the files of the model at path and the ignore list to record.
+func collect(path string, ser Serialization, opts Options) (root string, files []file, ignores []string, err error) {
+	root = filepath.Clean(path)
+	fi, err := os.Lstat(root)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if !ser.AllowSymlinks {
+			return "", nil, nil, fmt.Errorf("%w: the model path %s is a symbolic link", ErrSymlink, root)
+		}
+		if root, err = filepath.EvalSymlinks(root); err != nil {
+			return "", nil, nil, err
+		}
+		if fi, err = os.Stat(root); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		// A single-file model: nothing to ignore, and its one resource is ".".
+		return root, []file{{name: ".", path: root, size: fi.Size()}}, nil, nil
+	case !fi.IsDir():
+		return "", nil, nil, fmt.Errorf("%w: %s (%s)", ErrFileType, root, fi.Mode().Type())
+	}
+
+	ignores = ignoreList(root, opts)
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", nil, nil, err
+	}
+
+	if opts.Only != nil {
+		for _, name := range opts.Only {
+			if err := ValidateName(name); err != nil || name == "." {
+				return "", nil, nil, fmt.Errorf("%w: %q", ErrUnsafeName, name)
+			}
+			f, err := inspect(root, realRoot, name, ser.AllowSymlinks)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // Compare reports it as missing
+			}
+			if err != nil {
+				return "", nil, nil, err
+			}
+			files = append(files, f)
+		}
+		return root, files, ignores, nil
+	}
+
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if ignored(rel, ignores) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		f, err := inspect(root, realRoot, rel, ser.AllowSymlinks)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		return nil
+	})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return root, files, ignores, nil
+}
+
+// inspect checks one entry of the model and says where to read its content.
+func inspect(root, realRoot, rel string, allowSymlinks bool) (file, error) {
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return file{}, err
+	}
+	target := p
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if !allowSymlinks {
+			return file{}, fmt.Errorf("%w: %s", ErrSymlink, rel)
+		}
+		if target, err = filepath.EvalSymlinks(p); err != nil {
+			return file{}, fmt.Errorf("%w: %s: %v", ErrSymlink, rel, err)
+		}
+		if !within(realRoot, target) {
+			return file{}, fmt.Errorf("%w: %s points outside the model root, to %s", ErrSymlink, rel, target)
+		}
+		if fi, err = os.Stat(target); err != nil {
+			return file{}, err
+		}
+		if fi.IsDir() {
+			// Python skips the contents of a linked directory, which would leave files in the
+			// model that no signature covers; refuse instead.
+			return file{}, fmt.Errorf("%w: %s links to a directory", ErrSymlink, rel)
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return file{}, fmt.Errorf("%w: %s (%s)", ErrFileType, rel, fi.Mode().Type())
+	}
+	return file{name: rel, path: target, size: fi.Size()}, nil
+}
+
+// within reports whether path lies inside (or is) dir; both must be resolved and clean.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// ignoreList is every path to leave out, relative to the root, sorted: the git paths, the
+// signature file and the caller's paths. It is recorded in the manifest as model_signing does.
+func ignoreList(root string, opts Options) []string {
+	set := map[string]bool{}
+	if !opts.IncludeGitPaths {
+		for _, p := range GitPaths {
+			set[p] = true
+		}
+	}
+	sig := opts.SignatureFile
+	if sig == "" {
+		sig = DefaultSignatureFile
+	}
+	for _, p := range append([]string{sig}, opts.IgnorePaths...) {
+		if filepath.IsAbs(p) {
+			abs, err := filepath.Abs(root)
+			if err != nil {
+				continue
+			}
+			rel, err := filepath.Rel(abs, p)
+			if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				continue // outside the model: nothing there to ignore
+			}
+			p = rel
+		}
+		p = filepath.ToSlash(filepath.Clean(p))
+		if p == "." || p == ".." || strings.HasPrefix(p, "../") {
+			continue
+		}
+		set[p] = true
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ignored reports whether rel is, or lies under, one of the ignore paths.
+func ignored(rel string, ignores []string) bool {
+	for _, p := range ignores {
+		if rel == p || strings.HasPrefix(rel, p+"/") {
+			return true
+		}
+	}
+	return false
+}
