@@ -100,7 +100,9 @@ func TestDecodeStatementRefusals(t *testing.T) {
 			i, j := strings.Index(s, `"subject": [`), strings.Index(s, `"predicateType"`)
 			return s[:i] + `"subject": [], ` + s[j:]
 		}, ErrSubject},
-		{"escaping name", func(s string) string { return strings.Replace(s, `"name": "config.json"`, `"name": "../config.json"`, 1) }, ErrUnsafeName},
+		{"escaping name", func(s string) string {
+			return strings.Replace(s, `"name": "config.json"`, `"name": "../config.json"`, 1)
+		}, ErrUnsafeName},
 		{"absolute name", func(s string) string { return strings.Replace(s, `"name": "config.json"`, `"name": "/etc/passwd"`, 1) }, ErrUnsafeName},
 		{"unknown method", func(s string) string { return strings.Replace(s, `"method": "files"`, `"method": "layers"`, 1) }, ErrInvalid},
 		{"algorithm disagrees with serialization", func(s string) string {
