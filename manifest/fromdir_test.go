@@ -210,3 +210,32 @@ func TestDecodeStatementsOfPythonSignedBundles(t *testing.T) {
 		})
 	}
 }
+
+func TestHashFileMatchesFromDir(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"sub/w.bin": "0123456789abcdefghij"})
+	for _, o := range []Options{{}, {Method: MethodShards, ShardSize: 7}, {HashType: BLAKE3}} {
+		m, err := FromDir(context.Background(), dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged := filepath.Join(t.TempDir(), "staged")
+		os.WriteFile(staged, []byte("0123456789abcdefghij"), 0o644)
+		got, err := HashFile(context.Background(), staged, "sub/w.bin", m.Serialization)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := m.ResourcesFor("sub/w.bin")
+		if len(got) != len(want) {
+			t.Fatalf("%+v: %d resources, want %d", o, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Name != want[i].Name || got[i].Hex() != want[i].Hex() || got[i].Algorithm != want[i].Algorithm {
+				t.Fatalf("%+v: %+v, want %+v", o, got[i], want[i])
+			}
+		}
+	}
+	if _, err := HashFile(context.Background(), dir, "../x", Serialization{Method: MethodFiles, HashType: SHA256}); !errors.Is(err, ErrUnsafeName) {
+		t.Fatalf("got %v", err)
+	}
+}
