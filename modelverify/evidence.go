@@ -1,0 +1,77 @@
+package modelverify
+
+import (
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Evidence is what a verification proved about a model: where it came from, who signed it,
+// which digests its files had, and when it was checked. It is what an auditor asks for.
+type Evidence struct {
+	// Ref is the reference as requested, or the directory for VerifyDir.
+	Ref string
+	// Repo, Revision and Commit name what was verified; Commit is the resolved 40-hex commit.
+	Repo, Revision, Commit string
+	// Endpoint is the Hub the files came from (empty for VerifyDir).
+	Endpoint string
+	// Publisher is the policy publisher that claimed the repository.
+	Publisher string
+	// Verification is VerifiedSignature (integrity and authenticity), VerifiedIntegrity (the
+	// files are the Hub's, but no signature says who made them) or VerifiedNone.
+	Verification Verification
+	// Signer is who signed the manifest, when Verification is VerifiedSignature.
+	Signer Signer
+	// SignedAt is when a transparency log or timestamp authority says the signature was made;
+	// zero for key and certificate signatures, which carry no trusted time.
+	SignedAt time.Time
+	// ManifestDigest is the manifest's root digest ("sha256:...").
+	ManifestDigest string
+	// Digests maps each file to its SHA-256 ("sha256:...").
+	Digests map[string]string
+	// Formats maps each file to the format the scanner found.
+	Formats map[string]string
+	// VerifiedAt is when the decision was made.
+	VerifiedAt time.Time
+	// Decision is DecisionAllowed, or DecisionAuditAllowed when the policy is in audit mode
+	// and Problems lists what enforce mode would have refused.
+	Decision Decision
+	Problems []Problem
+	// Cached is true when the files were already in the cache and, being unchanged since they
+	// were last verified, were not downloaded or hashed again (see Verifier.Verify).
+	Cached bool
+}
+
+// Signer identifies who signed a model's manifest.
+type Signer struct {
+	// Kind is "key", "certificate" or "sigstore".
+	Kind string
+	// Identity is a Sigstore signer's identity (the certificate's SAN), or a certificate's
+	// subject, or "key sha256:<fingerprint>".
+	Identity string
+	// Issuer is the OIDC issuer of a Sigstore identity, or a certificate's issuer.
+	Issuer string
+	// KeyFingerprint is the hex SHA-256 of the signing key's SubjectPublicKeyInfo.
+	KeyFingerprint string
+}
+
+// firstLine keeps the first line of an error's text, for one-line problem details.
+func firstLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func joinNames(names []string) string {
+	if len(names) > 3 {
+		return strings.Join(names[:3], " or ") + " or others"
+	}
+	return strings.Join(names, " or ")
+}
+
+func hexBytes(s string) ([]byte, error) { return hex.DecodeString(s) }

@@ -1,0 +1,119 @@
+package modelverify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/echelongraph/go-modelverify/manifest"
+)
+
+// signers are the manifest verifiers for one publisher's identities, built once when the
+// Verifier is made, so that a bad key or trust root is reported at start-up, not per model.
+type signers struct {
+	verifiers []manifest.Verifier
+	names     []string // Identity.String() of each, for messages
+}
+
+func newSigners(pub *Publisher) (*signers, error) {
+	s := &signers{}
+	for i, id := range pub.Identities {
+		at := fmt.Sprintf("publishers[%s].identities[%d]", pub.Name, i)
+		switch {
+		case id.Sigstore != nil:
+			v, err := manifest.NewSigstoreVerifier(manifest.SigstoreVerifierOptions{
+				Identity:       id.Sigstore.Identity,
+				IdentityRegexp: id.Sigstore.IdentityRegexp,
+				Issuer:         id.Sigstore.Issuer,
+				IssuerRegexp:   id.Sigstore.IssuerRegexp,
+				TrustRootPath:  pub.TrustRoot,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s.sigstore: %w", at, err)
+			}
+			s.add(v, id)
+		case id.PublicKey != nil:
+			pem, err := id.PublicKey.Bytes()
+			if err != nil {
+				return nil, fmt.Errorf("%s.publicKey: %w", at, err)
+			}
+			v, err := manifest.NewKeyVerifier(pem)
+			if err != nil {
+				return nil, fmt.Errorf("%s.publicKey: %w", at, err)
+			}
+			s.add(v, id)
+		case id.Certificate != nil:
+			var roots [][]byte
+			for j, r := range id.Certificate.Roots {
+				pem, err := r.Bytes()
+				if err != nil {
+					return nil, fmt.Errorf("%s.certificate.roots[%d]: %w", at, j, err)
+				}
+				roots = append(roots, pem)
+			}
+			v, err := manifest.NewCertificateVerifier(roots...)
+			if err != nil {
+				return nil, fmt.Errorf("%s.certificate: %w", at, err)
+			}
+			s.add(v, id)
+		}
+	}
+	return s, nil
+}
+
+func (s *signers) add(v manifest.Verifier, id Identity) {
+	s.verifiers = append(s.verifiers, v)
+	s.names = append(s.names, id.String())
+}
+
+// verify checks bundle against each identity in turn and returns the first that accepts it.
+// When none does, the problem says whether the signature itself is bad or it is good but made
+// by someone the publisher does not list.
+func (s *signers) verify(ctx context.Context, bundle []byte) (*manifest.Result, *Problem, error) {
+	if len(s.verifiers) == 0 {
+		return nil, &Problem{Reason: ErrIdentity, Detail: "the publisher lists no identities to check the signature against"}, nil
+	}
+	var errs []error
+	identityOnly := true
+	for _, v := range s.verifiers {
+		res, err := manifest.Verify(ctx, bundle, v)
+		if err == nil {
+			return res, nil, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		errs = append(errs, err)
+		if !isIdentityError(err) {
+			identityOnly = false
+		}
+	}
+	joined := errors.Join(errs...)
+	switch {
+	case anyIs(errs, manifest.ErrStatementType, manifest.ErrPredicateType, manifest.ErrSubject, manifest.ErrRootDigest, manifest.ErrInvalid, manifest.ErrUnsafeName):
+		// The signature verified but what it signed is not a usable manifest.
+		return nil, &Problem{Reason: ErrManifest, Detail: firstLine(joined)}, joined
+	case identityOnly:
+		return nil, &Problem{Reason: ErrIdentity, Expected: joinNames(s.names), Detail: firstLine(joined)}, joined
+	default:
+		return nil, &Problem{Reason: ErrSignature, Expected: joinNames(s.names), Detail: firstLine(joined)}, joined
+	}
+}
+
+// isIdentityError reports whether a verifier refused a bundle because it was made by another
+// signer (another key, another identity, another CA, another kind), not because it is broken.
+func isIdentityError(err error) bool {
+	return errors.Is(err, manifest.ErrIdentity) || errors.Is(err, manifest.ErrWrongKey) ||
+		errors.Is(err, manifest.ErrUntrustedChain) || errors.Is(err, manifest.ErrVerificationMaterial)
+}
+
+func anyIs(errs []error, targets ...error) bool {
+	for _, err := range errs {
+		for _, t := range targets {
+			if errors.Is(err, t) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,60 @@
+package modelverify
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/echelongraph/go-modelverify/hub"
+)
+
+// Option configures a Verifier.
+type Option func(*config)
+
+type config struct {
+	endpoint   string
+	cacheDir   string
+	hubOptions []hub.Option
+	sink       Sink
+	sinkSet    bool
+	logger     *slog.Logger
+	now        func() time.Time
+	progress   func(Progress)
+}
+
+// WithEndpoint sets the Hub to fetch from, by URL or by the name the policy gives it. The
+// default is HF_ENDPOINT, else https://huggingface.co. The policy must list it either way.
+func WithEndpoint(nameOrURL string) Option { return func(c *config) { c.endpoint = nameOrURL } }
+
+// WithCacheDir sets the Hugging Face cache that verified snapshots are published into. The
+// default is HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
+func WithCacheDir(dir string) Option { return func(c *config) { c.cacheDir = dir } }
+
+// WithHubOptions passes options to the Hub client: a token, a transport, parallelism, retries.
+// The endpoint, the allowed redirect hosts and the cache are the Verifier's to set.
+func WithHubOptions(opts ...hub.Option) Option {
+	return func(c *config) { c.hubOptions = append(c.hubOptions, opts...) }
+}
+
+// WithAuditSink sends decisions to sink instead of the sinks the policy's audit section names.
+// The Verifier closes it in Close.
+func WithAuditSink(sink Sink) Option { return func(c *config) { c.sink, c.sinkSet = sink, true } }
+
+// WithLogger is the logger the policy's slog audit sink writes to. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithProgress asks for progress reports while models are downloaded and checked.
+func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// Progress reports what a verification is doing.
+type Progress struct {
+	// Ref is the reference being verified.
+	Ref string
+	// Step is "resolve", "signature", "download", "check" or "publish".
+	Step string
+	// File, Bytes and Size describe a download in progress.
+	File        string
+	Bytes, Size int64
+}

@@ -1,0 +1,84 @@
+package modelverify
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/echelongraph/go-modelverify/internal/scan"
+)
+
+// ScanReport is the static scanner's verdict on one weight file: its format (decided by
+// content, not name), the verdict, and every finding with its place.
+type ScanReport = scan.Report
+
+// Verdict is the scanner's judgement: VerdictSafe < VerdictSuspicious < VerdictDangerous.
+type Verdict = scan.Verdict
+
+// The scanner's verdicts.
+const (
+	VerdictSafe       = scan.Safe
+	VerdictSuspicious = scan.Suspicious
+	VerdictDangerous  = scan.Dangerous
+)
+
+// Scan reads the weight file at path as bytes (it never executes or unpickles anything) and
+// reports its format and whether loading it could run code. A file that cannot be parsed is
+// never VerdictSafe. The error is for I/O failures only.
+func Scan(ctx context.Context, path string) (*ScanReport, error) {
+	return scan.ScanFile(ctx, path)
+}
+
+// pickleBearing carry pickle data, which runs code when loaded unless proven otherwise.
+var pickleBearing = map[scan.Format]bool{
+	scan.FormatPickle: true, scan.FormatPyTorchZip: true, scan.FormatPyTorchLegacy: true, scan.FormatPyTorchTar: true,
+}
+
+// judgeContent applies the policy's content rules to one file's scan.
+func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem {
+	format := string(rep.Format)
+	if pickleBearing[rep.Format] {
+		if rules.PickleRule() != PickleScan {
+			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
+				Detail: "the policy denies pickle-based formats (content.pickle: deny)"}}
+		}
+		if !rules.FormatAllowed(format) {
+			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
+				Expected: strings.Join(allowedFormats(rules), ", ")}}
+		}
+		if rep.Verdict != scan.Safe {
+			return []Problem{unsafeProblem(name, rep)}
+		}
+		return nil
+	}
+	if !rules.FormatAllowed(format) {
+		return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
+			Expected: strings.Join(allowedFormats(rules), ", ")}}
+	}
+	if rep.Verdict != scan.Safe {
+		return []Problem{unsafeProblem(name, rep)}
+	}
+	return nil
+}
+
+func allowedFormats(rules *ContentRules) []string {
+	if len(rules.AllowFormats) > 0 {
+		return rules.AllowFormats
+	}
+	return DefaultAllowFormats
+}
+
+// unsafeProblem summarises a scan's worst findings.
+func unsafeProblem(name string, rep *scan.Report) Problem {
+	var worst []string
+	for _, f := range rep.Findings {
+		if f.Verdict == rep.Verdict && len(worst) < 3 {
+			worst = append(worst, f.Error())
+		}
+	}
+	detail := fmt.Sprintf("%s file is %s", rep.Format, rep.Verdict)
+	if len(worst) > 0 {
+		detail += ": " + strings.Join(worst, "; ")
+	}
+	return Problem{Reason: ErrUnsafeContent, File: name, Expected: "safe", Actual: rep.Verdict.String(), Detail: detail}
+}

@@ -1,0 +1,694 @@
+package modelverify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/internal/scan"
+	"github.com/echelongraph/go-modelverify/manifest"
+	"golang.org/x/sync/singleflight"
+)
+
+// maxSignatureSize bounds the signature file read from the Hub. Real OMS bundles are a few KiB
+// plus about 150 bytes per file; 64 MiB covers a manifest of several hundred thousand shards.
+const maxSignatureSize = 64 << 20
+
+// Verifier is the load gate. It holds a validated policy and the Hub client for the policy's
+// endpoint, and decides, model by model, whether a model may be loaded. It is safe for
+// concurrent use; concurrent Verify calls for the same reference share one verification.
+type Verifier struct {
+	policy      *Policy
+	cfg         config
+	client      *hub.Client
+	endpointURL string
+	endpoint    *Endpoint // nil when the configured endpoint is not one the policy approves
+	signers     map[string]*signers
+	sink        Sink
+	group       singleflight.Group
+	closeOnce   sync.Once
+}
+
+// NewVerifier returns a Verifier for the policy. It builds every publisher's signature
+// verifiers up front, so that a key, certificate or trust root the policy names but that cannot
+// be read is an error now rather than a refusal later.
+func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
+	if p == nil {
+		return nil, errors.New("modelverify: NewVerifier needs a policy")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{policy: p, signers: map[string]*signers{}}
+	for _, o := range opts {
+		o(&v.cfg)
+	}
+	if v.cfg.now == nil {
+		v.cfg.now = time.Now
+	}
+	if v.cfg.logger == nil {
+		v.cfg.logger = slog.Default()
+	}
+	for i := range p.Publishers {
+		pub := &p.Publishers[i]
+		s, err := newSigners(pub)
+		if err != nil {
+			return nil, fmt.Errorf("modelverify: policy: %w", err)
+		}
+		v.signers[pub.Name] = s
+	}
+
+	// The endpoint: the caller's choice (a URL or a policy endpoint's name), else HF_ENDPOINT,
+	// else huggingface.co, as the hub client resolves it.
+	want := v.cfg.endpoint
+	if ep, ok := p.Endpoint(want); ok && want != "" {
+		want = ep.URL
+	}
+	hubOpts := slices.Clone(v.cfg.hubOptions)
+	if want != "" {
+		hubOpts = append(hubOpts, hub.WithEndpoint(want))
+	}
+	if v.cfg.cacheDir != "" {
+		hubOpts = append(hubOpts, hub.WithCacheDir(v.cfg.cacheDir))
+	}
+	probe, err := hub.NewClient(hubOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+	v.endpointURL = probe.Endpoint()
+	if ep, ok := p.Endpoint(v.endpointURL); ok {
+		v.endpoint = ep
+		// Downloads may be redirected only to the CDN hosts the policy lists for this endpoint.
+		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts(ep.CDNHosts...))
+	} else {
+		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts())
+	}
+	if v.cfg.progress != nil {
+		progress := v.cfg.progress
+		hubOpts = append(hubOpts, hub.WithProgress(func(hp hub.Progress) {
+			progress(Progress{Ref: hp.Repo, Step: "download", File: hp.Path, Bytes: hp.Bytes, Size: hp.Size})
+		}))
+	}
+	if v.client, err = hub.NewClient(hubOpts...); err != nil {
+		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+
+	if v.cfg.sinkSet {
+		v.sink = v.cfg.sink
+	} else if v.sink, err = OpenAuditSink(p.Audit, v.cfg.logger); err != nil {
+		return nil, fmt.Errorf("modelverify: audit: %w", err)
+	}
+	return v, nil
+}
+
+// Close closes the audit sink.
+func (v *Verifier) Close() error {
+	var err error
+	v.closeOnce.Do(func() {
+		if v.sink != nil {
+			err = v.sink.Close()
+		}
+	})
+	return err
+}
+
+// Policy returns the policy the Verifier enforces.
+func (v *Verifier) Policy() *Policy { return v.policy }
+
+// Endpoint returns the Hub the Verifier fetches from.
+func (v *Verifier) Endpoint() string { return v.endpointURL }
+
+// CacheDir returns the Hugging Face cache verified snapshots are published into.
+func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
+
+// Verify decides whether the model ref names ("org/name", "org/name@rev", "hf://org/name@rev")
+// may be loaded, and if so returns it. The path, every step of which must pass:
+//
+//  1. the policy: the endpoint is approved, a publisher claims the namespace, the revision is
+//     pinned if the publisher requires it, the Hub marks the organisation verified if required;
+//  2. the Hub: the revision resolves to a commit, and the file tree at that commit is listed;
+//  3. the signature file at that commit verifies against one of the publisher's identities,
+//     and its manifest is well formed (a publisher that needs no signature skips this, and the
+//     Hub's own digests stand in for the manifest: integrity is proved, authenticity is not);
+//  4. the signed manifest and the tree agree both ways: every signed file is in the tree, every
+//     file in the tree (except the signature and ignored paths) is signed, and where the tree
+//     gives an LFS sha256 it is the signed one;
+//  5. each file is downloaded into staging, checked against the Hub's digest while it streams,
+//     then against the signed digest and the policy's content rules (format, pickle scan);
+//  6. only then is every file published into the cache's snapshot at once.
+//
+// On any failure nothing is published, staging is removed, the decision is written to the audit
+// log, and the error is a *Refusal that errors.Is matches against the reasons (ErrUnsigned,
+// ErrDigestMismatch, ...). In audit mode, failures of steps 1, 3, 4 and 5 are recorded and the
+// model is allowed; failures to reach the Hub or to download still refuse.
+//
+// A model already in the cache from an earlier verification is re-checked cheaply: the policy
+// and the signature are checked again, the tree is listed again, and each file's inode, size
+// and times are compared with those recorded when it was verified; only files whose metadata
+// changed are hashed and scanned again. The file contents are trusted to be unchanged when that
+// metadata is, as make and git trust it, so the cache must be writable only by the service.
+func (v *Verifier) Verify(ctx context.Context, ref string) (*Model, error) {
+	r, err := hub.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+	key := v.endpointURL + " " + r.String()
+	for {
+		ch := v.group.DoChan(key, func() (any, error) { return v.verify(ctx, ref, r) })
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case res := <-ch:
+			// A verification shared with a caller whose context ended fails with that
+			// context's error; this caller's context is still live, so try again.
+			if res.Shared && res.Err != nil && ctx.Err() == nil &&
+				(errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)) {
+				continue
+			}
+			if res.Err != nil {
+				return nil, res.Err
+			}
+			return res.Val.(*Model), nil
+		}
+	}
+}
+
+// decision is one verification in progress: what has been found, and the audit record.
+type decision struct {
+	v        *Verifier
+	enforce  bool
+	ref      string
+	commit   string
+	problems []Problem
+	rec      Record
+	start    time.Time
+}
+
+func (v *Verifier) newDecision(ref string) *decision {
+	return &decision{v: v, enforce: v.policy.Enforcing(), ref: ref, start: v.cfg.now(),
+		rec: Record{Ref: ref, Verification: VerifiedNone}}
+}
+
+// fail records a problem. In enforce mode it returns the refusal to stop with; in audit mode
+// it returns nil and the verification goes on.
+func (d *decision) fail(p Problem, cause error) error {
+	d.problems = append(d.problems, p)
+	if d.enforce {
+		return d.refusal(cause)
+	}
+	return nil
+}
+
+// fatal records a problem that stops the verification in any mode.
+func (d *decision) fatal(p Problem, cause error) error {
+	d.problems = append(d.problems, p)
+	return d.refusal(cause)
+}
+
+func (d *decision) refusal(cause error) *Refusal {
+	return &Refusal{Ref: d.ref, Commit: d.commit, Problems: slices.Clone(d.problems), Err: cause}
+}
+
+// finish writes the audit record for the outcome and returns the error to give the caller.
+func (d *decision) finish(ctx context.Context, m *Model, err error) error {
+	d.rec.Commit = d.commit
+	d.rec.Duration = d.v.cfg.now().Sub(d.start)
+	d.rec.Time = d.start
+	switch {
+	case err != nil:
+		d.rec.Decision = DecisionRefused
+		var r *Refusal
+		if !errors.As(err, &r) {
+			// Cancellation or an unexpected failure: still a decision not to load.
+			r = AsRefusal(err, d.ref, d.commit, ErrHub)
+			err = r
+		}
+		d.rec.SetRefusal(r)
+	case len(d.problems) > 0:
+		d.rec.Decision = DecisionAuditAllowed
+		d.rec.SetRefusal(d.refusal(nil))
+	default:
+		d.rec.Decision = DecisionAllowed
+	}
+	if m != nil {
+		m.evidence.Decision = d.rec.Decision
+		m.evidence.Problems = slices.Clone(d.problems)
+		d.rec.Files = len(m.files)
+		for _, f := range m.files {
+			d.rec.Bytes += f.Size
+		}
+	}
+	if d.v.sink != nil {
+		// The decision stands even if it cannot be recorded, but the caller must know: an
+		// allowed model whose record was lost is returned with the error joined in.
+		if werr := d.v.sink.Write(context.WithoutCancel(ctx), d.rec); werr != nil {
+			werr = fmt.Errorf("modelverify: writing the audit record: %w", werr)
+			if err == nil {
+				return werr
+			}
+			return errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+func (v *Verifier) verify(ctx context.Context, ref string, r hub.Reference) (*Model, error) {
+	d := v.newDecision(ref)
+	d.rec.Repo, d.rec.Revision, d.rec.Endpoint = r.RepoID(), r.Rev(), v.endpointURL
+	m, err := v.run(ctx, d, r)
+	if ferr := d.finish(ctx, m, err); ferr != nil {
+		if err != nil {
+			return nil, ferr
+		}
+		// The model was verified but its record could not be written. Refuse: a load that is
+		// not on record is what the audit log exists to prevent.
+		return nil, ferr
+	}
+	return m, nil
+}
+
+func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Model, error) {
+	// 1. Policy.
+	if v.endpoint == nil {
+		if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
+			Expected: strings.Join(v.endpointURLs(), ", ")}, nil); err != nil {
+			return nil, err
+		}
+	}
+	pub, perr := v.policy.Publisher(r.RepoID())
+	if perr != nil {
+		if err := d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		d.rec.Publisher = pub.Name
+		if v.endpoint != nil && len(pub.Endpoints) > 0 && !v.publisherMayUse(pub) {
+			if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
+				Expected: strings.Join(pub.Endpoints, ", "), Detail: "publisher " + pub.Name + " is restricted to other endpoints"}, nil); err != nil {
+				return nil, err
+			}
+		}
+		if pub.RequirePinnedRevision && !hub.IsCommit(r.Revision) {
+			if err := d.fail(Problem{Reason: ErrUnpinnedRevision, Expected: "a 40-hex commit id", Actual: r.Rev()}, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// 2. Resolve the revision and list the tree.
+	v.progress(r, "resolve")
+	info, err := v.client.RepoInfo(ctx, r)
+	if err != nil {
+		return nil, d.fatal(hubProblem(err, "resolving the revision"), err)
+	}
+	if !hub.IsCommit(info.SHA) || (hub.IsCommit(r.Revision) && info.SHA != r.Revision) {
+		err := fmt.Errorf("the Hub resolved %q to %q", r.Rev(), info.SHA)
+		return nil, d.fatal(Problem{Reason: ErrHub, Expected: r.Revision, Actual: info.SHA, Detail: err.Error()}, err)
+	}
+	d.commit = info.SHA
+	if pub != nil && pub.RequireVerifiedOrg {
+		verified, err := v.client.OrganizationVerified(ctx, r.Namespace)
+		if err != nil {
+			return nil, d.fatal(hubProblem(err, "checking the organisation"), err)
+		}
+		if !verified {
+			if err := d.fail(Problem{Reason: ErrUnverifiedOrg, Actual: r.Namespace}, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	tree, err := v.client.ListTree(ctx, r.RepoID(), d.commit)
+	if err != nil {
+		return nil, d.fatal(hubProblem(err, "listing the files"), err)
+	}
+
+	// 3. The signature.
+	sigPath := manifest.DefaultSignatureFile
+	var pubIgnores []string
+	if pub != nil {
+		sigPath = pub.SignaturePath()
+		pubIgnores = pub.IgnorePaths
+	}
+	byPath := make(map[string]hub.TreeEntry, len(tree))
+	for _, e := range tree {
+		byPath[e.Path] = e
+	}
+	var signed *manifest.Manifest
+	var result *manifest.Result
+	if _, ok := byPath[sigPath]; ok && pub != nil {
+		v.progress(r, "signature")
+		bundle, err := v.client.ReadFile(ctx, r.RepoID(), d.commit, sigPath, maxSignatureSize)
+		if err != nil {
+			return nil, d.fatal(hubProblem(err, "fetching "+sigPath), err)
+		}
+		res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
+		switch {
+		case err != nil && problem == nil:
+			return nil, d.fatal(Problem{Reason: ErrHub, Detail: firstLine(err)}, err)
+		case problem != nil:
+			problem.File = sigPath
+			if err := d.fail(*problem, err); err != nil {
+				return nil, err
+			}
+		default:
+			result, signed = res, res.Manifest
+		}
+	} else if pub == nil || pub.SignatureRequired() {
+		if err := d.fail(Problem{Reason: ErrUnsigned, File: sigPath, Detail: "the repository has no signature file at this commit"}, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	// 4. Cross-check the signed manifest with the tree, and choose what to download.
+	ignores := append([]string{sigPath}, manifest.GitPaths...)
+	ignores = append(ignores, pubIgnores...)
+	if signed != nil {
+		ignores = append(ignores, signed.Serialization.IgnorePaths...)
+	}
+	var files []hub.TreeEntry
+	if signed != nil {
+		files, err = v.crossCheck(d, signed, tree, byPath, ignores)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		for _, e := range tree {
+			if !ignoredPath(e.Path, ignores) {
+				files = append(files, e)
+			}
+		}
+	}
+	if err := v.checkLimits(d, files); err != nil {
+		return nil, err
+	}
+
+	// 5. Download into staging and check every file before anything is published.
+	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}}
+	v.progress(r, "download")
+	snap, err := v.client.Download(ctx, r.RepoID(), d.commit, files,
+		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check))
+	if err != nil {
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			return nil, ref
+		}
+		return nil, d.fatal(hubProblem(err, "downloading"), err)
+	}
+
+	// 6. Published: build the model from what was checked.
+	m := &Model{dir: snap.Dir, byName: map[string]int{}}
+	for _, sf := range snap.Files {
+		f := checker.files[sf.Path]
+		if f == nil {
+			return nil, d.fatal(Problem{Reason: ErrHub, File: sf.Path, Detail: "published without being checked"}, nil)
+		}
+		f.path = sf.BlobPath
+		if f.stamp, err = stampPath(sf.BlobPath); err != nil {
+			return nil, d.fatal(Problem{Reason: ErrFileChanged, File: sf.Path, Detail: err.Error()}, err)
+		}
+		m.byName[f.Name] = len(m.files)
+		m.files = append(m.files, *f)
+	}
+	m.manifest = signed
+	if signed == nil {
+		m.manifest = integrityManifest(r.RepoID(), m.files)
+	}
+	m.evidence = v.evidence(d, r, pub, result, m)
+	return m, nil
+}
+
+// crossCheck compares the signed manifest with the tree both ways and returns the files to
+// download: exactly the signed ones.
+func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub.TreeEntry, byPath map[string]hub.TreeEntry, ignores []string) ([]hub.TreeEntry, error) {
+	signedFiles := signed.Files()
+	if len(signedFiles) == 1 && signedFiles[0] == "." {
+		return nil, d.fatal(Problem{Reason: ErrManifest, Detail: "the manifest describes a single-file model, not a repository"}, nil)
+	}
+	want := make(map[string]bool, len(signedFiles))
+	var files []hub.TreeEntry
+	for _, f := range signedFiles {
+		want[f] = true
+		e, ok := byPath[f]
+		if !ok {
+			if err := d.fail(Problem{Reason: ErrMissingFile, File: f, Detail: "signed, but not in the repository at this commit"}, nil); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if p := treeDisagrees(signed, f, e); p != nil {
+			if err := d.fail(*p, nil); err != nil {
+				return nil, err
+			}
+		}
+		files = append(files, e)
+	}
+	for _, e := range tree {
+		if !want[e.Path] && !ignoredPath(e.Path, ignores) {
+			if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: e.Path, Detail: "in the repository, but not covered by the signature"}, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
+}
+
+// treeDisagrees compares what the tree says of a file with what the manifest signed, before
+// anything is downloaded: the LFS sha256 for whole-file SHA-256 manifests, and the size for
+// sharded ones (the last shard ends at the file's size).
+func treeDisagrees(signed *manifest.Manifest, name string, e hub.TreeEntry) *Problem {
+	rs := signed.ResourcesFor(name)
+	ser := signed.Serialization
+	switch {
+	case ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && e.LFS != nil && len(rs) == 1:
+		if e.LFS.SHA256 != rs[0].Hex() {
+			return &Problem{Reason: ErrDigestMismatch, File: name, Expected: "sha256:" + rs[0].Hex(),
+				Actual: "sha256:" + e.LFS.SHA256, Detail: "the Hub's LFS digest differs from the signed one"}
+		}
+	case ser.Method == manifest.MethodShards:
+		var end int64
+		for _, r := range rs {
+			if _, _, e2, ok := r.Shard(); ok && e2 > end {
+				end = e2
+			}
+		}
+		if end != e.Size {
+			return &Problem{Reason: ErrDigestMismatch, File: name, Expected: fmt.Sprintf("%d bytes", end),
+				Actual: fmt.Sprintf("%d bytes", e.Size), Detail: "the signed shards do not cover the file the Hub lists"}
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) checkLimits(d *decision, files []hub.TreeEntry) error {
+	rules := &v.policy.Content
+	if rules.MaxFiles > 0 && len(files) > rules.MaxFiles {
+		if err := d.fail(Problem{Reason: ErrLimitExceeded, Expected: fmt.Sprintf("at most %d files", rules.MaxFiles),
+			Actual: fmt.Sprintf("%d files", len(files))}, nil); err != nil {
+			return err
+		}
+	}
+	var total int64
+	for _, e := range files {
+		total += e.Size
+		if rules.MaxFileSize > 0 && e.Size > int64(rules.MaxFileSize) {
+			if err := d.fail(Problem{Reason: ErrLimitExceeded, File: e.Path, Expected: "at most " + rules.MaxFileSize.String(),
+				Actual: ByteSize(e.Size).String()}, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if rules.MaxTotalSize > 0 && total > int64(rules.MaxTotalSize) {
+		if err := d.fail(Problem{Reason: ErrLimitExceeded, Expected: "at most " + rules.MaxTotalSize.String() + " in all",
+			Actual: ByteSize(total).String()}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stagedChecker is the hook the Hub client calls with each file after it has streamed into
+// staging and matched the Hub's digest, before anything is published.
+type stagedChecker struct {
+	v      *Verifier
+	d      *decision
+	signed *manifest.Manifest
+	mu     sync.Mutex
+	files  map[string]*File
+}
+
+func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
+	f := &File{Name: sf.Path, Size: sf.Size, SHA256: sf.SHA256.Encoded()}
+	var problems []Problem
+	if c.signed != nil {
+		p, err := checkSignedDigest(ctx, c.signed, sf)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			problems = append(problems, *p)
+		}
+	}
+	rep, err := scan.ScanFile(ctx, sf.LocalPath, scan.WithName(sf.Path))
+	if err != nil {
+		return err
+	}
+	f.Format = string(rep.Format)
+	problems = append(problems, judgeContent(&c.v.policy.Content, sf.Path, rep)...)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.files[sf.Path] = f
+	for _, p := range problems {
+		if err := c.d.fail(p, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSignedDigest compares a staged file with the signed manifest. For whole-file SHA-256
+// manifests the digest computed while the file streamed is compared directly; otherwise the
+// staged file is hashed as the manifest says.
+func checkSignedDigest(ctx context.Context, signed *manifest.Manifest, sf hub.StagedFile) (*Problem, error) {
+	want := signed.ResourcesFor(sf.Path)
+	ser := signed.Serialization
+	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(want) == 1 {
+		if got := sf.SHA256.Encoded(); got != want[0].Hex() {
+			return &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: "sha256:" + want[0].Hex(), Actual: "sha256:" + got}, nil
+		}
+		return nil, nil
+	}
+	got, err := manifest.HashFile(ctx, sf.LocalPath, sf.Path, ser)
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(want) {
+		return &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: fmt.Sprintf("%d signed shards", len(want)),
+			Actual: fmt.Sprintf("%d shards", len(got))}, nil
+	}
+	wantByName := make(map[string]manifest.Resource, len(want))
+	for _, r := range want {
+		wantByName[r.Name] = r
+	}
+	for _, g := range got {
+		w, ok := wantByName[g.Name]
+		if !ok || w.Hex() != g.Hex() {
+			return &Problem{Reason: ErrDigestMismatch, File: g.Name, Expected: w.Algorithm + ":" + w.Hex(), Actual: g.Algorithm + ":" + g.Hex()}, nil
+		}
+	}
+	return nil, nil
+}
+
+func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *manifest.Result, m *Model) Evidence {
+	ev := Evidence{
+		Ref: d.ref, Repo: r.RepoID(), Revision: r.Rev(), Commit: d.commit, Endpoint: v.endpointURL,
+		Verification: VerifiedIntegrity, ManifestDigest: m.manifest.RootDigest().String(),
+		Digests: map[string]string{}, Formats: map[string]string{}, VerifiedAt: d.start,
+	}
+	if pub != nil {
+		ev.Publisher = pub.Name
+	}
+	if res != nil {
+		ev.Verification = VerifiedSignature
+		ev.Signer = signerOf(res.Signer)
+		ev.SignedAt = res.SignedAt
+	}
+	for _, f := range m.files {
+		ev.Digests[f.Name] = "sha256:" + f.SHA256
+		ev.Formats[f.Name] = f.Format
+	}
+	d.rec.Verification = ev.Verification
+	d.rec.Signer, d.rec.SignerIssuer = ev.Signer.Identity, ev.Signer.Issuer
+	d.rec.ManifestDigest = ev.ManifestDigest
+	return ev
+}
+
+func signerOf(s manifest.SignerInfo) Signer {
+	out := Signer{Kind: string(s.Kind), KeyFingerprint: s.KeyFingerprint}
+	switch s.Kind {
+	case manifest.SignerSigstore:
+		out.Identity, out.Issuer = s.Identity, s.OIDCIssuer
+	case manifest.SignerCertificate:
+		out.Identity, out.Issuer = s.Subject, s.Issuer
+	default:
+		out.Identity = "key sha256:" + s.KeyFingerprint
+	}
+	return out
+}
+
+// integrityManifest describes an unsigned model by the digests its files were verified with
+// (the Hub's), so that callers see the same shape whether or not it was signed.
+func integrityManifest(repoID string, files []File) *manifest.Manifest {
+	m := &manifest.Manifest{ModelName: repoID, Serialization: manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256}}
+	for _, f := range files {
+		d, _ := hexBytes(f.SHA256)
+		m.Resources = append(m.Resources, manifest.Resource{Name: f.Name, Algorithm: manifest.SHA256, Digest: d})
+	}
+	manifest.SortResources(m.Resources)
+	return m
+}
+
+// hubProblem turns a Hub failure into the problem to report: a refused redirect is a policy
+// matter; anything else is the Hub's.
+func hubProblem(err error, doing string) Problem {
+	var re *hub.RedirectError
+	if errors.As(err, &re) {
+		return Problem{Reason: ErrRedirectNotAllowed, Actual: re.To, Detail: doing + ": " + re.Reason}
+	}
+	var de *hub.DigestError
+	var fe *hub.FileError
+	if errors.As(err, &de) {
+		p := Problem{Reason: ErrDigestMismatch, Expected: de.Algorithm + ":" + de.Want, Actual: de.Algorithm + ":" + de.Got,
+			Detail: "the download does not match the Hub's own digest"}
+		if errors.As(err, &fe) {
+			p.File = fe.Path
+		}
+		return p
+	}
+	p := Problem{Reason: ErrHub, Detail: doing + ": " + firstLine(err)}
+	if errors.As(err, &fe) {
+		p.File = fe.Path
+	}
+	return p
+}
+
+func (v *Verifier) endpointURLs() []string {
+	var out []string
+	for _, e := range v.policy.Endpoints {
+		out = append(out, e.URL)
+	}
+	return out
+}
+
+func (v *Verifier) publisherMayUse(pub *Publisher) bool {
+	for _, e := range pub.Endpoints {
+		if ep, ok := v.policy.Endpoint(e); ok && ep == v.endpoint {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *Verifier) progress(r hub.Reference, step string) {
+	if v.cfg.progress != nil {
+		v.cfg.progress(Progress{Ref: r.String(), Step: step})
+	}
+}
+
+// ignoredPath reports whether a repository path is, or lies under, one of the ignore paths.
+func ignoredPath(p string, ignores []string) bool {
+	for _, ig := range ignores {
+		ig = strings.TrimSuffix(path.Clean(ig), "/")
+		if p == ig || strings.HasPrefix(p, ig+"/") {
+			return true
+		}
+	}
+	return false
+}

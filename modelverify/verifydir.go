@@ -1,0 +1,272 @@
+package modelverify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/internal/scan"
+	"github.com/echelongraph/go-modelverify/manifest"
+	"golang.org/x/sync/errgroup"
+)
+
+// VerifyDir runs the load gate's checks on a model already on disk: a KServe volume, a copy
+// another tool made, a cache snapshot. ref names the repository the directory claims to hold
+// ("org/name", optionally "@commit"); it selects the publisher whose rules and identities apply.
+//
+// The signature file in dir must verify against one of the publisher's identities; every file
+// in dir must be signed, and match its signed digest; every signed file must be there; symbolic
+// links are refused unless the manifest allows them, and never followed out of dir; and every
+// file must pass the policy's content rules. A publisher that needs no signature gets only the
+// content rules: nothing on disk can prove such a model's integrity, which the evidence records
+// as VerifiedNone. The endpoint rules do not apply: nothing is fetched.
+func (v *Verifier) VerifyDir(ctx context.Context, dir, ref string) (*Model, error) {
+	r, err := hub.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+	d := v.newDecision(ref)
+	d.rec.Repo, d.rec.Revision = r.RepoID(), r.Revision
+	d.commit = r.Revision
+	if !hub.IsCommit(d.commit) {
+		d.commit = ""
+	}
+	m, err := v.verifyDir(ctx, d, abs, r)
+	if ferr := d.finish(ctx, m, err); ferr != nil {
+		return nil, ferr
+	}
+	return m, nil
+}
+
+func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub.Reference) (*Model, error) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		if err == nil {
+			err = fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil, d.fatal(Problem{Reason: ErrMissingFile, File: dir, Detail: firstLine(err)}, err)
+	}
+	pub, perr := v.policy.Publisher(r.RepoID())
+	if perr != nil {
+		if err := d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		d.rec.Publisher = pub.Name
+		if pub.RequirePinnedRevision && !hub.IsCommit(r.Revision) {
+			if err := d.fail(Problem{Reason: ErrUnpinnedRevision, Expected: "a 40-hex commit id", Actual: r.Rev()}, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sigPath := manifest.DefaultSignatureFile
+	var pubIgnores []string
+	if pub != nil {
+		sigPath, pubIgnores = pub.SignaturePath(), pub.IgnorePaths
+	}
+
+	var signed *manifest.Manifest
+	var result *manifest.Result
+	bundle, err := readBounded(filepath.Join(dir, filepath.FromSlash(sigPath)), maxSignatureSize)
+	switch {
+	case err == nil && pub != nil:
+		res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
+		switch {
+		case err != nil && problem == nil:
+			return nil, d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: firstLine(err)}, err)
+		case problem != nil:
+			problem.File = sigPath
+			if err := d.fail(*problem, err); err != nil {
+				return nil, err
+			}
+		default:
+			result, signed = res, res.Manifest
+		}
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: firstLine(err)}, err)
+	case pub == nil || pub.SignatureRequired():
+		if err := d.fail(Problem{Reason: ErrUnsigned, File: sigPath, Detail: "the directory has no signature file"}, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	// Note every file's metadata before anything is hashed: a file that changes between now and
+	// the end of the checks is caught below, and one that changes later is caught by Open.
+	before, err := stampTree(dir)
+	if err != nil {
+		return nil, d.fatal(Problem{Reason: ErrFileChanged, Detail: firstLine(err)}, err)
+	}
+
+	// Hash the directory: as the signed manifest says, or (unsigned) with the defaults, so that
+	// the same walk refuses links out of the directory and files that are not regular.
+	var actual *manifest.Manifest
+	if signed != nil {
+		actual, err = manifest.CheckDir(ctx, dir, signed, manifest.CheckOptions{IgnorePaths: pubIgnores, SignatureFile: sigPath})
+		var diff *manifest.Diff
+		switch {
+		case errors.As(err, &diff):
+			if err := v.diffProblems(d, diff); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, d.fatal(Problem{Reason: ErrManifest, Detail: firstLine(err)}, err)
+		}
+	} else {
+		actual, err = manifest.FromDir(ctx, dir, manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath})
+		if err != nil {
+			return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
+		}
+	}
+
+	// Scan every file and build the model. SHA-256 is hashed again unless the manifest already
+	// holds whole-file SHA-256 digests.
+	names := actual.Files()
+	files := make([]File, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	var mu sync.Mutex
+	for i, name := range names {
+		g.Go(func() error {
+			f, problems, err := v.checkLocalFile(gctx, dir, name, actual, before[name])
+			if err != nil {
+				return err
+			}
+			files[i] = f
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range problems {
+				if err := d.fail(p, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		var ref *Refusal
+		switch {
+		case errors.As(err, &ref) && ref.Ref == "":
+			// A problem found by a worker, not yet recorded by the decision.
+			return nil, d.fatal(ref.Problems[0], ref.Err)
+		case errors.As(err, &ref):
+			return nil, ref
+		}
+		return nil, d.fatal(Problem{Reason: ErrFileChanged, Detail: firstLine(err)}, err)
+	}
+	for _, f := range files {
+		if f.Format == string(scan.FormatSafetensorsIndex) {
+			rep, err := scan.CheckSafetensorsIndex(ctx, dir, filepath.FromSlash(f.Name))
+			if err != nil {
+				return nil, d.fatal(Problem{Reason: ErrMissingFile, File: f.Name, Detail: firstLine(err)}, err)
+			}
+			if rep.Verdict != scan.Safe {
+				if err := d.fail(unsafeProblem(f.Name, rep), nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	m := &Model{dir: dir, files: files, byName: map[string]int{}, manifest: signed}
+	for i, f := range files {
+		m.byName[f.Name] = i
+	}
+	if signed == nil {
+		m.manifest = integrityManifest(r.RepoID(), files)
+	}
+	ev := v.evidence(d, r, pub, result, m)
+	ev.Endpoint = ""
+	if result == nil {
+		ev.Verification = VerifiedNone
+		d.rec.Verification = VerifiedNone
+	}
+	m.evidence = ev
+	return m, nil
+}
+
+// checkLocalFile hashes and scans one file of a directory model, and records what Open will
+// compare against. The stamp is taken before the file is read, so a change during the check is
+// caught by Open.
+func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, actual *manifest.Manifest, before fileStamp) (File, []Problem, error) {
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return File{}, nil, err
+	}
+	st, err := stampPath(real)
+	if err != nil {
+		return File{}, nil, err
+	}
+	if st != before {
+		return File{}, nil, &Refusal{Problems: []Problem{{Reason: ErrFileChanged, File: name,
+			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
+	}
+	f := File{Name: name, Size: st.size, path: real, stamp: st}
+	ser := actual.Serialization
+	if rs := actual.ResourcesFor(name); ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
+		f.SHA256 = rs[0].Hex()
+	} else {
+		rs, err := manifest.HashFile(ctx, real, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
+		if err != nil {
+			return File{}, nil, err
+		}
+		f.SHA256 = rs[0].Hex()
+	}
+	rep, err := scan.ScanFile(ctx, real, scan.WithName(name))
+	if err != nil {
+		return File{}, nil, err
+	}
+	f.Format = string(rep.Format)
+	return f, judgeContent(&v.policy.Content, name, rep), nil
+}
+
+// diffProblems turns a manifest comparison into problems, one per file.
+func (v *Verifier) diffProblems(d *decision, diff *manifest.Diff) error {
+	for _, f := range diff.Missing {
+		if err := d.fail(Problem{Reason: ErrMissingFile, File: f, Detail: "signed, but not in the directory"}, nil); err != nil {
+			return err
+		}
+	}
+	for _, f := range diff.Extra {
+		if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: f, Detail: "in the directory, but not covered by the signature"}, nil); err != nil {
+			return err
+		}
+	}
+	for _, mm := range diff.Mismatched {
+		if err := d.fail(Problem{Reason: ErrDigestMismatch, File: mm.Name, Expected: mm.Expected, Actual: mm.Actual}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stampTree records the metadata of every file under dir (through symbolic links), by
+// slash-separated name.
+func stampTree(dir string) (map[string]fileStamp, error) {
+	out := map[string]fileStamp{}
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		st, err := stampPath(p)
+		if err != nil {
+			return nil // a dangling link or a vanished file: the manifest walk reports it
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		out[filepath.ToSlash(rel)] = st
+		return nil
+	})
+	return out, err
+}
