@@ -289,7 +289,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		}
 	} else {
 		d.rec.Publisher = pub.Name
-		if v.endpoint != nil && len(pub.Endpoints) > 0 && !v.publisherMayUse(pub) {
+		if v.endpoint != nil && !pub.AllowsEndpoint(v.endpoint) {
 			if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
 				Expected: strings.Join(pub.Endpoints, ", "), Detail: "publisher " + pub.Name + " is restricted to other endpoints"}, nil); err != nil {
 				return nil, err
@@ -304,15 +304,15 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 
 	// 2. Resolve the revision and list the tree.
 	v.progress(r, "resolve")
-	info, err := v.client.RepoInfo(ctx, r)
+	commit, err := v.client.ResolveRevision(ctx, r)
 	if err != nil {
 		return nil, d.fatal(hubProblem(err, "resolving the revision"), err)
 	}
-	if !hub.IsCommit(info.SHA) || (hub.IsCommit(r.Revision) && info.SHA != r.Revision) {
-		err := fmt.Errorf("the Hub resolved %q to %q", r.Rev(), info.SHA)
-		return nil, d.fatal(Problem{Reason: ErrHub, Expected: r.Revision, Actual: info.SHA, Detail: err.Error()}, err)
+	if !hub.IsCommit(commit) || (hub.IsCommit(r.Revision) && commit != r.Revision) {
+		err := fmt.Errorf("the Hub resolved %q to %q", r.Rev(), commit)
+		return nil, d.fatal(Problem{Reason: ErrHub, Expected: r.Revision, Actual: commit, Detail: err.Error()}, err)
 	}
-	d.commit = info.SHA
+	d.commit = commit
 	if pub != nil && pub.RequireVerifiedOrg {
 		verified, err := v.client.OrganizationVerified(ctx, r.Namespace)
 		if err != nil {
@@ -665,15 +665,6 @@ func (v *Verifier) endpointURLs() []string {
 		out = append(out, e.URL)
 	}
 	return out
-}
-
-func (v *Verifier) publisherMayUse(pub *Publisher) bool {
-	for _, e := range pub.Endpoints {
-		if ep, ok := v.policy.Endpoint(e); ok && ep == v.endpoint {
-			return true
-		}
-	}
-	return false
 }
 
 func (v *Verifier) progress(r hub.Reference, step string) {

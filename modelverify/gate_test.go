@@ -1,0 +1,457 @@
+package modelverify_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/hub/hubtest"
+	"github.com/echelongraph/go-modelverify/manifest"
+	"github.com/echelongraph/go-modelverify/modelverify"
+)
+
+// gateKey is a signing key made for one test run.
+type gateKey struct {
+	priv, pub []byte
+}
+
+func newGateKey(t testing.TB) gateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gateKey{
+		priv: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		pub:  pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}),
+	}
+}
+
+// safetensorsFile is a valid safetensors file holding one F32 tensor of n values.
+func safetensorsFile(n int, fill byte) []byte {
+	header := fmt.Sprintf(`{"weight":{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, n, 4*n)
+	for len(header)%8 != 0 {
+		header += " "
+	}
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, uint64(len(header)))
+	b.WriteString(header)
+	b.Write(bytes.Repeat([]byte{fill}, 4*n))
+	return b.Bytes()
+}
+
+// maliciousPickle is a protocol-2 pickle that calls os.system("id") when loaded.
+var maliciousPickle = []byte("\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.")
+
+// baseModel is a small model's files, unsigned.
+func baseModel() map[string][]byte {
+	return map[string][]byte{
+		"config.json":       []byte(`{"model_type":"tiny","hidden_size":4}`),
+		"model.safetensors": safetensorsFile(64, 1),
+		"tokenizer.json":    []byte(`{"version":"1.0","model":{"type":"BPE"}}`),
+	}
+}
+
+// sign returns files plus a model.sig that signs them with key.
+func sign(t testing.TB, files map[string][]byte, key gateKey) map[string][]byte {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signer, err := manifest.NewKeySigner(key.priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, _, err := manifest.SignDir(context.Background(), dir, manifest.Options{}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{"model.sig": bundle}
+	for k, v := range files {
+		out[k] = v
+	}
+	return out
+}
+
+// gate is a hubtest Hub, a policy that trusts it and one signing key, and a Verifier over them.
+type gate struct {
+	t        *testing.T
+	hub      *hubtest.TestServer
+	key      gateKey
+	cacheDir string
+	auditLog string
+	policy   *modelverify.Policy
+}
+
+type policyEdit func(p map[string]any)
+
+func newGate(t *testing.T) *gate {
+	t.Helper()
+	g := &gate{t: t, key: newGateKey(t), cacheDir: t.TempDir()}
+	g.auditLog = filepath.Join(t.TempDir(), "audit.jsonl")
+	return g
+}
+
+// serve starts the Hub with one repository.
+func (g *gate) serve(repoID string, files map[string][]byte, opts ...hubtest.Option) {
+	g.t.Helper()
+	g.hub = hubtest.NewServer(g.t, append([]hubtest.Option{hubtest.WithModel(repoID, files)}, opts...)...)
+}
+
+// verifier builds a Verifier for a policy that trusts the gate's Hub and key, after edits.
+func (g *gate) verifier(edits ...policyEdit) *modelverify.Verifier {
+	g.t.Helper()
+	doc := map[string]any{
+		"apiVersion": "modelverify.echelongraph.io/v1alpha1",
+		"kind":       "ModelPolicy",
+		"endpoints":  []any{map[string]any{"name": "test", "url": g.hub.URL, "cdnHosts": []any{g.hub.CDNHost()}}},
+		"publishers": []any{map[string]any{
+			"name":       "acme",
+			"namespaces": []any{"acme"},
+			"identities": []any{map[string]any{"publicKey": map[string]any{"pem": string(g.key.pub)}}},
+		}},
+		"content": map[string]any{},
+		"audit":   map[string]any{"path": g.auditLog},
+	}
+	for _, e := range edits {
+		e(doc)
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	p, err := modelverify.ParsePolicy(raw)
+	if err != nil {
+		g.t.Fatalf("policy: %v", err)
+	}
+	g.policy = p
+	v, err := modelverify.NewVerifier(p,
+		modelverify.WithEndpoint(g.hub.URL),
+		modelverify.WithCacheDir(g.cacheDir),
+		modelverify.WithHubOptions(hub.WithToken("")))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() { v.Close() })
+	return v
+}
+
+func publisher(p map[string]any) map[string]any {
+	return p["publishers"].([]any)[0].(map[string]any)
+}
+
+// records reads the audit log.
+func (g *gate) records() []modelverify.Record {
+	g.t.Helper()
+	f, err := os.Open(g.auditLog)
+	if err != nil {
+		g.t.Fatalf("audit log: %v", err)
+	}
+	defer f.Close()
+	var out []modelverify.Record
+	for rec, err := range modelverify.ReadAudit(f) {
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// assertNothingPublished checks that a refused model left nothing loadable in the cache: no
+// snapshot, no blob, no staging file.
+func (g *gate) assertNothingPublished(repoID string) {
+	g.t.Helper()
+	repoDir := filepath.Join(g.cacheDir, hub.RepoFolderName(repoID))
+	for _, sub := range []string{"snapshots", "blobs"} {
+		entries, _ := os.ReadDir(filepath.Join(repoDir, sub))
+		for _, e := range entries {
+			g.t.Errorf("refused model left %s/%s in the cache", sub, e.Name())
+		}
+	}
+}
+
+func (g *gate) assertRefusedRecord(reason *modelverify.Reason) {
+	g.t.Helper()
+	recs := g.records()
+	if len(recs) == 0 {
+		g.t.Fatal("no audit record")
+	}
+	last := recs[len(recs)-1]
+	if last.Decision != modelverify.DecisionRefused || !contains(last.Reasons, reason.Name()) {
+		g.t.Fatalf("audit record %+v, want refused with %s", last, reason.Name())
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestVerifyAllowsACleanSignedModel(t *testing.T) {
+	g := newGate(t)
+	files := sign(t, baseModel(), g.key)
+	g.serve("acme/tiny", files)
+	v := g.verifier()
+	m, err := v.Verify(context.Background(), "hf://acme/tiny@main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files()) != 3 {
+		t.Fatalf("files %v", m.Files())
+	}
+	for name, want := range baseModel() {
+		got, err := os.ReadFile(filepath.Join(m.Dir(), name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s in the snapshot: %v", name, err)
+		}
+		f, err := m.Open(name)
+		if err != nil {
+			t.Fatalf("Open(%s): %v", name, err)
+		}
+		f.Close()
+	}
+	if _, err := os.Stat(filepath.Join(m.Dir(), "model.sig")); !os.IsNotExist(err) {
+		t.Fatal("the signature file is not part of the model and must not be published")
+	}
+	ev := m.Evidence()
+	if ev.Verification != modelverify.VerifiedSignature || ev.Signer.Kind != "key" || ev.Publisher != "acme" ||
+		len(ev.Commit) != 40 || ev.Decision != modelverify.DecisionAllowed || !strings.HasPrefix(ev.ManifestDigest, "sha256:") {
+		t.Fatalf("evidence %+v", ev)
+	}
+	recs := g.records()
+	if len(recs) != 1 || recs[0].Decision != modelverify.DecisionAllowed || recs[0].Commit != ev.Commit ||
+		recs[0].Verification != modelverify.VerifiedSignature || recs[0].ManifestDigest != ev.ManifestDigest {
+		t.Fatalf("audit %+v", recs)
+	}
+	if _, err := m.Open("../model.sig"); !errors.Is(err, modelverify.ErrUnexpectedFile) {
+		t.Fatalf("Open outside the manifest: %v", err)
+	}
+}
+
+func TestVerifyRefusals(t *testing.T) {
+	type tc struct {
+		name   string
+		repo   string
+		files  func(g *gate) map[string][]byte
+		ref    string
+		policy []policyEdit
+		want   *modelverify.Reason
+	}
+	signedClean := func(g *gate) map[string][]byte { return sign(t, baseModel(), g.key) }
+	cases := []tc{
+		{name: "unlisted publisher", repo: "evil/tiny", files: signedClean, want: modelverify.ErrPublisherNotAllowed},
+		{name: "unapproved endpoint", files: signedClean, want: modelverify.ErrEndpointNotAllowed,
+			policy: []policyEdit{func(p map[string]any) {
+				p["endpoints"] = []any{map[string]any{"name": "hf", "url": "https://huggingface.co"}}
+			}}},
+		{name: "redirect to an unapproved CDN host", files: signedClean, want: modelverify.ErrRedirectNotAllowed,
+			policy: []policyEdit{func(p map[string]any) {
+				p["endpoints"].([]any)[0].(map[string]any)["cdnHosts"] = []any{"cdn-lfs.hf.co"}
+			}}},
+		{name: "unsigned where a signature is required", files: func(*gate) map[string][]byte { return baseModel() }, want: modelverify.ErrUnsigned},
+		{name: "wrong signer", files: func(g *gate) map[string][]byte { return sign(t, baseModel(), newGateKey(t)) }, want: modelverify.ErrIdentity},
+		{name: "tampered shard", want: modelverify.ErrDigestMismatch, files: func(g *gate) map[string][]byte {
+			f := sign(t, baseModel(), g.key)
+			f["model.safetensors"] = safetensorsFile(64, 2) // same size, other bytes
+			return f
+		}},
+		{name: "tampered plain git file", want: modelverify.ErrDigestMismatch, files: func(g *gate) map[string][]byte {
+			f := sign(t, baseModel(), g.key)
+			f["config.json"] = []byte(`{"model_type":"evil","hidden_size":4}`)
+			return f
+		}},
+		{name: "extra file", want: modelverify.ErrUnexpectedFile, files: func(g *gate) map[string][]byte {
+			f := sign(t, baseModel(), g.key)
+			f["extra.py"] = []byte("import os\n")
+			return f
+		}},
+		{name: "missing file", want: modelverify.ErrMissingFile, files: func(g *gate) map[string][]byte {
+			f := sign(t, baseModel(), g.key)
+			delete(f, "tokenizer.json")
+			return f
+		}},
+		{name: "pickle with a dangerous global", want: modelverify.ErrUnsafeContent, files: func(g *gate) map[string][]byte {
+			m := baseModel()
+			m["pytorch_model.bin"] = maliciousPickle
+			return sign(t, m, g.key)
+		}, policy: []policyEdit{func(p map[string]any) {
+			p["content"] = map[string]any{"pickle": "scan", "allowFormats": []any{"safetensors", "pickle", "unknown"}}
+		}}},
+		{name: "pickle where pickle is denied", want: modelverify.ErrFormatNotAllowed, files: func(g *gate) map[string][]byte {
+			m := baseModel()
+			m["pytorch_model.bin"] = maliciousPickle
+			return sign(t, m, g.key)
+		}},
+		{name: "unpinned revision where pinning is required", files: signedClean, want: modelverify.ErrUnpinnedRevision,
+			policy: []policyEdit{func(p map[string]any) { publisher(p)["requirePinnedRevision"] = true }}},
+		{name: "file over the size limit", files: signedClean, want: modelverify.ErrLimitExceeded,
+			policy: []policyEdit{func(p map[string]any) { p["content"] = map[string]any{"maxFileSize": 100} }}},
+		{name: "organisation not verified", files: signedClean, want: modelverify.ErrUnverifiedOrg,
+			policy: []policyEdit{func(p map[string]any) { publisher(p)["requireVerifiedOrg"] = true }}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGate(t)
+			repo := c.repo
+			if repo == "" {
+				repo = "acme/tiny"
+			}
+			g.serve(repo, c.files(g))
+			v := g.verifier(c.policy...)
+			ref := c.ref
+			if ref == "" {
+				ref = "hf://" + repo + "@main"
+			}
+			m, err := v.Verify(context.Background(), ref)
+			if err == nil {
+				t.Fatalf("allowed: %+v", m.Evidence())
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("refused with %v, want %s", err, c.want.Name())
+			}
+			var r *modelverify.Refusal
+			if !errors.As(err, &r) || r.Ref != ref {
+				t.Fatalf("not a *Refusal for %s: %#v", ref, err)
+			}
+			g.assertNothingPublished(repo)
+			g.assertRefusedRecord(c.want)
+		})
+	}
+}
+
+func TestAuditModeAllowsAndRecords(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel()) // unsigned
+	v := g.verifier(func(p map[string]any) { p["mode"] = "audit" })
+	m, err := v.Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		t.Fatalf("audit mode refused: %v", err)
+	}
+	ev := m.Evidence()
+	if ev.Decision != modelverify.DecisionAuditAllowed || len(ev.Problems) == 0 || ev.Problems[0].Reason != modelverify.ErrUnsigned {
+		t.Fatalf("evidence %+v", ev)
+	}
+	if ev.Verification != modelverify.VerifiedIntegrity {
+		t.Fatalf("an unsigned model verified against the Hub's digests proves integrity only: %s", ev.Verification)
+	}
+	recs := g.records()
+	if len(recs) != 1 || recs[0].Decision != modelverify.DecisionAuditAllowed || !contains(recs[0].Reasons, "unsigned") {
+		t.Fatalf("audit %+v", recs)
+	}
+}
+
+func TestUnsignedPublisherIsVerifiedAgainstTheHubsDigests(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel())
+	v := g.verifier(func(p map[string]any) {
+		pub := publisher(p)
+		pub["requireSignature"] = false
+		delete(pub, "identities")
+	})
+	m, err := v.Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := m.Evidence()
+	if ev.Verification != modelverify.VerifiedIntegrity || ev.Decision != modelverify.DecisionAllowed || len(ev.Digests) != 3 {
+		t.Fatalf("evidence %+v", ev)
+	}
+	if got := g.records()[0].Verification; got != modelverify.VerifiedIntegrity {
+		t.Fatalf("audit verification %s", got)
+	}
+}
+
+func TestOpenNoticesAFileChangedAfterVerification(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	m, err := g.verifier().Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(m.Dir(), "model.safetensors")
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(real, 0o644)
+	if err := os.WriteFile(real, safetensorsFile(64, 9), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Open("model.safetensors"); !errors.Is(err, modelverify.ErrFileChanged) {
+		t.Fatalf("Open after the file changed: %v", err)
+	}
+	if err := m.Recheck(context.Background()); !errors.Is(err, modelverify.ErrFileChanged) {
+		t.Fatalf("Recheck after the file changed: %v", err)
+	}
+	if f, err := m.Open("config.json"); err != nil {
+		t.Fatalf("an unchanged file still opens: %v", err)
+	} else {
+		f.Close()
+	}
+}
+
+func TestConcurrentVerifyCallsShareOneDownload(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	v := g.verifier()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = v.Verify(context.Background(), "hf://acme/tiny@main")
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Calls that overlap share one verification; later ones find the blob in the cache.
+	downloads := 0
+	for _, r := range g.hub.Requests() {
+		if r.CDN && r.Method == "GET" {
+			downloads++
+		}
+	}
+	if downloads != 1 {
+		t.Fatalf("the weights were downloaded %d times, want once", downloads)
+	}
+	if n := len(g.records()); n < 1 || n > 8 {
+		t.Fatalf("%d audit records", n)
+	}
+}
