@@ -455,3 +455,71 @@ func TestConcurrentVerifyCallsShareOneDownload(t *testing.T) {
 		t.Fatalf("%d audit records", n)
 	}
 }
+
+func TestVerifyReusesAnUnchangedCachedModelAndRechecksAChangedOne(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	v := g.verifier()
+	ctx := context.Background()
+	first, err := v.Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Evidence().Cached {
+		t.Fatal("the first verification cannot come from the cache")
+	}
+	g.hub.ResetRequests()
+	second, err := v.Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Evidence().Cached || second.Dir() != first.Dir() || len(second.Files()) != 3 {
+		t.Fatalf("second verification: cached=%v dir=%s", second.Evidence().Cached, second.Dir())
+	}
+	for _, r := range g.hub.Requests() {
+		if r.CDN {
+			t.Fatalf("an unchanged cached model was downloaded again: %+v", r)
+		}
+	}
+	sigFetched := false
+	for _, r := range g.hub.Requests() {
+		sigFetched = sigFetched || strings.HasSuffix(r.Path, "/model.sig")
+	}
+	if !sigFetched {
+		t.Fatal("the signature must be fetched and verified again on every Verify")
+	}
+
+	// A blob changed behind the cache's back is noticed by its metadata, and the model is
+	// verified afresh (the Hub client re-hashes it, finds it corrupt and fetches it again).
+	real, _ := filepath.EvalSymlinks(filepath.Join(first.Dir(), "model.safetensors"))
+	os.Chmod(real, 0o644)
+	os.WriteFile(real, safetensorsFile(64, 7), 0o644)
+	third, err := v.Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatalf("re-verifying after the cache was damaged: %v", err)
+	}
+	if third.Evidence().Cached {
+		t.Fatal("a changed file must not be trusted from the record")
+	}
+	got, _ := os.ReadFile(filepath.Join(third.Dir(), "model.safetensors"))
+	if !bytes.Equal(got, baseModel()["model.safetensors"]) {
+		t.Fatal("the damaged blob was not replaced by the verified one")
+	}
+}
+
+func TestVerifyRefusesASnapshotHoldingFilesItDidNotVerify(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	v := g.verifier()
+	m, err := v.Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another tool drops a pickle into the same snapshot.
+	if err := os.WriteFile(filepath.Join(m.Dir(), "pytorch_model.bin"), maliciousPickle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), "acme/tiny"); !errors.Is(err, modelverify.ErrUnexpectedFile) {
+		t.Fatalf("got %v, want ErrUnexpectedFile", err)
+	}
+}

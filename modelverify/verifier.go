@@ -342,12 +342,14 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	}
 	var signed *manifest.Manifest
 	var result *manifest.Result
+	var bundleBytes []byte
 	if _, ok := byPath[sigPath]; ok && pub != nil {
 		v.progress(r, "signature")
 		bundle, err := v.client.ReadFile(ctx, r.RepoID(), d.commit, sigPath, maxSignatureSize)
 		if err != nil {
 			return nil, d.fatal(hubProblem(err, "fetching "+sigPath), err)
 		}
+		bundleBytes = bundle
 		res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
 		switch {
 		case err != nil && problem == nil:
@@ -389,8 +391,25 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		return nil, err
 	}
 
+	// A commit verified before, whose files are untouched since, needs no download.
+	bdig := bundleDigest(bundleBytes)
+	if m, err, _ := v.reuse(d, r.RepoID(), d.commit, bdig, files); err != nil {
+		return nil, err
+	} else if m != nil {
+		if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
+			return nil, err
+		}
+		m.manifest = signed
+		if signed == nil {
+			m.manifest = integrityManifest(r.RepoID(), m.files)
+		}
+		m.evidence = v.evidence(d, r, pub, result, m)
+		m.evidence.Cached = true
+		return m, nil
+	}
+
 	// 5. Download into staging and check every file before anything is published.
-	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}}
+	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}, verdicts: map[string]string{}}
 	v.progress(r, "download")
 	snap, err := v.client.Download(ctx, r.RepoID(), d.commit, files,
 		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check))
@@ -416,11 +435,19 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		m.byName[f.Name] = len(m.files)
 		m.files = append(m.files, *f)
 	}
+	if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
+		return nil, err
+	}
 	m.manifest = signed
 	if signed == nil {
 		m.manifest = integrityManifest(r.RepoID(), m.files)
 	}
 	m.evidence = v.evidence(d, r, pub, result, m)
+	blobs := make(map[string]string, len(files))
+	for _, e := range files {
+		blobs[e.Path] = e.BlobName()
+	}
+	v.writeRecord(r.RepoID(), d.commit, bdig, m, blobs, checker.verdicts)
 	return m, nil
 }
 
@@ -516,11 +543,12 @@ func (v *Verifier) checkLimits(d *decision, files []hub.TreeEntry) error {
 // stagedChecker is the hook the Hub client calls with each file after it has streamed into
 // staging and matched the Hub's digest, before anything is published.
 type stagedChecker struct {
-	v      *Verifier
-	d      *decision
-	signed *manifest.Manifest
-	mu     sync.Mutex
-	files  map[string]*File
+	v        *Verifier
+	d        *decision
+	signed   *manifest.Manifest
+	mu       sync.Mutex
+	files    map[string]*File
+	verdicts map[string]string
 }
 
 func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
@@ -545,6 +573,7 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.files[sf.Path] = f
+	c.verdicts[sf.Path] = rep.Verdict.String()
 	for _, p := range problems {
 		if err := c.d.fail(p, nil); err != nil {
 			return err
