@@ -523,3 +523,82 @@ func TestVerifyRefusesASnapshotHoldingFilesItDidNotVerify(t *testing.T) {
 		t.Fatalf("got %v, want ErrUnexpectedFile", err)
 	}
 }
+
+// writeModel writes files into a new directory.
+func writeModel(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestVerifyDir(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel()) // the Hub is not used by VerifyDir, but the policy names it
+	v := g.verifier()
+	ctx := context.Background()
+
+	t.Run("a signed directory is allowed", func(t *testing.T) {
+		dir := writeModel(t, sign(t, baseModel(), g.key))
+		m, err := v.VerifyDir(ctx, dir, "acme/tiny")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Dir() != dir || len(m.Files()) != 3 || m.Evidence().Verification != modelverify.VerifiedSignature {
+			t.Fatalf("model %s %v %+v", m.Dir(), m.Files(), m.Evidence())
+		}
+		f, err := m.Open("model.safetensors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	})
+	cases := []struct {
+		name  string
+		edit  func(t *testing.T, dir string)
+		files func() map[string][]byte
+		ref   string
+		want  *modelverify.Reason
+	}{
+		{name: "tampered file", want: modelverify.ErrDigestMismatch, edit: func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "model.safetensors"), safetensorsFile(64, 3), 0o644)
+		}},
+		{name: "extra file", want: modelverify.ErrUnexpectedFile, edit: func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), maliciousPickle, 0o644)
+		}},
+		{name: "missing file", want: modelverify.ErrMissingFile, edit: func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "tokenizer.json"))
+		}},
+		{name: "symlink out of the model directory", want: modelverify.ErrUnexpectedFile, edit: func(t *testing.T, dir string) {
+			outside := filepath.Join(t.TempDir(), "secret")
+			os.WriteFile(outside, []byte("x"), 0o644)
+			os.Symlink(outside, filepath.Join(dir, "link"))
+		}},
+		{name: "no signature", want: modelverify.ErrUnsigned, edit: func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "model.sig"))
+		}},
+		{name: "another publisher's namespace", want: modelverify.ErrPublisherNotAllowed, ref: "other/tiny"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeModel(t, sign(t, baseModel(), g.key))
+			if c.edit != nil {
+				c.edit(t, dir)
+			}
+			ref := c.ref
+			if ref == "" {
+				ref = "acme/tiny"
+			}
+			if _, err := v.VerifyDir(ctx, dir, ref); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %s", err, c.want.Name())
+			}
+			g.assertRefusedRecord(c.want)
+		})
+	}
+}

@@ -117,6 +117,9 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 			if err := v.diffProblems(d, diff); err != nil {
 				return nil, err
 			}
+		case errors.Is(err, manifest.ErrSymlink) || errors.Is(err, manifest.ErrFileType):
+			// A link out of the directory, a device, a FIFO: nothing a signature can cover.
+			return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
 		case err != nil:
 			return nil, d.fatal(Problem{Reason: ErrManifest, Detail: firstLine(err)}, err)
 		}
