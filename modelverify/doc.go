@@ -1,6 +1,26 @@
 // Package modelverify is the load gate: it decides whether a model's weights may be loaded.
 //
-// A service asks a Verifier for a model by reference ("hf://org/name@rev") and gets back either
-// a *Model, whose Dir is the only path it should load from, or a *Refusal that says exactly why
-// the model was refused. Every decision is written to an audit log.
+// A service loads a Policy (LoadPolicy), makes a Verifier from it (NewVerifier), and asks for a
+// model by reference ("hf://org/name@rev"). Verify answers with a *Model, whose Dir is the only
+// path the service should load from, or with a *Refusal that names every reason
+// (errors.Is(err, ErrDigestMismatch), ...), the file, and the expected and actual values. Every
+// decision, allowed or refused, is written to the audit log the policy names.
+//
+// The checks, in order: the endpoint is approved; a publisher claims the namespace; the revision
+// is pinned if the publisher requires it; the Hub resolves it to a commit; the signature file at
+// that commit (an OpenSSF Model Signing bundle, as Python model_signing writes) verifies against
+// one of the publisher's identities; the signed manifest and the Hub's file tree agree both ways;
+// every file is downloaded into staging, hashed as it streams, and checked against the Hub's
+// digest, the signed digest and the content rules (formats, a static pickle scan); and only then
+// is the model published into the Hugging Face cache, in huggingface_hub's layout, so that
+// transformers can load the snapshot too. VerifyDir runs the same checks on a directory already
+// on disk.
+//
+// In audit mode (Policy.Mode "audit"), what enforce mode would refuse is recorded as
+// "audit-allowed" and the model is returned with Evidence.Problems listing it. Failures to reach
+// the Hub, or downloads that do not match the Hub's own digests, refuse in both modes.
+//
+// Model.Open opens a verified file only if its inode, size and times are those it was verified
+// with; Model.Recheck hashes everything again; Model.Export copies the verified files elsewhere,
+// checking each as it is copied.
 package modelverify
