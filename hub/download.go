@@ -1,0 +1,384 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+)
+
+// DownloadOption configures one Download.
+type DownloadOption func(*downloadOptions)
+
+type downloadOptions struct {
+	check func(context.Context, StagedFile) error
+	ref   string
+}
+
+// WithStagedCheck runs check on every file once its bytes are on disk and match the Hub's digest
+// and size, before anything is published. Files already in the cache are checked too (Cached is
+// set). If check returns an error for any file, the download publishes nothing, removes its
+// staged files and returns a *FileError naming that file and wrapping both ErrStagedCheck and
+// check's error. check runs concurrently for different files.
+func WithStagedCheck(check func(ctx context.Context, f StagedFile) error) DownloadOption {
+	return func(o *downloadOptions) { o.check = check }
+}
+
+// WithRef records, once everything is published, that the revision rev resolved to the commit
+// (refs/{rev} in the cache), so offline lookups of rev find this snapshot.
+func WithRef(rev string) DownloadOption { return func(o *downloadOptions) { o.ref = rev } }
+
+// StagedFile is a file whose bytes are on local disk and match the Hub's digest and size, but
+// which is not yet published in a snapshot.
+type StagedFile struct {
+	// Entry is the tree entry the file was downloaded for.
+	Entry TreeEntry
+	// Path is the file's path in the repository (Entry.Path).
+	Path string
+	// LocalPath is the staged file, or the cached blob when Cached. Read it; do not move it.
+	LocalPath string
+	// Size is the number of bytes on disk.
+	Size int64
+	// SHA256 is the digest of the bytes on disk, computed while they streamed in (or re-computed
+	// from the cached blob).
+	SHA256 digest.Digest
+	// GitSHA1 is the git blob id of the bytes, for plain git files (empty for LFS files).
+	GitSHA1 string
+	// Cached is true when the blob was already in the cache; it was re-hashed all the same.
+	Cached bool
+}
+
+// Snapshot is a commit's files published in the cache.
+type Snapshot struct {
+	// RepoID and Commit name the snapshot.
+	RepoID, Commit string
+	// Dir is snapshots/{commit}: the directory a loader reads from.
+	Dir string
+	// Files are the files this download published or found, in the order they were asked for.
+	Files []SnapshotFile
+}
+
+// SnapshotFile is one published file.
+type SnapshotFile struct {
+	// Path is the file's path in the repository.
+	Path string
+	// LocalPath is its path in the snapshot (a relative symlink to BlobPath).
+	LocalPath string
+	// BlobPath is the blob the link points at.
+	BlobPath string
+	// Size and SHA256 describe the verified content.
+	Size   int64
+	SHA256 digest.Digest
+	// Cached is true when the blob was already in the cache.
+	Cached bool
+}
+
+// blobJob is one blob to obtain; several paths may share it.
+type blobJob struct {
+	blob    string
+	entry   TreeEntry
+	indexes []int // into the files argument
+	cached  bool
+	// corrupt is set when the cached blob failed its re-hash; it is fetched again.
+	corrupt bool
+	// cachedPath is the blob in the cache when cached.
+	cachedPath string
+	staged     *stagedBlob
+	sums       blobSums
+}
+
+type blobSums struct {
+	size    int64
+	sha256  string
+	gitSHA1 string
+}
+
+// Download fetches files of a commit into the cache and publishes them in its snapshot, verified.
+//
+// Each file streams into a staging file beside the blobs and is hashed as it arrives; it must
+// match its tree entry's size and the Hub's digest (the LFS sha256, or the git blob id). Blobs
+// already in the cache are re-hashed rather than trusted. The WithStagedCheck hook then sees each
+// file. Only when every file has passed are the staged blobs renamed into blobs/, the snapshot's
+// relative symlinks created and the ref (WithRef) written. If anything fails, nothing new is
+// linked, the staged files are removed, and the error is a *FileError naming the file.
+//
+// Blob locks under .locks keep two processes fetching the same model from writing the same blob.
+// Offline, Download succeeds only if every blob is already cached.
+func (c *Client) Download(ctx context.Context, repoID, commit string, files []TreeEntry, opts ...DownloadOption) (*Snapshot, error) {
+	var o downloadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := ValidateRepoID(repoID); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if !IsCommit(commit) {
+		return nil, fmt.Errorf("hub: Download needs a 40-hex commit, got %q", commit)
+	}
+	if o.ref != "" {
+		if err := ValidateRevision(o.ref); err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+	}
+	jobs, err := planJobs(files)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.cache.ensureLayout(repoID); err != nil {
+		return nil, err
+	}
+
+	// Re-hash what is cached; a blob that no longer matches its name is fetched again.
+	if err := c.rehashCached(ctx, repoID, files, jobs); err != nil {
+		return nil, err
+	}
+	var missing []*blobJob
+	for _, j := range jobs {
+		if !j.cached {
+			missing = append(missing, j)
+		}
+	}
+	if len(missing) > 0 && c.offline {
+		return nil, &FileError{Path: missing[0].entry.Path, Err: fmt.Errorf("blob %s not in the cache: %w", missing[0].blob, ErrOffline)}
+	}
+
+	// Lock the missing blobs in a fixed order, so two downloads sharing blobs cannot deadlock.
+	// Another process may have published some of them while we waited: those are re-hashed.
+	sort.Slice(missing, func(i, k int) bool { return missing[i].blob < missing[k].blob })
+	for _, j := range missing {
+		unlock, err := c.cache.Lock(ctx, repoID, j.blob)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	if err := c.rehashCached(ctx, repoID, files, missing); err != nil {
+		return nil, err
+	}
+
+	defer func() {
+		for _, j := range jobs {
+			if j.staged != nil {
+				os.Remove(j.staged.path)
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.jobs)
+	transfers := make(chan struct{}, c.jobs)
+	for _, j := range jobs {
+		g.Go(func() error {
+			if !j.cached {
+				if err := c.fetchVerified(gctx, repoID, commit, j, transfers); err != nil {
+					return err
+				}
+			}
+			return c.runCheck(gctx, o.check, files, j)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return c.publish(repoID, commit, files, jobs, o.ref)
+}
+
+// planJobs validates the requested files and groups them by blob.
+func planJobs(files []TreeEntry) ([]*blobJob, error) {
+	byBlob := map[string]*blobJob{}
+	var jobs []*blobJob
+	seen := map[string]bool{}
+	for i, e := range files {
+		if err := ValidatePath(e.Path); err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+		if seen[e.Path] {
+			return nil, fmt.Errorf("hub: %s requested twice", e.Path)
+		}
+		seen[e.Path] = true
+		if len(e.OID) != 40 || !isLowerHex(e.OID) {
+			return nil, &FileError{Path: e.Path, Err: fmt.Errorf("tree entry has no git blob id (oid %q)", e.OID)}
+		}
+		if e.LFS != nil && (!isSHA256Hex(e.LFS.SHA256) || e.LFS.Size != e.Size) {
+			return nil, &FileError{Path: e.Path, Err: fmt.Errorf("tree entry has an invalid LFS sha256 %q or size", e.LFS.SHA256)}
+		}
+		if e.Size < 0 {
+			return nil, &FileError{Path: e.Path, Err: fmt.Errorf("negative size %d", e.Size)}
+		}
+		b := e.BlobName()
+		if j, ok := byBlob[b]; ok {
+			if j.entry.Size != e.Size || (j.entry.LFS == nil) != (e.LFS == nil) {
+				return nil, &FileError{Path: e.Path, Err: fmt.Errorf("same blob %s as %s but a different size or kind", b, j.entry.Path)}
+			}
+			j.indexes = append(j.indexes, i)
+			continue
+		}
+		j := &blobJob{blob: b, entry: e, indexes: []int{i}}
+		byBlob[b] = j
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// rehashCached re-hashes the blobs of jobs that exist in the cache and marks those that match.
+func (c *Client) rehashCached(ctx context.Context, repoID string, files []TreeEntry, jobs []*blobJob) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.jobs)
+	for _, j := range jobs {
+		if j.corrupt {
+			continue
+		}
+		p := c.cache.BlobPath(repoID, j.blob)
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return &FileError{Path: j.entry.Path, Err: fmt.Errorf("cached blob %s is not a regular file", p)}
+		}
+		g.Go(func() error {
+			sums, err := hashFile(gctx, p, j.entry)
+			if err != nil {
+				return &FileError{Path: j.entry.Path, Err: err}
+			}
+			if err := verifySums(j.entry, sums); err != nil {
+				j.corrupt = true
+				c.report(Progress{Repo: repoID, Path: j.entry.Path, State: ProgressCacheCorrupt, Size: j.entry.Size, Err: err})
+				return nil // fetched again, and the fresh blob replaces it
+			}
+			j.cached, j.sums, j.cachedPath = true, sums, p
+			for _, i := range j.indexes {
+				c.report(Progress{Repo: repoID, Path: files[i].Path, State: ProgressCached, Bytes: sums.size, Size: sums.size})
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// fetchVerified downloads one blob into staging and checks it against the tree entry. A digest
+// mismatch is retried once with a fresh download: a CDN node can serve bad bytes transiently,
+// and nothing unverified is ever kept.
+func (c *Client) fetchVerified(ctx context.Context, repoID, commit string, j *blobJob, transfers chan struct{}) error {
+	var err error
+	for try := 0; try < 2; try++ {
+		if j.staged != nil {
+			os.Remove(j.staged.path)
+			j.staged = nil
+		}
+		j.staged, err = c.fetchBlob(ctx, repoID, commit, j.entry, c.cache.BlobPath(repoID, j.blob), transfers)
+		if err != nil {
+			return &FileError{Path: j.entry.Path, Err: err}
+		}
+		if err = verifySums(j.entry, j.staged.sums); err == nil {
+			j.sums = j.staged.sums
+			c.report(Progress{Repo: repoID, Path: j.entry.Path, State: ProgressVerified, Bytes: j.sums.size, Size: j.entry.Size})
+			return nil
+		}
+		if !errors.Is(err, ErrDigestMismatch) {
+			break
+		}
+		c.report(Progress{Repo: repoID, Path: j.entry.Path, State: ProgressRetrying, Attempt: try + 1, Err: err, Size: j.entry.Size})
+	}
+	return &FileError{Path: j.entry.Path, Err: err}
+}
+
+// verifySums checks size and the Hub's digest: the LFS sha256, or the git blob id.
+func verifySums(e TreeEntry, s blobSums) error {
+	if s.size != e.Size {
+		return &SizeError{Want: e.Size, Got: s.size, Overrun: s.size > e.Size}
+	}
+	if e.LFS != nil {
+		if s.sha256 != e.LFS.SHA256 {
+			return &DigestError{Algorithm: "sha256", Want: e.LFS.SHA256, Got: s.sha256}
+		}
+		return nil
+	}
+	if s.gitSHA1 != e.OID {
+		return &DigestError{Algorithm: "git-sha1", Want: e.OID, Got: s.gitSHA1}
+	}
+	return nil
+}
+
+func (c *Client) runCheck(ctx context.Context, check func(context.Context, StagedFile) error, files []TreeEntry, j *blobJob) error {
+	if check == nil {
+		return nil
+	}
+	for _, i := range j.indexes {
+		sf := StagedFile{
+			Entry: files[i], Path: files[i].Path, Size: j.sums.size,
+			SHA256: digest.NewDigestFromEncoded(digest.SHA256, j.sums.sha256),
+			Cached: j.cached,
+		}
+		if files[i].LFS == nil {
+			sf.GitSHA1 = j.sums.gitSHA1
+		}
+		if j.cached {
+			sf.LocalPath = j.cachedPath
+		} else {
+			sf.LocalPath = j.staged.path
+		}
+		if err := check(ctx, sf); err != nil {
+			return &FileError{Path: files[i].Path, Err: fmt.Errorf("%w: %w", ErrStagedCheck, err)}
+		}
+	}
+	return nil
+}
+
+// publish renames staged blobs into blobs/, links the snapshot and writes the ref. If linking
+// fails part way, the links this call created are removed again; the blobs stay, being verified.
+func (c *Client) publish(repoID, commit string, files []TreeEntry, jobs []*blobJob, ref string) (*Snapshot, error) {
+	for _, j := range jobs {
+		if j.staged == nil {
+			continue
+		}
+		if err := os.Chmod(j.staged.path, 0o644); err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+		if err := os.Rename(j.staged.path, c.cache.BlobPath(repoID, j.blob)); err != nil {
+			return nil, &FileError{Path: j.entry.Path, Err: fmt.Errorf("publishing blob: %w", err)}
+		}
+		j.staged = nil
+	}
+	snap := &Snapshot{RepoID: repoID, Commit: commit, Dir: c.cache.SnapshotDir(repoID, commit), Files: make([]SnapshotFile, len(files))}
+	var created []string
+	rollback := func() {
+		for _, p := range created {
+			os.Remove(p)
+		}
+	}
+	for _, j := range jobs {
+		for _, i := range j.indexes {
+			link := c.cache.SnapshotPath(repoID, commit, files[i].Path)
+			_, statErr := os.Lstat(link)
+			if err := symlinkAtomic(blobLinkTarget(files[i].Path, j.blob), link); err != nil {
+				rollback()
+				return nil, &FileError{Path: files[i].Path, Err: fmt.Errorf("linking snapshot: %w", err)}
+			}
+			if statErr != nil {
+				created = append(created, link)
+			}
+			snap.Files[i] = SnapshotFile{
+				Path: files[i].Path, LocalPath: link, BlobPath: c.cache.BlobPath(repoID, j.blob),
+				Size: j.sums.size, SHA256: digest.NewDigestFromEncoded(digest.SHA256, j.sums.sha256), Cached: j.cached,
+			}
+		}
+	}
+	if err := os.MkdirAll(snap.Dir, 0o755); err != nil {
+		rollback()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if ref != "" {
+		if err := c.cache.WriteRef(repoID, ref, commit); err != nil {
+			return nil, err
+		}
+	}
+	return snap, nil
+}

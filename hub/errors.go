@@ -1,0 +1,149 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the client returns for one of these conditions wraps the sentinel,
+// so callers match with errors.Is and read the details with errors.As on the typed errors below.
+var (
+	// ErrRepoNotFound: the repository does not exist, or is private and the token cannot see it.
+	ErrRepoNotFound = errors.New("repository not found")
+	// ErrRevisionNotFound: the branch, tag or commit does not exist in the repository.
+	ErrRevisionNotFound = errors.New("revision not found")
+	// ErrEntryNotFound: the file does not exist at that revision.
+	ErrEntryNotFound = errors.New("entry not found")
+	// ErrGatedRepo: the repository is gated and the token has not been granted access.
+	ErrGatedRepo = errors.New("gated repository")
+	// ErrRepoDisabled: the Hub has disabled access to the repository.
+	ErrRepoDisabled = errors.New("repository disabled")
+	// ErrUnauthorized: the token was refused.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrRateLimited: the Hub kept answering 429 after every retry.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrRedirectNotAllowed: a redirect went to a host the caller did not approve.
+	ErrRedirectNotAllowed = errors.New("redirect to a host that is not allowed")
+	// ErrSizeExceeded: a response was larger than the size the Hub announced or the caller allowed.
+	ErrSizeExceeded = errors.New("response larger than expected")
+	// ErrSizeMismatch: a download ended with fewer bytes than expected.
+	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrDigestMismatch: downloaded bytes do not hash to the digest the Hub published.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrRangeNotHonoured: the server answered a byte-range request with other bytes.
+	ErrRangeNotHonoured = errors.New("range request not honoured")
+	// ErrOffline: offline mode is on and the answer is not in the cache.
+	ErrOffline = errors.New("offline mode: not in the cache")
+	// ErrInvalidResponse: the Hub's answer lacks what the protocol requires (a header, valid JSON).
+	ErrInvalidResponse = errors.New("invalid response from the Hub")
+	// ErrStagedCheck: the caller's staged-file check refused a file.
+	ErrStagedCheck = errors.New("staged file refused")
+)
+
+// HubError is an error answer from the Hub: its status, its X-Error-Code and its message.
+type HubError struct {
+	// Method and URL of the request that failed. The URL never carries a token.
+	Method, URL string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is the X-Error-Code header ("RepoNotFound", "GatedRepo", ...), empty if absent.
+	Code string
+	// Message is X-Error-Message, or the "error" field of the JSON body.
+	Message string
+	// RequestID is X-Request-Id, for reports to the Hub's operators.
+	RequestID string
+	// Err is the sentinel this answer maps to, or nil for a generic HTTP failure.
+	Err error
+}
+
+func (e *HubError) Error() string {
+	msg := fmt.Sprintf("hub: %s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.RequestID != "" {
+		msg += " (request id " + e.RequestID + ")"
+	}
+	return msg
+}
+
+func (e *HubError) Unwrap() error { return e.Err }
+
+// RedirectError is a redirect the client refused to follow.
+type RedirectError struct {
+	// From is the URL that answered with the redirect; To is where it pointed.
+	From, To string
+	// Reason says why it was refused.
+	Reason string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("hub: refused redirect from %s to %s: %s", e.From, e.To, e.Reason)
+}
+
+func (e *RedirectError) Unwrap() error { return ErrRedirectNotAllowed }
+
+// FileError says which repository file a download or check failed on, and why.
+type FileError struct {
+	// Path is the file's path in the repository.
+	Path string
+	// Err is the reason: a *DigestError, a *SizeError, a *HubError, a *RangeError or the caller's error.
+	Err error
+}
+
+func (e *FileError) Error() string { return fmt.Sprintf("hub: %s: %v", e.Path, e.Err) }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// DigestError is a computed digest that differs from the one the Hub published.
+type DigestError struct {
+	// Algorithm is "sha256" or "git-sha1".
+	Algorithm string
+	// Want is the published digest; Got the one computed over the bytes received.
+	Want, Got string
+}
+
+func (e *DigestError) Error() string {
+	return fmt.Sprintf("%s mismatch: want %s, got %s", e.Algorithm, e.Want, e.Got)
+}
+
+func (e *DigestError) Unwrap() error { return ErrDigestMismatch }
+
+// SizeError is a body whose length is not the expected one.
+type SizeError struct {
+	// Want is the expected size; Got is what arrived (for an overrun, at least Want+1).
+	Want, Got int64
+	// Overrun is true when more bytes arrived than announced.
+	Overrun bool
+}
+
+func (e *SizeError) Error() string {
+	if e.Overrun {
+		return fmt.Sprintf("body larger than the expected %d bytes; cut off and refused", e.Want)
+	}
+	return fmt.Sprintf("size mismatch: want %d bytes, got %d", e.Want, e.Got)
+}
+
+func (e *SizeError) Unwrap() error {
+	if e.Overrun {
+		return ErrSizeExceeded
+	}
+	return ErrSizeMismatch
+}
+
+// RangeError is an answer to a byte-range request that does not carry the bytes asked for.
+type RangeError struct {
+	// Requested is the Range header sent.
+	Requested string
+	// StatusCode and ContentRange are what came back.
+	StatusCode   int
+	ContentRange string
+}
+
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("asked for %q, got HTTP %d with Content-Range %q", e.Requested, e.StatusCode, e.ContentRange)
+}
+
+func (e *RangeError) Unwrap() error { return ErrRangeNotHonoured }

@@ -1,0 +1,276 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/hub/hubtest"
+)
+
+// bigFile is larger than the chunk size the fault tests use, so it is fetched in ranges.
+var bigFile = bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+
+func faultRepo() map[string][]byte {
+	return map[string][]byte{
+		"config.json":       []byte(`{"model_type":"gpt2"}`),
+		"model.safetensors": bytes.Repeat([]byte("tensor"), 40_000), // 240 KB, one stream
+		"big.bin":           bigFile,
+	}
+}
+
+// download runs the whole pipeline against ts and returns the snapshot and the client used.
+func download(t *testing.T, ts *hubtest.TestServer, opts ...hub.Option) (*hub.Snapshot, *hub.Client, error) {
+	t.Helper()
+	opts = append([]hub.Option{hub.WithChunkSize(256 << 10)}, opts...)
+	c := newClient(t, ts, opts...)
+	ctx := context.Background()
+	commit, err := c.ResolveRevision(ctx, hub.Reference{Namespace: "acme", Name: "tiny-model"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := c.ListTree(ctx, repoID, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Download(ctx, repoID, commit, tree, hub.WithRef("main"))
+	return snap, c, err
+}
+
+func assertComplete(t *testing.T, snap *hub.Snapshot, err error, files map[string][]byte) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("download failed: %v", err)
+	}
+	for p, want := range files {
+		got, err := os.ReadFile(filepath.Join(snap.Dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: content differs", p)
+		}
+	}
+}
+
+// assertCleanFailure checks that a failed download left no blob, snapshot, ref or staging file.
+func assertCleanFailure(t *testing.T, c *hub.Client, err error, target error, path string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("download succeeded, want a failure")
+	}
+	if target != nil && !errors.Is(err, target) {
+		t.Errorf("error %v does not match %v", err, target)
+	}
+	var fe *hub.FileError
+	if path != "" && (!errors.As(err, &fe) || fe.Path != path) {
+		t.Errorf("error %v does not name %s", err, path)
+	}
+	repoDir := c.Cache().RepoDir(repoID)
+	if b := listDir(t, filepath.Join(repoDir, "blobs")); len(b) != 0 {
+		t.Errorf("blobs left after a failure: %v", b)
+	}
+	if s := listDir(t, filepath.Join(repoDir, "snapshots")); len(s) != 0 {
+		t.Errorf("snapshots left after a failure: %v", s)
+	}
+	if r := listDir(t, filepath.Join(repoDir, "refs")); len(r) != 0 {
+		t.Errorf("refs left after a failure: %v", r)
+	}
+	assertNoStaging(t, c.Cache().Dir)
+}
+
+// rangesFor lists the Range headers the CDN received for an LFS file.
+func rangesFor(ts *hubtest.TestServer, path string) []string {
+	var out []string
+	for _, r := range ts.Requests() {
+		if r.CDN && strings.Contains(r.Query, "path="+path+"&") {
+			if r.Range != "" {
+				out = append(out, r.Range)
+			}
+		}
+	}
+	return out
+}
+
+func TestTransientFaultsRecoverAndDownloadCompletesCorrectly(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault hubtest.Fault
+		check func(t *testing.T, ts *hubtest.TestServer)
+	}{
+		{"503 twice on resolve", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 503, Route: hubtest.RouteResolve, File: "config.json", Times: 2}, nil},
+		{"502 on the CDN", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 502, Route: hubtest.RouteCDN, Times: 3}, nil},
+		{"500 on the API", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 500, Route: hubtest.RouteAPI, Times: 2}, nil},
+		{"429 with RateLimit", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 429, Route: hubtest.RouteResolve, RateLimit: `"resolvers";r=0;t=0`, Times: 1}, nil},
+		{"429 with Retry-After", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 429, Route: hubtest.RouteAPI, RetryAfter: "1", Times: 1}, nil},
+		{"408", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 408, File: "model.safetensors", Times: 1}, nil},
+		{"dropped connection resumes with Range", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "model.safetensors", After: 100_000, Times: 1},
+			func(t *testing.T, ts *hubtest.TestServer) {
+				if r := rangesFor(ts, "model.safetensors"); len(r) != 1 || r[0] != "bytes=100000-" {
+					t.Errorf("resume ranges %v, want [bytes=100000-]", r)
+				}
+			}},
+		{"dropped plain git file resumes", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "config.json", After: 5, Times: 1}, nil},
+		{"dropped range of a parallel download", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "big.bin", After: 1000, Times: 2}, nil},
+		{"corrupted bytes of the right length", hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "model.safetensors", Times: 1}, nil},
+		{"corrupted range", hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "big.bin", Times: 1}, nil},
+		{"ignored Range on a parallel download", hubtest.Fault{Kind: hubtest.FaultIgnoreRange, File: "big.bin", Times: 2}, nil},
+		{"stall", hubtest.Fault{Kind: hubtest.FaultStall, File: "model.safetensors", After: 1000, Times: 1}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			files := faultRepo()
+			ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files), hubtest.WithFault(tc.fault))
+			snap, c, err := download(t, ts, hub.WithTimeouts(10*time.Second, 300*time.Millisecond))
+			assertComplete(t, snap, err, files)
+			assertNoStaging(t, c.Cache().Dir)
+			if tc.check != nil {
+				tc.check(t, ts)
+			}
+		})
+	}
+}
+
+func TestResumeAfterDropRestartsWhenServerIgnoresRange(t *testing.T) {
+	files := faultRepo()
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files),
+		hubtest.WithFault(hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "model.safetensors", After: 50_000, Times: 1}))
+	// The second request (the resume) gets a 200 with the whole file; the client must start over.
+	ts.AddFault(hubtest.Fault{Kind: hubtest.FaultIgnoreRange, File: "model.safetensors", Times: 1})
+	snap, _, err := download(t, ts)
+	assertComplete(t, snap, err, files)
+}
+
+func TestPersistentFaultsFailCleanly(t *testing.T) {
+	cases := []struct {
+		name   string
+		fault  hubtest.Fault
+		target error
+		path   string
+	}{
+		{"500 forever on the CDN", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 500, Route: hubtest.RouteCDN, File: "model.safetensors"}, nil, "model.safetensors"},
+		{"429 forever", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 429, Route: hubtest.RouteResolve, File: "config.json"}, hub.ErrRateLimited, "config.json"},
+		{"corrupt forever", hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "model.safetensors"}, hub.ErrDigestMismatch, "model.safetensors"},
+		{"corrupt git file forever", hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "config.json"}, hub.ErrDigestMismatch, "config.json"},
+		{"drop forever", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "model.safetensors", After: 10}, nil, "model.safetensors"},
+		{"range ignored forever", hubtest.Fault{Kind: hubtest.FaultIgnoreRange, File: "big.bin"}, hub.ErrRangeNotHonoured, "big.bin"},
+		{"body longer than announced", hubtest.Fault{Kind: hubtest.FaultLongBody, File: "model.safetensors", Extra: 4096}, hub.ErrSizeExceeded, "model.safetensors"},
+		{"range body longer than announced", hubtest.Fault{Kind: hubtest.FaultLongBody, File: "big.bin", Extra: 10}, hub.ErrSizeExceeded, "big.bin"},
+		{"stall forever", hubtest.Fault{Kind: hubtest.FaultStall, File: "model.safetensors", After: 10}, nil, "model.safetensors"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := hubtest.NewServer(t, hubtest.WithModel(repoID, faultRepo()), hubtest.WithFault(tc.fault))
+			_, c, err := download(t, ts, hub.WithTimeouts(10*time.Second, 200*time.Millisecond))
+			assertCleanFailure(t, c, err, tc.target, tc.path)
+		})
+	}
+}
+
+func TestRedirectToUnapprovedHostIsRefused(t *testing.T) {
+	var hits int
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer elsewhere.Close()
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, faultRepo()),
+		hubtest.WithFault(hubtest.Fault{Kind: hubtest.FaultRedirect, File: "model.safetensors", Location: elsewhere.URL + "/steal"}))
+	_, c, err := download(t, ts)
+	assertCleanFailure(t, c, err, hub.ErrRedirectNotAllowed, "model.safetensors")
+	var re *hub.RedirectError
+	if !errors.As(err, &re) || !strings.HasPrefix(re.To, elsewhere.URL) {
+		t.Errorf("error %v is not a RedirectError to %s", err, elsewhere.URL)
+	}
+	if hits != 0 {
+		t.Errorf("the unapproved host received %d requests", hits)
+	}
+}
+
+func TestRedirectOnlyToApprovedHosts(t *testing.T) {
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, faultRepo()))
+	// The CDN is not approved: every LFS download must be refused before reaching it.
+	_, c, err := download(t, ts, hub.WithAllowedRedirectHosts("*.hf.co"))
+	assertCleanFailure(t, c, err, hub.ErrRedirectNotAllowed, "")
+	for _, r := range ts.Requests() {
+		if r.CDN {
+			t.Fatalf("the CDN was contacted: %+v", r)
+		}
+	}
+}
+
+func TestTokenNeverReachesTheCDN(t *testing.T) {
+	const token = "hf_test_token_secret"
+	files := faultRepo()
+	ts := hubtest.NewServer(t, hubtest.WithToken(token, "alice"),
+		hubtest.WithModel(repoID, files, hubtest.Gated("manual"), hubtest.GrantAccess(token)))
+	snap, _, err := download(t, ts, hub.WithToken(token))
+	assertComplete(t, snap, err, files)
+	var hubReqs, cdnReqs int
+	for _, r := range ts.Requests() {
+		if r.CDN {
+			cdnReqs++
+			if r.Authorization != "" {
+				t.Errorf("CDN received Authorization %q on %s", r.Authorization, r.Path)
+			}
+		} else {
+			hubReqs++
+			if r.Authorization != "Bearer "+token {
+				t.Errorf("Hub request %s without the token", r.Path)
+			}
+		}
+	}
+	if hubReqs == 0 || cdnReqs == 0 {
+		t.Fatalf("expected traffic to both the Hub (%d) and the CDN (%d)", hubReqs, cdnReqs)
+	}
+}
+
+func TestCancellationStopsADownloadAndLeavesNothing(t *testing.T) {
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, faultRepo()),
+		hubtest.WithFault(hubtest.Fault{Kind: hubtest.FaultStall, File: "model.safetensors", After: 10}))
+	var cancel context.CancelFunc
+	c := newClient(t, ts, hub.WithProgress(func(p hub.Progress) {
+		if p.Path == "model.safetensors" && p.State == hub.ProgressBytes {
+			cancel() // the stalled file has started: give up
+		}
+	}))
+	ctx, cancelFn := context.WithCancel(context.Background())
+	cancel = cancelFn
+	commit, _ := ts.Resolve(repoID, "main")
+	tree, err := c.ListTree(ctx, repoID, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Download(ctx, repoID, commit, tree)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	assertCleanFailure(t, c, err, context.Canceled, "")
+}
+
+func TestParallelRangesAssembleTheFile(t *testing.T) {
+	files := faultRepo()
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files))
+	snap, _, err := download(t, ts, hub.WithJobs(4))
+	assertComplete(t, snap, err, files)
+	ranges := rangesFor(ts, "big.bin")
+	if len(ranges) != 4 {
+		t.Fatalf("big.bin fetched with ranges %v, want 4 ranges of 256 KiB", ranges)
+	}
+	for i := range 4 {
+		want := fmt.Sprintf("bytes=%d-%d", i*256<<10, (i+1)*256<<10-1)
+		found := false
+		for _, r := range ranges {
+			found = found || r == want
+		}
+		if !found {
+			t.Errorf("no request for %s in %v", want, ranges)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// authTransport adds the token and user agent. The token goes only to the endpoint's own scheme
+// and host, whatever the redirect chain: Go's own rule forwards it to subdomains, which would hand
+// it to *.hf.co when the endpoint is hf.co (reference §2.4), so the decision is made here, per hop.
+type authTransport struct {
+	next     http.RoundTripper
+	endpoint *url.URL
+	token    string
+	ua       string
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Header.Del("Authorization")
+	if t.token != "" && sameOrigin(r.URL, t.endpoint) {
+		r.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	if t.ua != "" {
+		r.Header.Set("User-Agent", t.ua)
+	}
+	return t.next.RoundTrip(r)
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+// headerTimeoutTransport bounds the wait for response headers without bounding the body, which
+// may legitimately take hours; the body's own liveness is watched by the download's idle timer.
+type headerTimeoutTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
+
+func (t *headerTimeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.timeout <= 0 {
+		return t.next.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.timeout, func() {
+		cancel(fmt.Errorf("hub: no response headers from %s within %v", req.URL.Host, t.timeout))
+	})
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	timer.Stop()
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && req.Context().Err() == nil {
+			err = cause
+		}
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	once   sync.Once
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(c.cancel)
+	return err
+}
+
+// redirectPolicy decides which redirects the client follows.
+type redirectPolicy struct {
+	endpoint *url.URL
+	hosts    []string
+}
+
+type noCrossHostKey struct{}
+
+// withoutCrossHostRedirects makes requests under ctx stop at a cross-host redirect and return it,
+// as huggingface_hub's metadata HEAD does: the redirect itself carries X-Linked-Etag/Size.
+func withoutCrossHostRedirects(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noCrossHostKey{}, true)
+}
+
+func (p *redirectPolicy) check(req *http.Request, via []*http.Request) error {
+	prev := via[len(via)-1]
+	if len(via) >= 10 {
+		return &RedirectError{From: redactURL(prev.URL), To: redactURL(req.URL), Reason: "more than 10 redirects"}
+	}
+	if sameOrigin(req.URL, prev.URL) {
+		return nil
+	}
+	if req.Context().Value(noCrossHostKey{}) != nil {
+		return http.ErrUseLastResponse
+	}
+	if strings.EqualFold(prev.URL.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
+		return &RedirectError{From: redactURL(prev.URL), To: redactURL(req.URL), Reason: "downgrade from https"}
+	}
+	if !p.allowed(req.URL) {
+		return &RedirectError{From: redactURL(prev.URL), To: redactURL(req.URL),
+			Reason: fmt.Sprintf("host %q is not among the allowed redirect hosts %v", req.URL.Hostname(), p.hosts)}
+	}
+	return nil
+}
+
+func (p *redirectPolicy) allowed(u *url.URL) bool {
+	if sameOrigin(u, p.endpoint) {
+		return true
+	}
+	return hostAllowed(u, p.hosts)
+}
+
+// hostAllowed matches a URL's host against exact names, "*.suffix" patterns, and "host:port"
+// entries (which must match host and port, for servers on loopback ports).
+func hostAllowed(u *url.URL, patterns []string) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	for _, p := range patterns {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if strings.Contains(p, ":") {
+			if strings.EqualFold(u.Host, p) {
+				return true
+			}
+		} else if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			if strings.HasSuffix(host, "."+suffix) {
+				return true
+			}
+		} else if host == p {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL drops the query (signed CDN URLs carry credentials there) for error messages.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.RawQuery, c.User, c.Fragment = "", nil, ""
+	return c.String()
+}
