@@ -279,3 +279,38 @@ func TestCacheLockExcludesASecondHolder(t *testing.T) {
 		t.Error("Lock accepted an invalid repo id")
 	}
 }
+
+func TestStagedSetCheckSeesEveryFileBeforePublishingAndCanRefuse(t *testing.T) {
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, modelFiles()))
+	c := newClient(t, ts)
+	ctx := context.Background()
+	commit, _ := ts.Resolve(repoID, "main")
+	tree, _ := c.ListTree(ctx, repoID, commit)
+	errSpan := errors.New("index names a tensor its shard lacks")
+	var got []hub.StagedFile
+	_, err := c.Download(ctx, repoID, commit, tree, hub.WithRef("main"),
+		hub.WithStagedSetCheck(func(_ context.Context, files []hub.StagedFile) error {
+			got = files
+			for _, f := range files {
+				if _, err := os.Stat(f.LocalPath); err != nil {
+					return fmt.Errorf("%s not on disk: %w", f.Path, err)
+				}
+			}
+			if _, err := os.Stat(c.Cache().SnapshotDir(repoID, commit)); !os.IsNotExist(err) {
+				return errors.New("the snapshot exists before the set check ran")
+			}
+			return errSpan
+		}))
+	if !errors.Is(err, hub.ErrStagedCheck) || !errors.Is(err, errSpan) {
+		t.Fatalf("error %v, want ErrStagedCheck wrapping the hook's error", err)
+	}
+	if len(got) != len(tree) {
+		t.Fatalf("the set check saw %d files, want %d", len(got), len(tree))
+	}
+	for i := range tree {
+		if got[i].Path != tree[i].Path {
+			t.Fatalf("file %d is %s, want %s (request order)", i, got[i].Path, tree[i].Path)
+		}
+	}
+	assertCleanFailure(t, c, err, nil, "")
+}

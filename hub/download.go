@@ -16,8 +16,9 @@ import (
 type DownloadOption func(*downloadOptions)
 
 type downloadOptions struct {
-	check func(context.Context, StagedFile) error
-	ref   string
+	check    func(context.Context, StagedFile) error
+	checkAll func(context.Context, []StagedFile) error
+	ref      string
 }
 
 // WithStagedCheck runs check on every file once its bytes are on disk and match the Hub's digest
@@ -27,6 +28,15 @@ type downloadOptions struct {
 // check's error. check runs concurrently for different files.
 func WithStagedCheck(check func(ctx context.Context, f StagedFile) error) DownloadOption {
 	return func(o *downloadOptions) { o.check = check }
+}
+
+// WithStagedSetCheck runs check once, after every file has passed WithStagedCheck, with all of
+// them (in the order they were requested), before anything is published. It is for checks that
+// span files, such as a safetensors index against its shards. If it returns an error, the
+// download publishes nothing, removes its staged files and returns that error wrapped in
+// ErrStagedCheck.
+func WithStagedSetCheck(check func(ctx context.Context, files []StagedFile) error) DownloadOption {
+	return func(o *downloadOptions) { o.checkAll = check }
 }
 
 // WithRef records, once everything is published, that the revision rev resolved to the commit
@@ -184,6 +194,17 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if o.checkAll != nil {
+		staged := make([]StagedFile, len(files))
+		for _, j := range jobs {
+			for _, i := range j.indexes {
+				staged[i] = c.stagedFile(files, j, i)
+			}
+		}
+		if err := o.checkAll(ctx, staged); err != nil {
+			return nil, fmt.Errorf("hub: %w: %w", ErrStagedCheck, err)
+		}
+	}
 	return c.publish(repoID, commit, files, jobs, o.ref)
 }
 
@@ -312,24 +333,29 @@ func (c *Client) runCheck(ctx context.Context, check func(context.Context, Stage
 		return nil
 	}
 	for _, i := range j.indexes {
-		sf := StagedFile{
-			Entry: files[i], Path: files[i].Path, Size: j.sums.size,
-			SHA256: digest.NewDigestFromEncoded(digest.SHA256, j.sums.sha256),
-			Cached: j.cached,
-		}
-		if files[i].LFS == nil {
-			sf.GitSHA1 = j.sums.gitSHA1
-		}
-		if j.cached {
-			sf.LocalPath = j.cachedPath
-		} else {
-			sf.LocalPath = j.staged.path
-		}
-		if err := check(ctx, sf); err != nil {
+		if err := check(ctx, c.stagedFile(files, j, i)); err != nil {
 			return &FileError{Path: files[i].Path, Err: fmt.Errorf("%w: %w", ErrStagedCheck, err)}
 		}
 	}
 	return nil
+}
+
+// stagedFile describes files[i], which job j holds on disk.
+func (c *Client) stagedFile(files []TreeEntry, j *blobJob, i int) StagedFile {
+	sf := StagedFile{
+		Entry: files[i], Path: files[i].Path, Size: j.sums.size,
+		SHA256: digest.NewDigestFromEncoded(digest.SHA256, j.sums.sha256),
+		Cached: j.cached,
+	}
+	if files[i].LFS == nil {
+		sf.GitSHA1 = j.sums.gitSHA1
+	}
+	if j.cached {
+		sf.LocalPath = j.cachedPath
+	} else {
+		sf.LocalPath = j.staged.path
+	}
+	return sf
 }
 
 // publish renames staged blobs into blobs/, links the snapshot and writes the ref. If linking

@@ -602,3 +602,44 @@ func TestVerifyDir(t *testing.T) {
 		})
 	}
 }
+
+// namedSafetensors is a valid safetensors file with one F32 tensor called name.
+func namedSafetensors(name string, n int) []byte {
+	header := fmt.Sprintf(`{%q:{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, name, n, 4*n)
+	for len(header)%8 != 0 {
+		header += " "
+	}
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, uint64(len(header)))
+	b.WriteString(header)
+	b.Write(make([]byte, 4*n))
+	return b.Bytes()
+}
+
+func TestVerifyChecksASafetensorsIndexAgainstItsShardsBeforePublishing(t *testing.T) {
+	shards := func(weightMap string) map[string][]byte {
+		return map[string][]byte{
+			"config.json":                      []byte(`{}`),
+			"model-00001-of-00002.safetensors": namedSafetensors("a", 8),
+			"model-00002-of-00002.safetensors": namedSafetensors("b", 8),
+			"model.safetensors.index.json":     []byte(`{"metadata":{"total_size":64},"weight_map":` + weightMap + `}`),
+		}
+	}
+	good := `{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}`
+	swapped := `{"a":"model-00002-of-00002.safetensors","b":"model-00001-of-00002.safetensors"}`
+
+	g := newGate(t)
+	g.serve("acme/sharded", sign(t, shards(good), g.key))
+	if _, err := g.verifier().Verify(context.Background(), "acme/sharded"); err != nil {
+		t.Fatalf("a consistent index: %v", err)
+	}
+
+	g = newGate(t)
+	g.serve("acme/sharded", sign(t, shards(swapped), g.key))
+	_, err := g.verifier().Verify(context.Background(), "acme/sharded")
+	if !errors.Is(err, modelverify.ErrUnsafeContent) {
+		t.Fatalf("an index that puts tensors in the wrong shards: %v", err)
+	}
+	g.assertNothingPublished("acme/sharded")
+	g.assertRefusedRecord(modelverify.ErrUnsafeContent)
+}

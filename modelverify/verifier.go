@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -412,7 +414,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}, verdicts: map[string]string{}}
 	v.progress(r, "download")
 	snap, err := v.client.Download(ctx, r.RepoID(), d.commit, files,
-		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check))
+		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check), hub.WithStagedSetCheck(checker.checkSet))
 	if err != nil {
 		var ref *Refusal
 		if errors.As(err, &ref) {
@@ -568,6 +570,11 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 		return err
 	}
 	f.Format = string(rep.Format)
+	if rep.Format == scan.FormatSafetensorsIndex {
+		// Alone in staging, an index cannot find its shards; checkSet judges it once every
+		// file is staged. Here only its format is judged.
+		rep = &scan.Report{Format: rep.Format, Verdict: scan.Safe}
+	}
 	problems = append(problems, judgeContent(&c.v.policy.Content, sf.Path, rep)...)
 
 	c.mu.Lock()
@@ -577,6 +584,50 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 	for _, p := range problems {
 		if err := c.d.fail(p, nil); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkSet runs the checks that span files once every file is staged: each safetensors index
+// against the shards it names. The staged files are hard-linked into a scratch directory laid
+// out as the model will be, since staging names blobs by digest, not by path.
+func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) error {
+	var indexes []string
+	for _, sf := range staged {
+		if f := c.files[sf.Path]; f != nil && f.Format == string(scan.FormatSafetensorsIndex) {
+			indexes = append(indexes, sf.Path)
+		}
+	}
+	if len(indexes) == 0 {
+		return nil
+	}
+	scratch, err := os.MkdirTemp(c.v.client.Cache().Dir, ".modelverify-index-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	for _, sf := range staged {
+		p := filepath.Join(scratch, filepath.FromSlash(sf.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.Link(sf.LocalPath, p); err != nil {
+			return err
+		}
+	}
+	for _, name := range indexes {
+		rep, err := scan.CheckSafetensorsIndex(ctx, scratch, filepath.FromSlash(name))
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.verdicts[name] = rep.Verdict.String()
+		c.mu.Unlock()
+		if rep.Verdict != scan.Safe {
+			if err := c.d.fail(unsafeProblem(name, rep), nil); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
