@@ -77,14 +77,7 @@ func baseModel() map[string][]byte {
 // sign returns files plus a model.sig that signs them with key.
 func sign(t testing.TB, files map[string][]byte, key gateKey) map[string][]byte {
 	t.Helper()
-	dir := t.TempDir()
-	for name, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := writeModel(t, files)
 	signer, err := manifest.NewKeySigner(key.priv, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -525,7 +518,7 @@ func TestVerifyRefusesASnapshotHoldingFilesItDidNotVerify(t *testing.T) {
 }
 
 // writeModel writes files into a new directory.
-func writeModel(t *testing.T, files map[string][]byte) string {
+func writeModel(t testing.TB, files map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {

@@ -284,24 +284,9 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 			return nil, err
 		}
 	}
-	pub, perr := v.policy.Publisher(r.RepoID())
-	if perr != nil {
-		if err := d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil); err != nil {
-			return nil, err
-		}
-	} else {
-		d.rec.Publisher = pub.Name
-		if v.endpoint != nil && !pub.AllowsEndpoint(v.endpoint) {
-			if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
-				Expected: strings.Join(pub.Endpoints, ", "), Detail: "publisher " + pub.Name + " is restricted to other endpoints"}, nil); err != nil {
-				return nil, err
-			}
-		}
-		if pub.RequirePinnedRevision && !hub.IsCommit(r.Revision) {
-			if err := d.fail(Problem{Reason: ErrUnpinnedRevision, Expected: "a 40-hex commit id", Actual: r.Rev()}, nil); err != nil {
-				return nil, err
-			}
-		}
+	pub, err := v.publisherFor(d, r, true)
+	if err != nil {
+		return nil, err
 	}
 
 	// 2. Resolve the revision and list the tree.
@@ -352,17 +337,11 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 			return nil, d.fatal(hubProblem(err, "fetching "+sigPath), err)
 		}
 		bundleBytes = bundle
-		res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
-		switch {
-		case err != nil && problem == nil:
-			return nil, d.fatal(Problem{Reason: ErrHub, Detail: firstLine(err)}, err)
-		case problem != nil:
-			problem.File = sigPath
-			if err := d.fail(*problem, err); err != nil {
-				return nil, err
-			}
-		default:
-			result, signed = res, res.Manifest
+		if result, err = v.verifySignature(ctx, d, pub, sigPath, bundle); err != nil {
+			return nil, err
+		}
+		if result != nil {
+			signed = result.Manifest
 		}
 	} else if pub == nil || pub.SignatureRequired() {
 		if err := d.fail(Problem{Reason: ErrUnsigned, File: sigPath, Detail: "the repository has no signature file at this commit"}, nil); err != nil {
@@ -451,6 +430,43 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	}
 	v.writeRecord(r.RepoID(), d.commit, bdig, m, blobs, checker.verdicts)
 	return m, nil
+}
+
+// publisherFor applies the policy's publisher rules to r: a publisher must claim the namespace,
+// may be restricted to some endpoints (checked when fetching from one), and may require a
+// pinned revision. The publisher is nil when none claims the namespace (in audit mode).
+func (v *Verifier) publisherFor(d *decision, r hub.Reference, fetching bool) (*Publisher, error) {
+	pub, perr := v.policy.Publisher(r.RepoID())
+	if perr != nil {
+		return nil, d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil)
+	}
+	d.rec.Publisher = pub.Name
+	if fetching && v.endpoint != nil && !pub.AllowsEndpoint(v.endpoint) {
+		if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
+			Expected: strings.Join(pub.Endpoints, ", "), Detail: "publisher " + pub.Name + " is restricted to other endpoints"}, nil); err != nil {
+			return nil, err
+		}
+	}
+	if pub.RequirePinnedRevision && !hub.IsCommit(r.Revision) {
+		if err := d.fail(Problem{Reason: ErrUnpinnedRevision, Expected: "a 40-hex commit id", Actual: r.Rev()}, nil); err != nil {
+			return nil, err
+		}
+	}
+	return pub, nil
+}
+
+// verifySignature checks a signature file against the publisher's identities. It returns the
+// result, or nil and no error when the signature failed in audit mode.
+func (v *Verifier) verifySignature(ctx context.Context, d *decision, pub *Publisher, sigPath string, bundle []byte) (*manifest.Result, error) {
+	res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
+	switch {
+	case err != nil && problem == nil:
+		return nil, d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: firstLine(err)}, err)
+	case problem != nil:
+		problem.File = sigPath
+		return nil, d.fail(*problem, err)
+	}
+	return res, nil
 }
 
 // crossCheck compares the signed manifest with the tree both ways and returns the files to

@@ -55,18 +55,9 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		}
 		return nil, d.fatal(Problem{Reason: ErrMissingFile, File: dir, Detail: firstLine(err)}, err)
 	}
-	pub, perr := v.policy.Publisher(r.RepoID())
-	if perr != nil {
-		if err := d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil); err != nil {
-			return nil, err
-		}
-	} else {
-		d.rec.Publisher = pub.Name
-		if pub.RequirePinnedRevision && !hub.IsCommit(r.Revision) {
-			if err := d.fail(Problem{Reason: ErrUnpinnedRevision, Expected: "a 40-hex commit id", Actual: r.Rev()}, nil); err != nil {
-				return nil, err
-			}
-		}
+	pub, err := v.publisherFor(d, r, false)
+	if err != nil {
+		return nil, err
 	}
 	sigPath := manifest.DefaultSignatureFile
 	var pubIgnores []string
@@ -79,17 +70,11 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	bundle, err := readBounded(filepath.Join(dir, filepath.FromSlash(sigPath)), maxSignatureSize)
 	switch {
 	case err == nil && pub != nil:
-		res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
-		switch {
-		case err != nil && problem == nil:
-			return nil, d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: firstLine(err)}, err)
-		case problem != nil:
-			problem.File = sigPath
-			if err := d.fail(*problem, err); err != nil {
-				return nil, err
-			}
-		default:
-			result, signed = res, res.Manifest
+		if result, err = v.verifySignature(ctx, d, pub, sigPath, bundle); err != nil {
+			return nil, err
+		}
+		if result != nil {
+			signed = result.Manifest
 		}
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: firstLine(err)}, err)
