@@ -1,0 +1,165 @@
+package scan
+
+import (
+	"archive/tar"
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// scanTar scans a tar archive member by member, by content. The tar checkpoints of
+// PyTorch <= 0.1.x (members sys_info, pickle, storages, tensors) are walked the way torch
+// reads them: storages and tensors interleave small pickles with raw bytes.
+func scanTar(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, depth int) Format {
+	if depth >= cfg.maxDepth {
+		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: 0, Rule: "limit.depth",
+			Message: fmt.Sprintf("archive nested deeper than %d levels; not scanned", cfg.maxDepth), Err: ErrLimit})
+		return FormatTar
+	}
+	tr := tar.NewReader(io.NewSectionReader(r, 0, size))
+	format := FormatTar
+	torch := map[string]bool{}
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "tar.header",
+				Message: "tar header cannot be read: " + err.Error(), Err: ErrMalformed})
+			break
+		}
+		if n++; n > cfg.maxMembers {
+			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "limit.members",
+				Message: fmt.Sprintf("archive has more than %d members; the rest are not scanned", cfg.maxMembers), Err: ErrLimit})
+			break
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := memberPath(member, h.Name)
+		if !safeMemberName(h.Name) {
+			rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "tar.path",
+				Message: "member name is absolute or climbs out of the archive", Err: ErrMalformed})
+		}
+		br := bufio.NewReaderSize(tr, int(bufferSize(h.Size)))
+		var mf Format
+		switch h.Name {
+		case "storages", "tensors":
+			torch[h.Name] = true
+			mf = FormatPyTorchTar
+			scanTorchTarRecords(br, h.Name, cfg, rep, name, depth)
+		default:
+			if h.Name == "sys_info" || h.Name == "pickle" {
+				torch[h.Name] = true
+			}
+			mf = scanStreamMember(br, h.Size, name, nil, cfg, rep, depth)
+		}
+		rep.Members = append(rep.Members, Member{Name: name, Format: mf, Size: h.Size})
+	}
+	if len(torch) == 4 {
+		format = FormatPyTorchTar
+	}
+	return format
+}
+
+// scanTorchTarRecords walks a legacy tar checkpoint's storages or tensors member
+// (torch/serialization.py legacy_load): a pickled count, then per record a pickled tuple
+// followed by raw bytes whose length the tuple and a small binary header give.
+func scanTorchTarRecords(br *bufio.Reader, kind string, cfg *config, rep *Report, member string, depth int) {
+	ps := newPickleScanner(cfg, rep, member, br, 0, depth)
+	bad := func(truncated bool, format string, args ...any) {
+		err, rule := ErrMalformed, "pytorch.tar-record"
+		if truncated {
+			err = ErrTruncated
+		}
+		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: ps.pos, Rule: rule, Message: fmt.Sprintf(format, args...), Err: err})
+	}
+	count, perr := ps.scanOne()
+	if perr != nil {
+		ps.reportError(perr, 0)
+		return
+	}
+	if count.kind != pkInt || count.n < 0 {
+		bad(false, "%s: the record count is not a non-negative integer", kind)
+		return
+	}
+	raw := func(n int64) bool {
+		m, err := ps.r.Discard(int(min(n, math.MaxInt)))
+		ps.pos += int64(m)
+		if err != nil || int64(m) != n {
+			bad(true, "%s: record data runs past the end of the member", kind)
+			return false
+		}
+		return true
+	}
+	var hdr [8]byte
+	for i := int64(0); i < count.n; i++ {
+		rec, perr := ps.scanOne()
+		if perr != nil {
+			ps.reportError(perr, int(i)+1)
+			return
+		}
+		if rec.kind != pkTuple || len(rec.items) != 3 {
+			bad(false, "%s: record %d is a %s, not a 3-tuple", kind, i, rec.kind)
+			return
+		}
+		if kind == "storages" {
+			// (key, location, storage_type), then int64 numel and numel*element_size bytes.
+			st := rec.items[2]
+			elem, ok := int64(0), false
+			if st.kind == pkGlobal {
+				if j := lastDot(st.str); j >= 0 {
+					elem, ok = storageElemSize[st.str[j+1:]]
+				}
+			}
+			if !ok {
+				bad(false, "storages: record %d names %s, not a storage class", i, describe(st))
+				return
+			}
+			if _, err := io.ReadFull(ps.r, hdr[:]); err != nil {
+				bad(true, "storages: file ends in record %d", i)
+				return
+			}
+			ps.pos += 8
+			numel := binary.LittleEndian.Uint64(hdr[:])
+			if numel > math.MaxInt64/uint64(elem) {
+				bad(false, "storages: record %d has %d elements", i, numel)
+				return
+			}
+			if !raw(int64(numel) * elem) {
+				return
+			}
+			continue
+		}
+		// tensors: (key, storage_id, type), int32 ndim, 4 unused bytes, ndim sizes and
+		// ndim strides (int64), int64 storage offset.
+		if _, err := io.ReadFull(ps.r, hdr[:]); err != nil {
+			bad(true, "tensors: file ends in record %d", i)
+			return
+		}
+		ps.pos += 8
+		ndim := int32(binary.LittleEndian.Uint32(hdr[:4]))
+		if ndim < 0 || ndim > 64 {
+			bad(false, "tensors: record %d has %d dimensions", i, ndim)
+			return
+		}
+		if !raw(int64(ndim)*16 + 8) {
+			return
+		}
+	}
+	if kind == "storages" {
+		// then a pickled list of storage views: (target, root, offset, numel) tuples
+		if _, perr := ps.scanOne(); perr != nil {
+			ps.reportError(perr, int(count.n)+1)
+			return
+		}
+	}
+	if _, err := ps.r.Peek(1); !errors.Is(err, io.EOF) {
+		bad(false, "%s: bytes after the last record", kind)
+	}
+}
