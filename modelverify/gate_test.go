@@ -636,3 +636,24 @@ func TestVerifyChecksASafetensorsIndexAgainstItsShardsBeforePublishing(t *testin
 	g.assertNothingPublished("acme/sharded")
 	g.assertRefusedRecord(modelverify.ErrUnsafeContent)
 }
+
+func TestPickleDenyRefusesPicklesInsideOtherFormats(t *testing.T) {
+	// A NumPy object array is a pickle behind a .npy header.
+	npy := []byte("\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (1,), }")
+	for len(npy) < 10+0x76-1 {
+		npy = append(npy, ' ')
+	}
+	npy = append(npy, '\n')
+	npy = append(npy, maliciousPickle...)
+	g := newGate(t)
+	m := baseModel()
+	m["arrays.npy"] = npy
+	g.serve("acme/tiny", sign(t, m, g.key))
+	v := g.verifier(func(p map[string]any) {
+		p["content"] = map[string]any{"allowFormats": []any{"safetensors", "numpy", "unknown"}}
+	})
+	_, err := v.Verify(context.Background(), "acme/tiny")
+	if !errors.Is(err, modelverify.ErrFormatNotAllowed) {
+		t.Fatalf("got %v, want ErrFormatNotAllowed (pickle: deny)", err)
+	}
+}

@@ -34,10 +34,25 @@ var pickleBearing = map[scan.Format]bool{
 	scan.FormatPickle: true, scan.FormatPyTorchZip: true, scan.FormatPyTorchLegacy: true, scan.FormatPyTorchTar: true,
 }
 
+// carriesPickle reports whether loading the file would unpickle something: its format is a
+// pickle-based one, an archive member is, or the scan found pickle imports anywhere (a NumPy
+// object array, a pickle inside a zip).
+func carriesPickle(rep *scan.Report) bool {
+	if pickleBearing[rep.Format] || len(rep.Globals) > 0 {
+		return true
+	}
+	for _, m := range rep.Members {
+		if pickleBearing[m.Format] {
+			return true
+		}
+	}
+	return false
+}
+
 // judgeContent applies the policy's content rules to one file's scan.
 func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem {
 	format := string(rep.Format)
-	if pickleBearing[rep.Format] {
+	if carriesPickle(rep) {
 		if rules.PickleRule() != PickleScan {
 			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
 				Detail: "the policy denies pickle-based formats (content.pickle: deny)"}}
