@@ -30,6 +30,9 @@ type SignerInfo struct {
 	Issuer       string   // the leaf's issuer DN
 	SerialNumber string   // the leaf's serial number, hex
 	SANs         []string // the leaf's subject alternative names: emails, DNS names, URIs, IPs
+	// KeyHint is the bundle's key hint (model_signing's hex SHA-256 of the key's PEM text),
+	// when the bundle names its key that way.
+	KeyHint string
 	// Sigstore signers: the identity (the certificate's SAN) and the OIDC issuer that vouched
 	// for it, both checked against the verifier's expectations.
 	Identity   string

@@ -657,3 +657,21 @@ func TestPickleDenyRefusesPicklesInsideOtherFormats(t *testing.T) {
 		t.Fatalf("got %v, want ErrFormatNotAllowed (pickle: deny)", err)
 	}
 }
+
+func TestIdentityRefusalNamesTheExpectedAndTheFoundSigner(t *testing.T) {
+	g := newGate(t)
+	other := newGateKey(t)
+	g.serve("acme/tiny", sign(t, baseModel(), other))
+	_, err := g.verifier().Verify(context.Background(), "acme/tiny")
+	var r *modelverify.Refusal
+	if !errors.As(err, &r) || !errors.Is(err, modelverify.ErrIdentity) {
+		t.Fatalf("got %v", err)
+	}
+	p := r.Problems[0]
+	if !strings.Contains(p.Expected, "public key") || !strings.HasPrefix(p.Actual, "key with hint ") {
+		t.Fatalf("expected %q, found %q", p.Expected, p.Actual)
+	}
+	if !strings.Contains(err.Error(), p.Actual) {
+		t.Fatalf("the message does not name the signer found: %v", err)
+	}
+}

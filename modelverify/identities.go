@@ -94,7 +94,12 @@ func (s *signers) verify(ctx context.Context, bundle []byte) (*manifest.Result, 
 		// The signature verified but what it signed is not a usable manifest.
 		return nil, &Problem{Reason: ErrManifest, Detail: firstLine(joined)}, joined
 	case identityOnly:
-		return nil, &Problem{Reason: ErrIdentity, Expected: joinNames(s.names), Detail: firstLine(joined)}, joined
+		// Say who the bundle claims signed it; the claim is unverified, and only named.
+		found := "an unknown signer"
+		if info, err := manifest.InspectBundle(bundle); err == nil {
+			found = info.String()
+		}
+		return nil, &Problem{Reason: ErrIdentity, Expected: joinNames(s.names), Actual: found, Detail: firstLine(joined)}, joined
 	default:
 		return nil, &Problem{Reason: ErrSignature, Expected: joinNames(s.names), Detail: firstLine(joined)}, joined
 	}
