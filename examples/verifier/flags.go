@@ -1,41 +1,62 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 )
 
 // flagSet wraps flag.FlagSet so that flags and positional arguments may be mixed, as in
-// "verifier sign key MODEL --signature model.sig", and so that model_signing's older
-// underscore spellings (--public_key) work too.
+// "verifier sign key MODEL --signature model.sig", so that model_signing's older underscore
+// spellings (--public_key) work too, and so that its --no-FLAG spelling turns a boolean off
+// (--no-ignore-git-paths).
 type flagSet struct {
 	*flag.FlagSet
+	env      *env
+	synopsis string
 }
 
-func newFlagSet(name string) *flagSet {
+// newFlagSet returns the flag set of one subcommand; synopsis is its usage line(s), printed
+// with the flags for --help. The global --json and --verbose are accepted here too.
+func newFlagSet(e *env, name, synopsis string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &flagSet{fs}
+	f := &flagSet{FlagSet: fs, env: e, synopsis: synopsis}
+	fs.BoolVar(&e.json, "json", e.json, "print the result as JSON on stdout")
+	fs.BoolVar(&e.verbose, "verbose", e.verbose, "print the details of an error")
+	return f
 }
 
 // parse parses args and returns the positional arguments, wherever they stood.
 func (fs *flagSet) parse(args []string) ([]string, error) {
-	norm := make([]string, len(args))
+	norm := make([]string, 0, len(args))
 	for i, a := range args {
-		if strings.HasPrefix(a, "--") && a != "--" {
+		if a == "--" {
+			norm = append(norm, args[i:]...)
+			break
+		}
+		if strings.HasPrefix(a, "--") {
 			name, value, hasValue := strings.Cut(a[2:], "=")
 			name = strings.ReplaceAll(name, "_", "-")
+			if off, ok := strings.CutPrefix(name, "no-"); ok && !hasValue && fs.isBool(off) && fs.Lookup(name) == nil {
+				name, value, hasValue = off, "false", true
+			}
 			a = "--" + name
 			if hasValue {
 				a += "=" + value
 			}
 		}
-		norm[i] = a
+		norm = append(norm, a)
 	}
 	var positional []string
 	for {
 		if err := fs.Parse(norm); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.printUsage()
+				return nil, errHelp
+			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
 		rest := fs.Args()
@@ -48,6 +69,23 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		norm = rest[1:]
 	}
+}
+
+func (fs *flagSet) isBool(name string) bool {
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+func (fs *flagSet) printUsage() {
+	w := fs.env.stderr
+	fmt.Fprintf(w, "usage: %s\n\nflags:\n", fs.synopsis)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // stringList is a repeatable string flag.

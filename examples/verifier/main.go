@@ -1,19 +1,40 @@
 // Command verifier signs, verifies, scans and pulls machine-learning models, and is the
 // command-line face of go-modelverify. Its sign and verify subcommands take the same arguments
-// as Python model_signing's, so switching is a matter of changing the command's name.
+// as Python model_signing's, so switching is a matter of changing the command's name:
 //
-// Exit status: 0 when the model verified (or the command succeeded), 1 when it was refused,
-// 2 on a usage or I/O error.
+//	verifier sign   [key|certificate|sigstore] MODEL_PATH [--signature model.sig] [--private-key K] ...
+//	verifier verify [key|certificate|sigstore] MODEL_PATH --signature F [--public-key K | --certificate-chain C... | --identity I --identity-provider P]
+//	verifier digest MODEL_PATH                      the root digest (sha256:...)
+//	verifier scan PATH...                           a verdict per file and per archive member
+//	verifier download hf://org/name[@rev]           into the Hugging Face cache, checked against the Hub's digests
+//	verifier pull hf://org/name[@rev] --policy P    the whole load gate; --dest DIR copies after verification
+//	verifier policy show|check|explain P [REF]      the approved registries, validation, a decision explained
+//	verifier audit --log F [--last-blocked]         the audit questions, answered from the log
+//	verifier demo                                   the load gate, offline, against a built-in Hub
+//
+// Every command takes --json (results for machines on stdout) and --verbose (the details of an
+// error). Progress is drawn on stderr only when it is a terminal. The Hub, token and cache come
+// from HF_ENDPOINT, HF_TOKEN and HF_HUB_CACHE, as in huggingface_hub.
+//
+// Exit status: 0 when the model verified (or the command succeeded), 1 when it was refused
+// (scan: a file is not safe; policy check: the policy is invalid), 2 on a usage or I/O error.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/echelongraph/go-modelverify/manifest"
+	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
 // Exit statuses, as documented in the README.
@@ -35,25 +56,45 @@ type env struct {
 	stdout, stderr io.Writer
 	json           bool
 	verbose        bool
+	// terminal is true when stderr is a terminal, the only case in which progress is drawn.
+	terminal bool
+	// getenv reads the environment (HF_ENDPOINT, HF_HUB_CACHE, ...).
+	getenv func(string) string
 }
 
 func commands() []command {
 	return []command{
+		{"sign", "sign a model (key, certificate or sigstore), as model_signing does", runSign},
+		{"verify", "verify a model's signature (key, certificate or sigstore)", runVerify},
 		{"digest", "print a model's root digest (sha256:...)", runDigest},
+		{"scan", "scan weight files for content that runs code on load", runScan},
+		{"download", "download hf://org/name[@rev], checked against the Hub's digests", runDownload},
+		{"pull", "pull hf://org/name[@rev] through the load gate of a policy", runPull},
+		{"policy", "show, check or explain a policy file", runPolicy},
+		{"audit", "answer the audit questions from an audit log", runAudit},
+		{"demo", "run the load gate offline against a built-in Hub", runDemo},
 	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	e := &env{
+		stdout:   os.Stdout,
+		stderr:   os.Stderr,
+		terminal: term.IsTerminal(int(os.Stderr.Fd())),
+		getenv:   os.Getenv,
+	}
+	code := run(ctx, e, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
-	// Global flags may come before the subcommand.
+func run(ctx context.Context, e *env, args []string) int {
+	if e.getenv == nil {
+		e.getenv = os.Getenv
+	}
+	// Global flags may come before the subcommand; every subcommand also accepts them after.
 	for len(args) > 0 {
 		switch args[0] {
 		case "--json", "-json":
@@ -67,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 dispatch:
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stderr)
+		usage(e.stderr)
 		if len(args) == 0 {
 			return exitError
 		}
@@ -79,7 +120,7 @@ dispatch:
 			return report(e, err)
 		}
 	}
-	fmt.Fprintf(stderr, "verifier: unknown command %q (run 'verifier help')\n", args[0])
+	fmt.Fprintf(e.stderr, "verifier: unknown command %q (run 'verifier help')\n", args[0])
 	return exitError
 }
 
@@ -87,8 +128,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: verifier [--json] [--verbose] COMMAND [ARGS]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "\nRun 'verifier COMMAND --help' for a command's arguments and flags.")
 	fmt.Fprintln(w, "\nexit status: 0 verified, 1 refused, 2 usage or I/O error")
 }
 
@@ -106,22 +148,99 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// report prints err as one line and maps it to an exit status.
+// errHelp is returned by a command asked for --help: its usage went to stderr, and it exits 0.
+var errHelp = errors.New("help requested")
+
+// silentExit ends a command with an exit status after it has already printed its result
+// (scan's unsafe files, policy check's problems), so report prints nothing more.
+type silentExit struct{ code int }
+
+func (s silentExit) Error() string { return fmt.Sprintf("exit status %d", s.code) }
+
+// report prints err as one line (and, with --verbose, its details) and maps it to an exit
+// status. A *modelverify.Refusal, or an error marked with refusal, exits 1; everything else 2.
 func report(e *env, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	var u usageError
-	var r refusal
+	var (
+		u      usageError
+		r      refusal
+		s      silentExit
+		mvRef  *modelverify.Refusal
+		code   = exitError
+		prefix = "verifier: "
+	)
 	switch {
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &s):
+		return s.code
 	case errors.As(err, &u):
-		fmt.Fprintf(e.stderr, "verifier: %v\n", err)
-		return exitError
-	case errors.As(err, &r):
-		fmt.Fprintf(e.stderr, "verifier: refused: %v\n", err)
-		return exitRefused
-	default:
-		fmt.Fprintf(e.stderr, "verifier: %v\n", err)
-		return exitError
+	case errors.As(err, &r), errors.As(err, &mvRef):
+		code, prefix = exitRefused, "verifier: refused: "
 	}
+	if e.json {
+		out := map[string]any{"ok": false, "refused": code == exitRefused, "error": err.Error()}
+		if mvRef != nil {
+			out["refusal"] = mvRef
+		}
+		writeJSON(e, out)
+	}
+	fmt.Fprintf(e.stderr, "%s%s\n", prefix, oneLine(err.Error()))
+	if e.verbose {
+		printDetails(e.stderr, err)
+	}
+	return code
+}
+
+// printDetails writes what --verbose adds: every problem of a refusal or a policy, every
+// difference between a model and its manifest, and the types of the chain of causes.
+func printDetails(w io.Writer, err error) {
+	var ref *modelverify.Refusal
+	if errors.As(err, &ref) {
+		for _, p := range ref.Problems {
+			fmt.Fprintf(w, "  problem: %s\n", p)
+		}
+		if ref.Err != nil {
+			fmt.Fprintf(w, "  cause: %v\n", ref.Err)
+		}
+	}
+	var pe *modelverify.PolicyError
+	if errors.As(err, &pe) {
+		for _, p := range pe.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+	var diff *manifest.Diff
+	if errors.As(err, &diff) {
+		for _, name := range diff.Missing {
+			fmt.Fprintf(w, "  missing (signed, not in the model): %s\n", name)
+		}
+		for _, name := range diff.Extra {
+			fmt.Fprintf(w, "  extra (in the model, not signed): %s\n", name)
+		}
+		for _, m := range diff.Mismatched {
+			fmt.Fprintf(w, "  changed: %s: signed %s, found %s\n", m.Name, m.Expected, m.Actual)
+		}
+	}
+	var chain []string
+	for cur := err; cur != nil && len(chain) < 10; cur = errors.Unwrap(cur) {
+		chain = append(chain, fmt.Sprintf("%T", cur))
+	}
+	fmt.Fprintf(w, "  error chain: %s\n", strings.Join(chain, " > "))
+}
+
+// oneLine keeps an error to one line: a multi-line message (a policy's problems) is joined.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\n\t", "; ")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
+
+// writeJSON prints v as one JSON document on stdout.
+func writeJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

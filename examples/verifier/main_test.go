@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,13 +13,20 @@ import (
 // verifierBin is the verifier built once for the tests that run it as a user would.
 var verifierBin string
 
+// raceEnabled is set by race_test.go when the tests run with -race.
+var raceEnabled bool
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "verifier-test")
 	if err != nil {
 		panic(err)
 	}
 	verifierBin = filepath.Join(dir, "verifier")
-	build := exec.Command("go", "build", "-o", verifierBin, ".")
+	args := []string{"build", "-o", verifierBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("building verifier: " + err.Error())
@@ -28,11 +36,33 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runVerifier runs the built binary and returns its stdout, stderr and exit status.
+// testEnv is the environment the binary runs with: the test's own, without any Hugging Face or
+// Sigstore setting that could send it to the real Hub or a user's cache, plus extra.
+func testEnv(t *testing.T, extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HF_") || strings.HasPrefix(kv, "HUGGING_FACE_") || strings.HasPrefix(kv, "SIGSTORE_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	home := t.TempDir()
+	// A race-enabled binary (go test -race) otherwise sleeps a second at every exit.
+	env = append(env, "HOME="+home, "HF_HOME="+filepath.Join(home, "hf"), "GORACE=atexit_sleep_ms=0")
+	return append(env, extra...)
+}
+
+// runVerifier runs the built binary in dir and returns its stdout, stderr and exit status.
 func runVerifier(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	return runVerifierEnv(t, dir, testEnv(t), args...)
+}
+
+func runVerifierEnv(t *testing.T, dir string, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(verifierBin, args...)
 	cmd.Dir = dir
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -42,7 +72,21 @@ func runVerifier(t *testing.T, dir string, args ...string) (string, string, int)
 	} else if err != nil {
 		t.Fatal(err)
 	}
+	// Progress bars are for terminals only; the tests' stderr is a pipe.
+	if strings.Contains(errb.String(), "\r") {
+		t.Errorf("%v: progress drawn on a stderr that is not a terminal: %q", args, errb.String())
+	}
 	return out.String(), errb.String(), code
+}
+
+// wantExit fails the test unless the command exited with code, and returns its output.
+func wantExit(t *testing.T, code int, dir string, args ...string) (string, string) {
+	t.Helper()
+	out, errOut, got := runVerifier(t, dir, args...)
+	if got != code {
+		t.Fatalf("verifier %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), got, code, out, errOut)
+	}
+	return out, errOut
 }
 
 const signedDir = "../../testdata/interop/model-transparency/signed"
@@ -97,5 +141,46 @@ func TestDigestUsageAndIOErrorsExitTwo(t *testing.T) {
 		if code != 2 || !strings.HasPrefix(stderr, "verifier: ") || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
+	}
+}
+
+func TestNoCommandPrintsUsageAndExitsTwo(t *testing.T) {
+	_, stderr := wantExit(t, 2, t.TempDir())
+	for _, c := range commands() {
+		if !strings.Contains(stderr, "  "+c.name+" ") {
+			t.Errorf("usage does not list %s:\n%s", c.name, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "0 verified, 1 refused, 2 usage or I/O error") {
+		t.Errorf("usage does not document the exit codes:\n%s", stderr)
+	}
+	_, helpOut := wantExit(t, 0, t.TempDir(), "help")
+	if helpOut != stderr {
+		t.Error("help and no command print different usage")
+	}
+}
+
+func TestCommandHelpListsItsFlagsAndExitsZero(t *testing.T) {
+	_, stderr := wantExit(t, 0, t.TempDir(), "verify", "--help")
+	for _, flag := range []string{"-signature", "-public-key", "-certificate-chain", "-identity", "-identity-provider",
+		"-ignore-paths", "-ignore-git-paths", "-allow-symlinks", "-ignore-unsigned-files", "-trust-config", "-trust-root"} {
+		if !strings.Contains(stderr, flag) {
+			t.Errorf("verify --help does not list %s", flag)
+		}
+	}
+}
+
+func TestJSONErrorsGoToStdoutForMachines(t *testing.T) {
+	out, stderr := wantExit(t, 2, t.TempDir(), "--json", "digest", "/does/not/exist")
+	var res struct {
+		OK      bool   `json:"ok"`
+		Refused bool   `json:"refused"`
+		Error   string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.OK || res.Refused || !strings.Contains(res.Error, "/does/not/exist") {
+		t.Errorf("--json error: %q (%v)", out, err)
+	}
+	if strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr %q", stderr)
 	}
 }

@@ -1,0 +1,283 @@
+// Command storage-initializer is a KServe storage initializer that puts a model into the
+// predictor's volume only after the modelverify load gate has verified it.
+//
+// KServe runs it as the predictor pod's init container, with the arguments of its
+// storage-initializer contract:
+//
+//	storage-initializer [--policy FILE] <src_uri> <dest_path> [<src_uri> <dest_path>]...
+//
+// where src_uri is an hf:// reference (hf://org/name, hf://org/name@rev, or KServe's
+// hf://org/name:rev) and dest_path is usually /mnt/models. The policy is read from --policy
+// FILE, else from the MODELVERIFY_POLICY environment variable (the policy text, which the
+// ClusterStorageContainer takes from a ConfigMap), else from /etc/modelverify/policy.yaml. The
+// Hub is HF_ENDPOINT (default https://huggingface.co) and the token HF_TOKEN. Downloads are
+// staged in HF_HUB_CACHE, or in a directory inside dest_path that is removed afterwards.
+//
+// Each model is verified (publisher, signature, digests, content) and only then copied into
+// dest_path, each file hashed again as it is copied. On any refusal the command exits 1 and
+// leaves dest_path empty, so the predictor never starts with unverified weights; a usage,
+// configuration or I/O error exits 2, with the same guarantee. Every decision is logged to
+// stderr as slog JSON (and to the policy's audit log file, if it names one).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/modelverify"
+)
+
+const (
+	exitOK      = 0
+	exitRefused = 1
+	exitError   = 2
+
+	// defaultPolicyFile is where a policy mounted from a ConfigMap as a volume is looked for.
+	defaultPolicyFile = "/etc/modelverify/policy.yaml"
+	// policyEnv holds the policy text, for a ConfigMap key passed as an environment variable.
+	policyEnv = "MODELVERIFY_POLICY"
+	// evidenceFile is written into dest_path beside the model: what was verified, by whom and
+	// when. Its presence also marks dest_path as written by this initializer, so a re-run (the
+	// pod restarted) may clear it and verify again.
+	evidenceFile = ".modelverify-evidence.json"
+	// stagingCache is the cache directory made inside dest_path when HF_HUB_CACHE is not set.
+	stagingCache = ".modelverify-cache"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// initializer is one run: its logger, environment and the directories it must clean up.
+type initializer struct {
+	log    *slog.Logger
+	getenv func(string) string
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+	in := &initializer{log: slog.New(slog.NewJSONHandler(stderr, nil)), getenv: getenv}
+	fs := flag.NewFlagSet("storage-initializer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	policyFile := fs.String("policy", "", "the policy file (default: $"+policyEnv+", else "+defaultPolicyFile+")")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: storage-initializer [--policy FILE] <src_uri> <dest_path> [<src_uri> <dest_path>]...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitError
+	}
+	pairs := fs.Args()
+	if len(pairs) == 0 || len(pairs)%2 != 0 {
+		in.log.Error("usage: want <src_uri> <dest_path> pairs", "args", pairs)
+		return exitError
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		if !strings.HasPrefix(pairs[i], "hf://") {
+			in.log.Error("only hf:// storage URIs are handled by this initializer", "src_uri", pairs[i])
+			return exitError
+		}
+		if _, err := hub.ParseReference(pairs[i]); err != nil {
+			in.log.Error("invalid storage URI", "src_uri", pairs[i], "error", err.Error())
+			return exitError
+		}
+		if pairs[i+1] == "" {
+			in.log.Error("empty dest_path", "src_uri", pairs[i])
+			return exitError
+		}
+	}
+	p, source, err := in.loadPolicy(*policyFile)
+	if err != nil {
+		in.log.Error("cannot load the policy; nothing was written", "policy", source, "error", err.Error())
+		return exitError
+	}
+	in.log.Info("policy loaded", "policy", source, "mode", string(p.Mode), "publishers", len(p.Publishers))
+
+	var written []string
+	for i := 0; i < len(pairs); i += 2 {
+		src, dest := pairs[i], pairs[i+1]
+		code := in.pull(ctx, p, src, dest)
+		if code != exitOK {
+			// One refused model stops the pod: empty every destination this run wrote, so no
+			// predictor can find a partial set of models.
+			for _, d := range written {
+				emptyDir(d)
+			}
+			return code
+		}
+		written = append(written, dest)
+	}
+	return exitOK
+}
+
+// loadPolicy reads the policy from the flag, the environment or the default file, in that order.
+func (in *initializer) loadPolicy(flagPath string) (*modelverify.Policy, string, error) {
+	if flagPath != "" {
+		p, err := modelverify.LoadPolicy(flagPath)
+		return p, flagPath, err
+	}
+	if text := in.getenv(policyEnv); text != "" {
+		p, err := modelverify.ParsePolicy([]byte(text))
+		return p, "$" + policyEnv, err
+	}
+	p, err := modelverify.LoadPolicy(defaultPolicyFile)
+	return p, defaultPolicyFile, err
+}
+
+// pull verifies one model and exports it into dest; on any failure dest is left empty.
+func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, dest string) int {
+	log := in.log.With("src_uri", src, "dest_path", dest)
+	cacheDir := in.getenv("HF_HUB_CACHE")
+	if cacheDir == "" {
+		cacheDir = filepath.Join(dest, stagingCache)
+	}
+	if err := prepareDest(dest, cacheDir); err != nil {
+		log.Error("destination is not usable; nothing was written", "error", err.Error())
+		return exitError
+	}
+	// A cache inside dest (the usual case: the pod's only writable volume) is staging only. It
+	// goes when the run ends, so dest holds exactly the verified files, or nothing.
+	if top, inside := topEntryWithin(dest, cacheDir); inside {
+		defer os.RemoveAll(top)
+	}
+
+	// Decisions go to stderr as slog JSON whatever the policy says, plus the policy's own sinks.
+	audit := p.Audit
+	audit.Slog = true
+	sink, err := modelverify.OpenAuditSink(audit, in.log)
+	if err != nil {
+		log.Error("cannot open the audit log; nothing was written", "error", err.Error())
+		return exitError
+	}
+	v, err := modelverify.NewVerifier(p,
+		modelverify.WithCacheDir(cacheDir),
+		modelverify.WithLogger(in.log),
+		modelverify.WithAuditSink(sink))
+	if err != nil {
+		sink.Close()
+		log.Error("cannot build the verifier; nothing was written", "error", err.Error())
+		return exitError
+	}
+	defer v.Close()
+
+	m, err := v.Verify(ctx, src)
+	if err != nil {
+		emptyDir(dest)
+		var ref *modelverify.Refusal
+		if errors.As(err, &ref) {
+			log.Error("model refused; nothing was written", "reasons", ref.ReasonNames(), "error", err.Error())
+			return exitRefused
+		}
+		log.Error("verification failed; nothing was written", "error", err.Error())
+		return exitError
+	}
+	if err := m.Export(ctx, dest); err != nil {
+		emptyDir(dest)
+		var ref *modelverify.Refusal
+		if errors.As(err, &ref) {
+			log.Error("model changed while it was copied; nothing was written", "error", err.Error())
+			return exitRefused
+		}
+		log.Error("copying the verified model failed; nothing was written", "error", err.Error())
+		return exitError
+	}
+	if err := writeEvidence(dest, m.Evidence()); err != nil {
+		emptyDir(dest)
+		log.Error("writing the evidence failed; nothing was written", "error", err.Error())
+		return exitError
+	}
+	ev := m.Evidence()
+	log.Info("model verified and ready", "commit", ev.Commit, "publisher", ev.Publisher,
+		"verification", string(ev.Verification), "decision", string(ev.Decision),
+		"manifest_digest", ev.ManifestDigest, "files", len(m.Files()))
+	return exitOK
+}
+
+// prepareDest makes dest and checks that it is empty, or holds only what an earlier run of
+// this initializer wrote: a complete result (its evidence file is there), or the staging left
+// by a run that was killed (the staging cache, Export's staging directories). That is cleared,
+// and the model verified again. Anything else is refused: the initializer never deletes files
+// it did not write.
+func prepareDest(dest, cacheDir string) error {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dest)
+	if err != nil {
+		return err
+	}
+	cacheTop, _ := topEntryWithin(dest, cacheDir)
+	var foreign []string
+	complete := false
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case name == evidenceFile:
+			complete = true
+		case name == stagingCache, filepath.Join(dest, name) == cacheTop, strings.HasPrefix(name, ".modelverify-export-"):
+		default:
+			foreign = append(foreign, name)
+		}
+	}
+	if len(foreign) > 0 && !complete {
+		if len(foreign) > 3 {
+			foreign = append(foreign[:3], "...")
+		}
+		return fmt.Errorf("%s is not empty (%s) and was not written by this initializer", dest, strings.Join(foreign, ", "))
+	}
+	emptyDir(dest)
+	return nil
+}
+
+// emptyDir removes everything inside dir, keeping dir itself (KServe mounts it).
+func emptyDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// topEntryWithin reports whether p lies inside dir, and if so the entry of dir that holds it.
+func topEntryWithin(dir, p string) (string, bool) {
+	absDir, err1 := filepath.Abs(dir)
+	absP, err2 := filepath.Abs(p)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(absDir, absP)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	return filepath.Join(absDir, first), true
+}
+
+// writeEvidence records what was verified beside the model, for the predictor's operators.
+func writeEvidence(dest string, ev modelverify.Evidence) error {
+	data, err := json.MarshalIndent(map[string]any{
+		"ref": ev.Ref, "repo": ev.Repo, "revision": ev.Revision, "commit": ev.Commit,
+		"endpoint": ev.Endpoint, "publisher": ev.Publisher, "verification": ev.Verification,
+		"decision": ev.Decision, "signer": ev.Signer, "signedAt": ev.SignedAt,
+		"manifestDigest": ev.ManifestDigest, "digests": ev.Digests, "formats": ev.Formats,
+		"verifiedAt": ev.VerifiedAt,
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dest, evidenceFile), append(data, '\n'), 0o644)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/echelongraph/go-modelverify/hub"
+)
+
+// hubFlags choose the Hub and the cache, overriding HF_ENDPOINT and HF_HUB_CACHE. The token
+// comes only from the environment (HF_TOKEN) or huggingface_hub's token file, never from the
+// command line, where other users of the machine could read it.
+type hubFlags struct {
+	endpoint string
+	cacheDir string
+}
+
+func (h *hubFlags) register(fs *flagSet) {
+	fs.StringVar(&h.endpoint, "endpoint", "", "the Hub's base URL (default $HF_ENDPOINT, else https://huggingface.co)")
+	fs.StringVar(&h.cacheDir, "cache-dir", "", "the Hugging Face cache (default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
+}
+
+func runDownload(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "download", "verifier download hf://org/name[@rev] [--include GLOB]... [--cache-dir D] [--endpoint URL] [--allow-redirect-host HOST]...")
+	var (
+		hf       hubFlags
+		includes stringList
+		hosts    stringList
+	)
+	hf.register(fs)
+	fs.Var(&includes, "include", "download only files matching this glob (path.Match syntax; a pattern without '/' also matches base names; repeatable)")
+	fs.Var(&hosts, "allow-redirect-host", "a host downloads may be redirected to, besides the endpoint's own (default for huggingface.co: *.hf.co, *.huggingface.co; repeatable)")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("download: want one hf://org/name[@rev], got %d arguments", len(pos))
+	}
+	ref, err := hub.ParseReference(pos[0])
+	if err != nil {
+		return usagef("download: %v", err)
+	}
+	for _, p := range includes {
+		if _, err := path.Match(p, ""); err != nil {
+			return usagef("download: --include %q: %v", p, err)
+		}
+	}
+
+	bar := newProgress(e, "downloading")
+	opts := []hub.Option{hub.WithEnv(e.getenv), hub.WithProgress(func(p hub.Progress) {
+		if p.Path != "" && (p.State == hub.ProgressStarted || p.State == hub.ProgressBytes || p.State == hub.ProgressVerified) {
+			bar.file(p.Path, p.Bytes, p.Size)
+		}
+	})}
+	if hf.endpoint != "" {
+		opts = append(opts, hub.WithEndpoint(hf.endpoint))
+	}
+	if hf.cacheDir != "" {
+		opts = append(opts, hub.WithCacheDir(hf.cacheDir))
+	}
+	if len(hosts) > 0 {
+		opts = append(opts, hub.WithAllowedRedirectHosts(hosts...))
+	}
+	client, err := hub.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	commit, err := client.ResolveRevision(ctx, ref)
+	if err != nil {
+		return err
+	}
+	tree, err := client.ListTree(ctx, ref.RepoID(), commit)
+	if err != nil {
+		return err
+	}
+	files := tree
+	if len(includes) > 0 {
+		files = nil
+		for _, f := range tree {
+			if matchesAny(includes, f.Path) {
+				files = append(files, f)
+			}
+		}
+		if len(files) == 0 {
+			return fmt.Errorf("download: no file of %s at %s matches --include %v", ref.RepoID(), commit, []string(includes))
+		}
+	}
+	var dlOpts []hub.DownloadOption
+	if !hub.IsCommit(ref.Rev()) {
+		dlOpts = append(dlOpts, hub.WithRef(ref.Rev()))
+	}
+	snap, err := client.Download(ctx, ref.RepoID(), commit, files, dlOpts...)
+	bar.finish()
+	if err != nil {
+		// Bytes that are not what the Hub published, or that came from a host nobody approved,
+		// are a refusal; a Hub or network failure is an error.
+		if errors.Is(err, hub.ErrDigestMismatch) || errors.Is(err, hub.ErrSizeMismatch) ||
+			errors.Is(err, hub.ErrSizeExceeded) || errors.Is(err, hub.ErrRedirectNotAllowed) {
+			return refusal{err}
+		}
+		return err
+	}
+	if e.json {
+		list := make([]map[string]any, 0, len(files))
+		for _, f := range files {
+			d := f.Digest().String()
+			if d == "" {
+				d = "git-sha1:" + f.OID
+			}
+			list = append(list, map[string]any{"path": f.Path, "size": f.Size, "digest": d})
+		}
+		return writeJSON(e, map[string]any{
+			"repo": ref.RepoID(), "revision": ref.Rev(), "commit": commit,
+			"endpoint": client.Endpoint(), "snapshot": snap.Dir, "files": list,
+		})
+	}
+	fmt.Fprintln(e.stdout, snap.Dir)
+	return nil
+}
+
+// matchesAny reports whether name matches one of the globs. A glob without '/' also matches
+// the base name, so "*.json" selects JSON files in every directory, as hf download does.
+func matchesAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+		if !strings.Contains(g, "/") {
+			if ok, _ := path.Match(g, path.Base(name)); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

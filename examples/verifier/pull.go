@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/modelverify"
+)
+
+func runPull(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "pull", "verifier pull hf://org/name[@rev] --policy P [--dest DIR] [--cache-dir D] [--endpoint URL]")
+	var hf hubFlags
+	hf.register(fs)
+	policyPath := fs.String("policy", "", "the policy file (required)")
+	dest := fs.String("dest", "", "copy the verified files into DIR, only once verification has passed")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("pull: want one hf://org/name[@rev], got %d arguments", len(pos))
+	}
+	if *policyPath == "" {
+		return usagef("pull: --policy is required")
+	}
+	if _, err := hub.ParseReference(pos[0]); err != nil {
+		return usagef("pull: %v", err)
+	}
+	p, err := modelverify.LoadPolicy(*policyPath)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(e, "resolving")
+	opts := []modelverify.Option{modelverify.WithProgress(func(pr modelverify.Progress) {
+		if pr.Step == "download" && pr.File != "" {
+			bar.file(pr.File, pr.Bytes, pr.Size)
+			return
+		}
+		bar.step(pr.Step)
+	})}
+	if hf.endpoint != "" {
+		opts = append(opts, modelverify.WithEndpoint(hf.endpoint))
+	}
+	if hf.cacheDir != "" {
+		opts = append(opts, modelverify.WithCacheDir(hf.cacheDir))
+	}
+	v, err := modelverify.NewVerifier(p, opts...)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	m, err := v.Verify(ctx, pos[0])
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	out := m.Dir()
+	if *dest != "" {
+		if err := m.Export(ctx, *dest); err != nil {
+			return fmt.Errorf("pull: exporting the verified files to %s: %w", *dest, err)
+		}
+		out = *dest
+	}
+	ev := m.Evidence()
+	if e.json {
+		j := evidenceJSON(ev)
+		j["dir"] = out
+		return writeJSON(e, j)
+	}
+	fmt.Fprintln(e.stdout, out)
+	if e.verbose {
+		printEvidence(e.stderr, ev, "  ")
+	}
+	return nil
+}
+
+// evidenceJSON is the evidence with stable, lower-case field names for machines.
+func evidenceJSON(ev modelverify.Evidence) map[string]any {
+	j := map[string]any{
+		"ok": true, "ref": ev.Ref, "repo": ev.Repo, "revision": ev.Revision, "commit": ev.Commit,
+		"endpoint": ev.Endpoint, "publisher": ev.Publisher, "verification": ev.Verification,
+		"decision": ev.Decision, "manifestDigest": ev.ManifestDigest, "digests": ev.Digests,
+		"formats": ev.Formats, "verifiedAt": ev.VerifiedAt.UTC().Format(time.RFC3339Nano), "cached": ev.Cached,
+	}
+	if ev.Signer.Kind != "" {
+		j["signer"] = map[string]any{"kind": ev.Signer.Kind, "identity": ev.Signer.Identity,
+			"issuer": ev.Signer.Issuer, "keyFingerprint": ev.Signer.KeyFingerprint}
+	}
+	if !ev.SignedAt.IsZero() {
+		j["signedAt"] = ev.SignedAt.UTC().Format(time.RFC3339)
+	}
+	if len(ev.Problems) > 0 {
+		var ps []string
+		for _, p := range ev.Problems {
+			ps = append(ps, p.String())
+		}
+		j["problems"] = ps
+	}
+	return j
+}
+
+// printEvidence writes what a verification proved, for people.
+func printEvidence(w io.Writer, ev modelverify.Evidence, indent string) {
+	fmt.Fprintf(w, "%sdecision:     %s (%s)\n", indent, ev.Decision, ev.Verification)
+	fmt.Fprintf(w, "%srepository:   %s at %s (commit %s)\n", indent, ev.Repo, ev.Revision, ev.Commit)
+	if ev.Endpoint != "" {
+		fmt.Fprintf(w, "%sendpoint:     %s\n", indent, ev.Endpoint)
+	}
+	fmt.Fprintf(w, "%spublisher:    %s\n", indent, ev.Publisher)
+	if ev.Signer.Kind != "" {
+		who := ev.Signer.Identity
+		if !strings.HasPrefix(who, ev.Signer.Kind+" ") {
+			who = ev.Signer.Kind + " " + who
+		}
+		if ev.Signer.Issuer != "" {
+			who += " (issuer " + ev.Signer.Issuer + ")"
+		}
+		fmt.Fprintf(w, "%ssigner:       %s\n", indent, who)
+	}
+	if ev.ManifestDigest != "" {
+		fmt.Fprintf(w, "%sdigest:       %s\n", indent, ev.ManifestDigest)
+	}
+	names := make([]string, 0, len(ev.Digests))
+	for n := range ev.Digests {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "%sfiles:        %d\n", indent, len(names))
+	for _, n := range names {
+		fmt.Fprintf(w, "%s  %-24s %-12s %s\n", indent, n, ev.Formats[n], ev.Digests[n])
+	}
+	for _, p := range ev.Problems {
+		fmt.Fprintf(w, "%sproblem:      %s\n", indent, p)
+	}
+}
