@@ -100,14 +100,15 @@ func (r *Reason) MarshalText() ([]byte, error) { return []byte(r.name), nil }
 // that was expected and the one that was found.
 type Problem struct {
 	// Reason is the sentinel this problem is an instance of. Required.
-	Reason *Reason
+	Reason *Reason `json:"reason"`
 	// File is the path inside the model, slash-separated, when the problem is about one file.
-	File string
+	File string `json:"file,omitempty"`
 	// Expected and Actual are what the policy or the signed manifest required and what was
 	// found: digests, identities, sizes, formats, hosts.
-	Expected, Actual string
+	Expected string `json:"expected,omitempty"`
+	Actual   string `json:"actual,omitempty"`
 	// Detail says anything else an operator needs ("LFS sha256 from the tree").
-	Detail string
+	Detail string `json:"detail,omitempty"`
 }
 
 // String is the problem on one line: "digest-mismatch: file "a.bin": expected X, found Y (detail)".
@@ -180,8 +181,11 @@ func (r *Refusal) Error() string {
 	if len(r.Problems) == 0 {
 		b.WriteString(": no reason recorded")
 	}
+	// The cause is often already a problem's detail; say it once.
 	if r.Err != nil {
-		b.WriteString(": " + oneLine(r.Err.Error()))
+		if cause := oneLine(r.Err.Error()); !strings.Contains(b.String(), cause) {
+			b.WriteString(": " + cause)
+		}
 	}
 	return b.String()
 }

@@ -10,49 +10,51 @@ import (
 // which digests its files had, and when it was checked. It is what an auditor asks for.
 type Evidence struct {
 	// Ref is the reference as requested, or the directory for VerifyDir.
-	Ref string
+	Ref string `json:"ref"`
 	// Repo, Revision and Commit name what was verified; Commit is the resolved 40-hex commit.
-	Repo, Revision, Commit string
+	Repo     string `json:"repo"`
+	Revision string `json:"revision,omitempty"`
+	Commit   string `json:"commit,omitempty"`
 	// Endpoint is the Hub the files came from (empty for VerifyDir).
-	Endpoint string
+	Endpoint string `json:"endpoint,omitempty"`
 	// Publisher is the policy publisher that claimed the repository.
-	Publisher string
+	Publisher string `json:"publisher,omitempty"`
 	// Verification is VerifiedSignature (integrity and authenticity), VerifiedIntegrity (the
 	// files are the Hub's, but no signature says who made them) or VerifiedNone.
-	Verification Verification
+	Verification Verification `json:"verification"`
 	// Signer is who signed the manifest, when Verification is VerifiedSignature.
-	Signer Signer
+	Signer Signer `json:"signer,omitzero"`
 	// SignedAt is when a transparency log or timestamp authority says the signature was made;
 	// zero for key and certificate signatures, which carry no trusted time.
-	SignedAt time.Time
+	SignedAt time.Time `json:"signedAt,omitzero"`
 	// ManifestDigest is the manifest's root digest ("sha256:...").
-	ManifestDigest string
+	ManifestDigest string `json:"manifestDigest,omitempty"`
 	// Digests maps each file to its SHA-256 ("sha256:...").
-	Digests map[string]string
+	Digests map[string]string `json:"digests,omitempty"`
 	// Formats maps each file to the format the scanner found.
-	Formats map[string]string
+	Formats map[string]string `json:"formats,omitempty"`
 	// VerifiedAt is when the decision was made.
-	VerifiedAt time.Time
+	VerifiedAt time.Time `json:"verifiedAt"`
 	// Decision is DecisionAllowed, or DecisionAuditAllowed when the policy is in audit mode
 	// and Problems lists what enforce mode would have refused.
-	Decision Decision
-	Problems []Problem
+	Decision Decision  `json:"decision"`
+	Problems []Problem `json:"problems,omitempty"`
 	// Cached is true when the files were already in the cache and, being unchanged since they
 	// were last verified, were not downloaded or hashed again (see Verifier.Verify).
-	Cached bool
+	Cached bool `json:"cached,omitempty"`
 }
 
 // Signer identifies who signed a model's manifest.
 type Signer struct {
 	// Kind is "key", "certificate" or "sigstore".
-	Kind string
+	Kind string `json:"kind"`
 	// Identity is a Sigstore signer's identity (the certificate's SAN), or a certificate's
 	// subject, or "key sha256:<fingerprint>".
-	Identity string
+	Identity string `json:"identity,omitempty"`
 	// Issuer is the OIDC issuer of a Sigstore identity, or a certificate's issuer.
-	Issuer string
+	Issuer string `json:"issuer,omitempty"`
 	// KeyFingerprint is the hex SHA-256 of the signing key's SubjectPublicKeyInfo.
-	KeyFingerprint string
+	KeyFingerprint string `json:"keyFingerprint,omitempty"`
 }
 
 // firstLine keeps the first line of an error's text, for one-line problem details.

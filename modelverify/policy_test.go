@@ -124,9 +124,27 @@ func TestExamplePolicyLoadsWithEveryFieldAsDocumented(t *testing.T) {
 }
 
 func TestExamplePolicyResolvesKeyPathsAgainstItsOwnDirectory(t *testing.T) {
-	// In place, examples/keys/ does not exist: the loader must look there (not in the working
-	// directory) and say which fields name the missing files.
-	_, err := modelverify.LoadPolicy(filepath.Join("..", "examples", "policy.yaml"))
+	// In place, the example loads with the public keys shipped beside it in examples/keys/.
+	p, err := modelverify.LoadPolicy(filepath.Join("..", "examples", "policy.yaml"))
+	if err != nil {
+		t.Fatalf("the shipped example policy does not load: %v", err)
+	}
+	wantDir, _ := filepath.Abs(filepath.Join("..", "examples", "keys"))
+	if got := p.Publishers[1].Identities[0].PublicKey.Path; filepath.Dir(got) != wantDir {
+		t.Errorf("public key path %q, want it under %s", got, wantDir)
+	}
+
+	// Copied elsewhere without its keys, the loader looks beside the copy (not in the working
+	// directory) and says which fields name the missing files.
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "examples", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = modelverify.LoadPolicy(filepath.Join(dir, "policy.yaml"))
 	var pe *modelverify.PolicyError
 	if !errors.As(err, &pe) {
 		t.Fatalf("LoadPolicy = %v, want a *PolicyError", err)
@@ -135,10 +153,9 @@ func TestExamplePolicyResolvesKeyPathsAgainstItsOwnDirectory(t *testing.T) {
 	for _, p := range pe.Problems {
 		fields[p.Field] = p.Message
 	}
-	wantDir, _ := filepath.Abs(filepath.Join("..", "examples", "keys"))
 	for _, f := range []string{"publishers[1].identities[0].publicKey.path", "publishers[1].identities[1].certificate.roots[0].path"} {
-		if !strings.Contains(fields[f], wantDir) {
-			t.Errorf("problem for %s = %q, want it to name a file under %s", f, fields[f], wantDir)
+		if !strings.Contains(fields[f], filepath.Join(dir, "keys")) {
+			t.Errorf("problem for %s = %q, want it to name a file under %s", f, fields[f], filepath.Join(dir, "keys"))
 		}
 	}
 	if len(pe.Problems) != 2 {
