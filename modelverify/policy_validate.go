@@ -1,0 +1,424 @@
+package modelverify
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+func (p *Policy) check() problems {
+	var ps problems
+	if p.APIVersion != "" && p.APIVersion != PolicyAPIVersion {
+		ps.add("apiVersion", "%q is not supported; use %q", p.APIVersion, PolicyAPIVersion)
+	}
+	if p.Kind != "" && p.Kind != PolicyKind {
+		ps.add("kind", "%q is not supported; use %q", p.Kind, PolicyKind)
+	}
+	switch p.Mode {
+	case "", ModeEnforce, ModeAudit:
+	default:
+		ps.add("mode", "%q is not a mode; use %q or %q", p.Mode, ModeEnforce, ModeAudit)
+	}
+	p.checkEndpoints(&ps)
+	p.checkPublishers(&ps)
+	p.Content.check(&ps)
+	if p.Audit.Path != "" && strings.ContainsRune(p.Audit.Path, 0) {
+		ps.add("audit.path", "contains a NUL byte")
+	}
+	return ps
+}
+
+var endpointName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (p *Policy) checkEndpoints(ps *problems) {
+	if len(p.Endpoints) == 0 {
+		ps.add("endpoints", "at least one endpoint is required")
+	}
+	urls := map[string]int{}
+	names := map[string]int{}
+	for i, e := range p.Endpoints {
+		at := fmt.Sprintf("endpoints[%d]", i)
+		if e.Name != "" {
+			if !endpointName.MatchString(e.Name) {
+				ps.add(at+".name", "%q must be lower-case letters, digits and '-' (at most 63)", e.Name)
+			} else if j, dup := names[e.Name]; dup {
+				ps.add(at+".name", "%q is already the name of endpoints[%d]", e.Name, j)
+			} else {
+				names[e.Name] = i
+			}
+		}
+		if e.URL == "" {
+			ps.add(at+".url", "required")
+		} else if u, err := normaliseEndpointURL(e.URL); err != nil {
+			ps.add(at+".url", "%v", err)
+		} else if j, dup := urls[u]; dup {
+			ps.add(at+".url", "%q is already endpoints[%d]", u, j)
+		} else {
+			urls[u] = i
+		}
+		seen := map[string]int{}
+		for j, h := range e.CDNHosts {
+			hp, err := parseHostPattern(h)
+			if err != nil {
+				ps.add(fmt.Sprintf("%s.cdnHosts[%d]", at, j), "%v", err)
+				continue
+			}
+			if k, dup := seen[hp.String()]; dup {
+				ps.add(fmt.Sprintf("%s.cdnHosts[%d]", at, j), "%q is listed twice (also cdnHosts[%d])", h, k)
+			}
+			seen[hp.String()] = j
+		}
+	}
+}
+
+func (p *Policy) checkPublishers(ps *problems) {
+	if len(p.Publishers) == 0 {
+		ps.add("publishers", "at least one publisher is required")
+	}
+	names := map[string]int{}
+	type claim struct{ pub, ns int }
+	claims := map[string]claim{}
+	for i := range p.Publishers {
+		pub := &p.Publishers[i]
+		at := fmt.Sprintf("publishers[%d]", i)
+		if pub.Name == "" {
+			ps.add(at+".name", "required")
+		} else if strings.ContainsFunc(pub.Name, isControl) {
+			ps.add(at+".name", "contains a control character")
+		} else if j, dup := names[pub.Name]; dup {
+			ps.add(at+".name", "%q is already the name of publishers[%d]", pub.Name, j)
+		} else {
+			names[pub.Name] = i
+		}
+		if len(pub.Namespaces) == 0 {
+			ps.add(at+".namespaces", "at least one namespace is required")
+		}
+		for j, ns := range pub.Namespaces {
+			field := fmt.Sprintf("%s.namespaces[%d]", at, j)
+			pat, err := parseNamespacePattern(ns)
+			if err != nil {
+				ps.add(field, "%v", err)
+				continue
+			}
+			key := pat.key()
+			if c, dup := claims[key]; dup {
+				if c.pub == i {
+					ps.add(field, "%q is listed twice (also namespaces[%d])", ns, c.ns)
+				} else {
+					ps.add(field, "%q is already claimed by publisher %q (publishers[%d].namespaces[%d])",
+						ns, p.Publishers[c.pub].Name, c.pub, c.ns)
+				}
+				continue
+			}
+			claims[key] = claim{i, j}
+		}
+		for j, ref := range pub.Endpoints {
+			if _, ok := p.Endpoint(ref); !ok {
+				ps.add(fmt.Sprintf("%s.endpoints[%d]", at, j), "%q is not the name or URL of any endpoint", ref)
+			}
+		}
+		pub.checkSigning(at, ps)
+		if pub.SignatureFile != "" {
+			if err := checkRepoPath(pub.SignatureFile); err != nil {
+				ps.add(at+".signatureFile", "%v", err)
+			}
+		}
+		for j, ip := range pub.IgnorePaths {
+			if err := checkRepoPath(ip); err != nil {
+				ps.add(fmt.Sprintf("%s.ignorePaths[%d]", at, j), "%v", err)
+			}
+		}
+	}
+}
+
+func (pub *Publisher) checkSigning(at string, ps *problems) {
+	hasSigstore := false
+	for j := range pub.Identities {
+		id := &pub.Identities[j]
+		field := fmt.Sprintf("%s.identities[%d]", at, j)
+		set := 0
+		if id.Sigstore != nil {
+			set++
+			hasSigstore = true
+			id.Sigstore.check(field+".sigstore", ps)
+		}
+		if id.PublicKey != nil {
+			set++
+			checkPublicKey(id.PublicKey, field+".publicKey", ps)
+		}
+		if id.Certificate != nil {
+			set++
+			if len(id.Certificate.Roots) == 0 {
+				ps.add(field+".certificate.roots", "at least one root is required")
+			}
+			for k := range id.Certificate.Roots {
+				checkCertificates(&id.Certificate.Roots[k], fmt.Sprintf("%s.certificate.roots[%d]", field, k), ps)
+			}
+		}
+		if set != 1 {
+			ps.add(field, "exactly one of sigstore, publicKey or certificate is required, found %d", set)
+		}
+	}
+	switch {
+	case pub.SignatureRequired() && len(pub.Identities) == 0:
+		ps.add(at+".identities", "at least one identity is required when requireSignature is true")
+	case !pub.SignatureRequired() && len(pub.Identities) > 0:
+		// Verifying a signature only when one happens to be present would let anyone who can
+		// delete the signature file downgrade the check, so the policy must say which it means.
+		ps.add(at+".identities", "identities are listed but requireSignature is false; require a signature or remove the identities")
+	}
+	if pub.TrustRoot != "" {
+		if !hasSigstore {
+			ps.add(at+".trustRoot", "set, but no sigstore identity uses it")
+		}
+		checkTrustRoot(pub.TrustRoot, at+".trustRoot", ps)
+	}
+}
+
+func (s *SigstoreIdentity) check(at string, ps *problems) {
+	switch {
+	case s.Identity == "" && s.IdentityRegexp == "":
+		ps.add(at, "one of identity or identityRegexp is required")
+	case s.Identity != "" && s.IdentityRegexp != "":
+		ps.add(at, "identity and identityRegexp are exclusive")
+	case s.IdentityRegexp != "":
+		checkAnchoredRegexp(s.IdentityRegexp, at+".identityRegexp", ps)
+	case strings.ContainsFunc(s.Identity, isSpaceOrControl):
+		ps.add(at+".identity", "contains white space or a control character")
+	}
+	switch {
+	case s.Issuer == "" && s.IssuerRegexp == "":
+		ps.add(at, "one of issuer or issuerRegexp is required")
+	case s.Issuer != "" && s.IssuerRegexp != "":
+		ps.add(at, "issuer and issuerRegexp are exclusive")
+	case s.IssuerRegexp != "":
+		checkAnchoredRegexp(s.IssuerRegexp, at+".issuerRegexp", ps)
+	case !strings.HasPrefix(s.Issuer, "https://") || strings.ContainsFunc(s.Issuer, isSpaceOrControl):
+		ps.add(at+".issuer", "%q must be an https:// OIDC issuer URL", s.Issuer)
+	}
+}
+
+// checkAnchoredRegexp insists on ^...$ because a signer-identity pattern is matched anywhere in
+// the value otherwise: "alice@example\.com" would accept "malice@example.com.evil.net".
+func checkAnchoredRegexp(expr, at string, ps *problems) {
+	if _, err := regexp.Compile(expr); err != nil {
+		ps.add(at, "not a valid regular expression: %v", err)
+		return
+	}
+	if !strings.HasPrefix(expr, "^") || !strings.HasSuffix(expr, "$") || strings.HasSuffix(expr, `\$`) {
+		ps.add(at, "%q must be anchored: start with ^ and end with $", expr)
+	}
+}
+
+func checkSource(s *PEMSource, at string, ps *problems) ([]byte, bool) {
+	if (s.Path == "") == (s.PEM == "") {
+		ps.add(at, "exactly one of path or pem is required")
+		return nil, false
+	}
+	data, err := s.Bytes()
+	if err != nil {
+		ps.add(at+".path", "%v", err)
+		return nil, false
+	}
+	return data, true
+}
+
+func sourceField(s *PEMSource, at string) string {
+	if s.Path != "" {
+		return at + ".path"
+	}
+	return at + ".pem"
+}
+
+// checkPublicKey accepts the key types Sigstore bundles are verified with: ECDSA on P-256,
+// P-384 or P-521 (what model_signing makes), Ed25519, and RSA of at least 2048 bits.
+func checkPublicKey(s *PEMSource, at string, ps *problems) {
+	data, ok := checkSource(s, at, ps)
+	if !ok {
+		return
+	}
+	field := sourceField(s, at)
+	var found int
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		found++
+		if block.Type != "PUBLIC KEY" {
+			ps.add(field, "PEM block %q is not a PUBLIC KEY", block.Type)
+			return
+		}
+		key, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			ps.add(field, "not a valid public key: %v", err)
+			return
+		}
+		switch k := key.(type) {
+		case *ecdsa.PublicKey:
+			switch k.Curve {
+			case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			default:
+				ps.add(field, "ECDSA curve %s is not accepted; use P-256, P-384 or P-521", k.Curve.Params().Name)
+			}
+		case ed25519.PublicKey:
+		case *rsa.PublicKey:
+			if k.N.BitLen() < 2048 {
+				ps.add(field, "RSA key of %d bits is too short; at least 2048 are required", k.N.BitLen())
+			}
+		default:
+			ps.add(field, "public key type %T is not accepted", key)
+		}
+	}
+	switch {
+	case found == 0:
+		ps.add(field, "no PEM block found")
+	case found > 1:
+		ps.add(field, "holds %d PEM blocks; give one key per identity", found)
+	}
+}
+
+func checkCertificates(s *PEMSource, at string, ps *problems) {
+	data, ok := checkSource(s, at, ps)
+	if !ok {
+		return
+	}
+	field := sourceField(s, at)
+	var found int
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		found++
+		if block.Type != "CERTIFICATE" {
+			ps.add(field, "PEM block %d is %q, not a CERTIFICATE", found, block.Type)
+			return
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			ps.add(field, "PEM block %d is not a valid certificate: %v", found, err)
+			return
+		}
+	}
+	if found == 0 {
+		ps.add(field, "no PEM CERTIFICATE block found")
+	}
+}
+
+// checkTrustRoot checks that the file is a Sigstore trusted root or ClientTrustConfig by its
+// media type; the signing library parses it fully when the verifier is built.
+func checkTrustRoot(file, at string, ps *problems) {
+	data, err := readBounded(file, maxTrustRootLen)
+	if err != nil {
+		ps.add(at, "%v", err)
+		return
+	}
+	var doc struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		ps.add(at, "%s is not JSON: %v", file, err)
+		return
+	}
+	if !strings.HasPrefix(doc.MediaType, "application/vnd.dev.sigstore.trustedroot+json") &&
+		!strings.HasPrefix(doc.MediaType, "application/vnd.dev.sigstore.clienttrustconfig") {
+		ps.add(at, "%s has mediaType %q; want a Sigstore trusted root or ClientTrustConfig", file, doc.MediaType)
+	}
+}
+
+func (c *ContentRules) check(ps *problems) {
+	if c.AllowFormats != nil && len(c.AllowFormats) == 0 {
+		ps.add("content.allowFormats", "is empty, so nothing could load; list formats or omit the field for the default")
+	}
+	seen := map[string]int{}
+	for i, f := range c.AllowFormats {
+		at := fmt.Sprintf("content.allowFormats[%d]", i)
+		switch {
+		case !slices.Contains(knownFormats, f):
+			ps.add(at, "%q is not a format; use one of %s", f, strings.Join(knownFormats, ", "))
+		case seen[f] > 0:
+			ps.add(at, "%q is listed twice", f)
+		case c.PickleRule() == PickleDeny && slices.Contains(pickleFormats, f):
+			ps.add(at, "%q always carries pickle data, but content.pickle is %q; set pickle to %q or remove it", f, PickleDeny, PickleScan)
+		}
+		seen[f]++
+	}
+	switch c.Pickle {
+	case "", PickleDeny, PickleScan:
+	default:
+		ps.add("content.pickle", "%q is not a pickle rule; use %q or %q", c.Pickle, PickleDeny, PickleScan)
+	}
+	if c.MaxFiles < 0 {
+		ps.add("content.maxFiles", "must not be negative")
+	}
+	if c.MaxFileSize < 0 {
+		ps.add("content.maxFileSize", "must not be negative")
+	}
+	if c.MaxTotalSize < 0 {
+		ps.add("content.maxTotalSize", "must not be negative")
+	}
+	if c.MaxFileSize > 0 && c.MaxTotalSize > 0 && c.MaxFileSize > c.MaxTotalSize {
+		ps.add("content.maxFileSize", "%s is larger than content.maxTotalSize %s", c.MaxFileSize, c.MaxTotalSize)
+	}
+}
+
+// checkRepoPath accepts a slash-separated path inside a repository: relative, clean, no "..".
+func checkRepoPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case strings.ContainsFunc(p, isControl) || strings.Contains(p, `\`):
+		return fmt.Errorf("%q contains a control character or a backslash", p)
+	case strings.HasPrefix(p, "/"):
+		return fmt.Errorf("%q must be relative to the repository root", p)
+	case path.Clean(p) != strings.TrimSuffix(p, "/") || p == "." || p == ".." || strings.HasPrefix(p, "../"):
+		return fmt.Errorf("%q must be a clean path inside the repository (no '.', '..' or '//')", p)
+	}
+	return nil
+}
+
+// readBounded reads a regular file of at most limit bytes. Anything else (a directory, a device,
+// a FIFO that would block) is refused before it is opened.
+func readBounded(file string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes; the limit is %d", file, fi.Size(), limit)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", file, limit)
+	}
+	return data, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func isSpaceOrControl(r rune) bool { return r == ' ' || isControl(r) }
