@@ -95,6 +95,19 @@ func parseBundle(data []byte) (*bundle, error) {
 	return &b, nil
 }
 
+// parseBundleV03 parses a bundle for key or certificate verification, which model_signing
+// writes only under the v0.3 media type and checks it exactly.
+func parseBundleV03(data []byte) (*bundle, error) {
+	b, err := parseBundle(data)
+	if err != nil {
+		return nil, err
+	}
+	if b.MediaType != BundleMediaType {
+		return nil, fmt.Errorf("%w: %q, want %q", ErrMediaType, b.MediaType, BundleMediaType)
+	}
+	return b, nil
+}
+
 // payload returns the envelope's payload bytes: the exact bytes the signature covers.
 func (b *bundle) payload() ([]byte, error) {
 	p, err := decodeBase64(b.DSSEEnvelope.Payload)

@@ -43,12 +43,9 @@ func NewCertificateVerifier(roots ...[]byte) (Verifier, error) {
 func (v *certificateVerifier) Kind() SignerKind { return SignerCertificate }
 
 func (v *certificateVerifier) verifySignature(_ context.Context, data []byte) (*verifiedEnvelope, error) {
-	b, err := parseBundle(data)
+	b, err := parseBundleV03(data)
 	if err != nil {
 		return nil, err
-	}
-	if b.MediaType != BundleMediaType {
-		return nil, fmt.Errorf("%w: %q, want %q", ErrMediaType, b.MediaType, BundleMediaType)
 	}
 	vm := b.VerificationMaterial
 	if vm.X509CertificateChain == nil && vm.Certificate == nil {

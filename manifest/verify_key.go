@@ -36,12 +36,9 @@ func NewKeyVerifier(pubPEM []byte) (Verifier, error) {
 func (v *keyVerifier) Kind() SignerKind { return SignerKey }
 
 func (v *keyVerifier) verifySignature(_ context.Context, data []byte) (*verifiedEnvelope, error) {
-	b, err := parseBundle(data)
+	b, err := parseBundleV03(data)
 	if err != nil {
 		return nil, err
-	}
-	if b.MediaType != BundleMediaType {
-		return nil, fmt.Errorf("%w: %q, want %q", ErrMediaType, b.MediaType, BundleMediaType)
 	}
 	vm := b.VerificationMaterial
 	if vm.PublicKey == nil {

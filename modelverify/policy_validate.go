@@ -250,22 +250,15 @@ func checkPublicKey(s *PEMSource, at string, ps *problems) {
 		return
 	}
 	field := sourceField(s, at)
-	var found int
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		found++
+	found := eachPEMBlock(data, func(n int, block *pem.Block) bool {
 		if block.Type != "PUBLIC KEY" {
 			ps.add(field, "PEM block %q is not a PUBLIC KEY", block.Type)
-			return
+			return false
 		}
 		key, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
 			ps.add(field, "not a valid public key: %v", err)
-			return
+			return false
 		}
 		switch k := key.(type) {
 		case *ecdsa.PublicKey:
@@ -282,7 +275,8 @@ func checkPublicKey(s *PEMSource, at string, ps *problems) {
 		default:
 			ps.add(field, "public key type %T is not accepted", key)
 		}
-	}
+		return true
+	})
 	switch {
 	case found == 0:
 		ps.add(field, "no PEM block found")
@@ -297,25 +291,36 @@ func checkCertificates(s *PEMSource, at string, ps *problems) {
 		return
 	}
 	field := sourceField(s, at)
-	var found int
+	found := eachPEMBlock(data, func(n int, block *pem.Block) bool {
+		if block.Type != "CERTIFICATE" {
+			ps.add(field, "PEM block %d is %q, not a CERTIFICATE", n, block.Type)
+			return false
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			ps.add(field, "PEM block %d is not a valid certificate: %v", n, err)
+			return false
+		}
+		return true
+	})
+	if found == 0 {
+		ps.add(field, "no PEM CERTIFICATE block found")
+	}
+}
+
+// eachPEMBlock calls fn with each PEM block in data, numbered from 1, until fn returns false,
+// and returns how many blocks it saw.
+func eachPEMBlock(data []byte, fn func(n int, block *pem.Block) bool) int {
+	n := 0
 	for rest := data; ; {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			break
+			return n
 		}
-		found++
-		if block.Type != "CERTIFICATE" {
-			ps.add(field, "PEM block %d is %q, not a CERTIFICATE", found, block.Type)
-			return
+		n++
+		if !fn(n, block) {
+			return n
 		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			ps.add(field, "PEM block %d is not a valid certificate: %v", found, err)
-			return
-		}
-	}
-	if found == 0 {
-		ps.add(field, "no PEM CERTIFICATE block found")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
 // hubFlags choose the Hub and the cache, overriding HF_ENDPOINT and HF_HUB_CACHE. The token
@@ -16,6 +17,18 @@ import (
 type hubFlags struct {
 	endpoint string
 	cacheDir string
+}
+
+// verifierOptions are the load gate's options for these flags.
+func (h *hubFlags) verifierOptions() []modelverify.Option {
+	var opts []modelverify.Option
+	if h.endpoint != "" {
+		opts = append(opts, modelverify.WithEndpoint(h.endpoint))
+	}
+	if h.cacheDir != "" {
+		opts = append(opts, modelverify.WithCacheDir(h.cacheDir))
+	}
+	return opts
 }
 
 func (h *hubFlags) register(fs *flagSet) {

@@ -296,14 +296,7 @@ func policyExplain(ctx context.Context, e *env, p *modelverify.Policy, ref strin
 	if !online {
 		return nil
 	}
-	var opts []modelverify.Option
-	if hf.endpoint != "" {
-		opts = append(opts, modelverify.WithEndpoint(hf.endpoint))
-	}
-	if hf.cacheDir != "" {
-		opts = append(opts, modelverify.WithCacheDir(hf.cacheDir))
-	}
-	v, err := modelverify.NewVerifier(p, opts...)
+	v, err := modelverify.NewVerifier(p, hf.verifierOptions()...)
 	if err != nil {
 		return err
 	}

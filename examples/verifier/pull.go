@@ -43,12 +43,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		}
 		bar.step(pr.Step)
 	})}
-	if hf.endpoint != "" {
-		opts = append(opts, modelverify.WithEndpoint(hf.endpoint))
-	}
-	if hf.cacheDir != "" {
-		opts = append(opts, modelverify.WithCacheDir(hf.cacheDir))
-	}
+	opts = append(opts, hf.verifierOptions()...)
 	v, err := modelverify.NewVerifier(p, opts...)
 	if err != nil {
 		return err
