@@ -120,9 +120,11 @@ func (p *redirectPolicy) allowed(u *url.URL) bool {
 }
 
 // hostAllowed matches a URL's host against exact names, "*.suffix" patterns, and "host:port"
-// entries (which must match host and port, for servers on loopback ports).
+// entries (which must match host and port, for servers on loopback ports). A name or pattern
+// without a port allows only the scheme's default port, as a policy's CDN host list means it.
 func hostAllowed(u *url.URL, patterns []string) bool {
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	defaultPort := u.Port() == "" || (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80")
 	for _, p := range patterns {
 		p = strings.ToLower(strings.TrimSpace(p))
 		if strings.Contains(p, ":") {
@@ -130,10 +132,10 @@ func hostAllowed(u *url.URL, patterns []string) bool {
 				return true
 			}
 		} else if suffix, ok := strings.CutPrefix(p, "*."); ok {
-			if strings.HasSuffix(host, "."+suffix) {
+			if defaultPort && strings.HasSuffix(host, "."+suffix) {
 				return true
 			}
-		} else if host == p {
+		} else if defaultPort && host == p {
 			return true
 		}
 	}
