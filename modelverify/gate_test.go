@@ -675,3 +675,34 @@ func TestIdentityRefusalNamesTheExpectedAndTheFoundSigner(t *testing.T) {
 		t.Fatalf("the message does not name the signer found: %v", err)
 	}
 }
+
+func TestVerifyOfflineUsesTheVerifiedCacheAndMakesNoRequest(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	if _, err := g.verifier().Verify(context.Background(), "acme/tiny"); err != nil {
+		t.Fatal(err)
+	}
+	g.hub.ResetRequests()
+	offline, err := modelverify.NewVerifier(g.policy,
+		modelverify.WithEndpoint(g.hub.URL),
+		modelverify.WithCacheDir(g.cacheDir),
+		modelverify.WithHubOptions(hub.WithToken(""), hub.WithOffline(true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer offline.Close()
+	m, err := offline.Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		t.Fatalf("offline re-verification: %v", err)
+	}
+	if !m.Evidence().Cached || m.Evidence().Verification != modelverify.VerifiedSignature {
+		t.Fatalf("evidence %+v", m.Evidence())
+	}
+	if reqs := g.hub.Requests(); len(reqs) != 0 {
+		t.Fatalf("offline mode made %d requests: %+v", len(reqs), reqs[0])
+	}
+	// A model never verified online cannot be verified offline.
+	if _, err := offline.Verify(context.Background(), "acme/other"); err == nil {
+		t.Fatal("an uncached model was allowed offline")
+	}
+}

@@ -1,6 +1,7 @@
 package modelverify
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -66,6 +67,23 @@ func (v *Verifier) recordPath(repoID, commit string) string {
 	return filepath.Join(v.client.Cache().Dir, ".modelverify", hub.RepoFolderName(repoID), commit+".json")
 }
 
+func (v *Verifier) signaturePath(repoID, commit string) string {
+	return filepath.Join(v.client.Cache().Dir, ".modelverify", hub.RepoFolderName(repoID), commit+".sig")
+}
+
+// readSignature fetches the signature file at a commit. Offline, it is the copy kept when the
+// commit was last verified: the signature is not model content, so it is not in the snapshot.
+func (v *Verifier) readSignature(ctx context.Context, repoID, commit, sigPath string) ([]byte, error) {
+	if v.client.Offline() {
+		b, err := readBounded(v.signaturePath(repoID, commit), maxSignatureSize)
+		if err != nil {
+			return nil, fmt.Errorf("%w: no verified copy of %s for %s@%s: %v", hub.ErrOffline, sigPath, repoID, commit, err)
+		}
+		return b, nil
+	}
+	return v.client.ReadFile(ctx, repoID, commit, sigPath, maxSignatureSize)
+}
+
 func bundleDigest(bundle []byte) string {
 	if bundle == nil {
 		return ""
@@ -76,8 +94,11 @@ func bundleDigest(bundle []byte) string {
 
 // writeRecord saves what was verified, atomically. A failure only costs the next Verify its
 // shortcut, so it is not an error for the caller.
-func (v *Verifier) writeRecord(repoID, commit, bundle string, m *Model, blobs map[string]string, verdicts map[string]string) {
-	rec := verificationRecord{Version: recordVersion, Repo: repoID, Commit: commit, Bundle: bundle}
+func (v *Verifier) writeRecord(repoID, commit string, bundle []byte, m *Model, blobs map[string]string, verdicts map[string]string) {
+	if bundle != nil && writeFileAtomic(v.signaturePath(repoID, commit), bundle) != nil {
+		return
+	}
+	rec := verificationRecord{Version: recordVersion, Repo: repoID, Commit: commit, Bundle: bundleDigest(bundle)}
 	for _, f := range m.files {
 		rec.Files = append(rec.Files, recordedFile{Name: f.Name, Blob: blobs[f.Name], BlobPath: f.path, SHA256: f.SHA256,
 			Size: f.Size, Format: f.Format, Verdict: verdicts[f.Name], Stamp: toStampRecord(f.stamp)})
@@ -86,19 +107,30 @@ func (v *Verifier) writeRecord(repoID, commit, bundle string, m *Model, blobs ma
 	if err != nil {
 		return
 	}
-	p := v.recordPath(repoID, commit)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
+	_ = writeFileAtomic(v.recordPath(repoID, commit), data)
+}
+
+// writeFileAtomic writes data to path through a temporary file and a rename.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".record-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
-		return
+		return err
 	}
 	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
 		os.Remove(tmp.Name())
 	}
+	return werr
 }
 
 // reuse returns the model from an earlier verification of this commit when every file is

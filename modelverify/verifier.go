@@ -332,7 +332,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	var bundleBytes []byte
 	if _, ok := byPath[sigPath]; ok && pub != nil {
 		v.progress(r, "signature")
-		bundle, err := v.client.ReadFile(ctx, r.RepoID(), d.commit, sigPath, maxSignatureSize)
+		bundle, err := v.readSignature(ctx, r.RepoID(), d.commit, sigPath)
 		if err != nil {
 			return nil, d.fatal(hubProblem(err, "fetching "+sigPath), err)
 		}
@@ -428,7 +428,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	for _, e := range files {
 		blobs[e.Path] = e.BlobName()
 	}
-	v.writeRecord(r.RepoID(), d.commit, bdig, m, blobs, checker.verdicts)
+	v.writeRecord(r.RepoID(), d.commit, bundleBytes, m, blobs, checker.verdicts)
 	return m, nil
 }
 
