@@ -156,6 +156,11 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // and times are compared with those recorded when it was verified; only files whose metadata
 // changed are hashed and scanned again. The file contents are trusted to be unchanged when that
 // metadata is, as make and git trust it, so the cache must be writable only by the service.
+//
+// Offline (HF_HUB_OFFLINE=1, or hub.WithOffline), the revision resolves from the cache's refs,
+// the tree and the signature come from what was kept when the commit was last verified, and
+// the model is allowed only if it is still exactly as verified; nothing is requested. A
+// publisher that requires a verified organisation cannot be checked offline, and is refused.
 func (v *Verifier) Verify(ctx context.Context, ref string) (*Model, error) {
 	r, err := hub.ParseReference(ref)
 	if err != nil {
