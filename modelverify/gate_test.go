@@ -706,3 +706,36 @@ func TestVerifyOfflineUsesTheVerifiedCacheAndMakesNoRequest(t *testing.T) {
 		t.Fatal("an uncached model was allowed offline")
 	}
 }
+
+func TestVerifyDirRefusesFilesTheSignatureLeftOut(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel())
+	v := g.verifier()
+	// The signer ignored pytorch_model.bin; someone put a pickle there. The caller would load
+	// from this directory, so it must not pass.
+	dir := writeModel(t, baseModel())
+	signer, err := manifest.NewKeySigner(g.key.priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, _, err := manifest.SignDir(context.Background(), dir, manifest.Options{IgnorePaths: []string{"pytorch_model.bin"}}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "model.sig"), bundle, 0o644)
+	if _, err := v.VerifyDir(context.Background(), dir, "acme/tiny"); err != nil {
+		t.Fatalf("without the ignored file: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), maliciousPickle, 0o644)
+	_, err = v.VerifyDir(context.Background(), dir, "acme/tiny")
+	if !errors.Is(err, modelverify.ErrUnexpectedFile) || !strings.Contains(err.Error(), "pytorch_model.bin") {
+		t.Fatalf("got %v, want ErrUnexpectedFile naming pytorch_model.bin", err)
+	}
+	// Git metadata is not model content and may be there.
+	os.Remove(filepath.Join(dir, "pytorch_model.bin"))
+	os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".git", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+	if _, err := v.VerifyDir(context.Background(), dir, "acme/tiny"); err != nil {
+		t.Fatalf("with a .git directory: %v", err)
+	}
+}

@@ -21,8 +21,10 @@ import (
 //
 // The signature file in dir must verify against one of the publisher's identities; every file
 // in dir must be signed, and match its signed digest; every signed file must be there; symbolic
-// links are refused unless the manifest allows them, and never followed out of dir; and every
-// file must pass the policy's content rules. A publisher that needs no signature gets only the
+// links are refused unless the manifest allows them, and never followed out of dir; every
+// file must pass the policy's content rules; and, since the caller loads from dir itself, no
+// other file may be there, even one the signature's ignore list names: only the signature, git
+// metadata and the publisher's ignorePaths may sit beside the verified files. A publisher that needs no signature gets only the
 // content rules: nothing on disk can prove such a model's integrity, which the evidence records
 // as VerifiedNone. The endpoint rules do not apply: nothing is fetched.
 func (v *Verifier) VerifyDir(ctx context.Context, dir, ref string) (*Model, error) {
@@ -112,6 +114,20 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		actual, err = manifest.FromDir(ctx, dir, manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath})
 		if err != nil {
 			return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
+		}
+	}
+
+	// The caller loads from dir itself, so a file the signature's ignore list left out is still
+	// within reach of a loader. Only the signature, git metadata and the policy's own ignore
+	// paths may sit there unverified.
+	allowed := append([]string{sigPath}, manifest.GitPaths...)
+	allowed = append(allowed, pubIgnores...)
+	for name := range before {
+		if !ignoredPath(name, allowed) && len(actual.ResourcesFor(name)) == 0 {
+			if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: name,
+				Detail: "in the directory but left out of the signature; a loader could read it"}, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
 
