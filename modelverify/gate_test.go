@@ -739,3 +739,31 @@ func TestVerifyDirRefusesFilesTheSignatureLeftOut(t *testing.T) {
 		t.Fatalf("with a .git directory: %v", err)
 	}
 }
+
+func TestVerifyRefusesAHubThatServesOtherBytesThanItLists(t *testing.T) {
+	for _, fault := range []hubtest.Fault{
+		{Kind: hubtest.FaultCorrupt, File: "model.safetensors"},             // right length, wrong bytes
+		{Kind: hubtest.FaultLongBody, File: "model.safetensors", Extra: 64}, // more bytes than announced
+		{Kind: hubtest.FaultCorrupt, File: "config.json"},                   // a plain git file
+	} {
+		t.Run(fmt.Sprintf("kind %d %s", fault.Kind, fault.File), func(t *testing.T) {
+			g := newGate(t)
+			g.serve("acme/tiny", sign(t, baseModel(), g.key), hubtest.WithFault(fault))
+			_, err := g.verifier().Verify(context.Background(), "acme/tiny")
+			var r *modelverify.Refusal
+			if !errors.As(err, &r) {
+				t.Fatalf("got %v, want a refusal", err)
+			}
+			if !errors.Is(err, modelverify.ErrDigestMismatch) && !errors.Is(err, modelverify.ErrHub) {
+				t.Fatalf("got %v", err)
+			}
+			if !strings.Contains(err.Error(), fault.File) {
+				t.Fatalf("the refusal does not name %s: %v", fault.File, err)
+			}
+			g.assertNothingPublished("acme/tiny")
+			if recs := g.records(); len(recs) != 1 || recs[0].Decision != modelverify.DecisionRefused {
+				t.Fatalf("audit %+v", recs)
+			}
+		})
+	}
+}
