@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/echelongraph/go-modelverify/internal/scan"
 	"sigs.k8s.io/yaml"
 )
 
@@ -55,16 +56,20 @@ const (
 	PickleScan PickleAction = "scan"
 )
 
-// knownFormats are the format names internal/scan reports (scan.Format's strings). They are
-// repeated here because the policy is plain data; keep the two lists the same.
-var knownFormats = []string{
-	"safetensors", "safetensors-index", "gguf", "pickle", "pytorch-zip", "pytorch-legacy",
-	"pytorch-tar", "numpy", "numpy-zip", "zip", "tar", "7z", "unknown",
-}
+// knownFormats are the format names the scanner reports; allowFormats must use them.
+var knownFormats = formatNames(scan.Formats)
 
 // pickleFormats always carry pickle data, so allowing one while pickle is denied is a
 // contradiction the loader reports.
-var pickleFormats = []string{"pickle", "pytorch-zip", "pytorch-legacy", "pytorch-tar"}
+var pickleFormats = formatNames(scan.PickleFormats)
+
+func formatNames(fs []scan.Format) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = string(f)
+	}
+	return out
+}
 
 // DefaultAllowFormats is the allowed-format list of a policy that names none: the weight formats
 // that cannot execute code, and "unknown", which covers configuration, tokenizer and text files.

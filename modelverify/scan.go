@@ -30,9 +30,13 @@ func Scan(ctx context.Context, path string) (*ScanReport, error) {
 }
 
 // pickleBearing carry pickle data, which runs code when loaded unless proven otherwise.
-var pickleBearing = map[scan.Format]bool{
-	scan.FormatPickle: true, scan.FormatPyTorchZip: true, scan.FormatPyTorchLegacy: true, scan.FormatPyTorchTar: true,
-}
+var pickleBearing = func() map[scan.Format]bool {
+	m := map[scan.Format]bool{}
+	for _, f := range scan.PickleFormats {
+		m[f] = true
+	}
+	return m
+}()
 
 // carriesPickle reports whether loading the file would unpickle something: its format is a
 // pickle-based one, an archive member is, or the scan found pickle imports anywhere (a NumPy

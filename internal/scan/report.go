@@ -28,6 +28,16 @@ const (
 	Format7z               Format = "7z"                // 7-Zip archive; no model loader reads it, but payloads ship in it
 )
 
+// Formats lists every format the scanner reports.
+var Formats = []Format{
+	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
+	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
+	FormatTar, Format7z,
+}
+
+// PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.
+var PickleFormats = []Format{FormatPickle, FormatPyTorchZip, FormatPyTorchLegacy, FormatPyTorchTar}
+
 // Verdict is the scanner's judgement. Verdicts are ordered: Safe < Suspicious < Dangerous.
 type Verdict int
 
