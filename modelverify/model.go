@@ -205,8 +205,5 @@ func stampFromInfo(fi os.FileInfo) (fileStamp, error) {
 	if !ok {
 		return fileStamp{}, errors.New("file system gives no inode information")
 	}
-	return fileStamp{
-		dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
-		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), ctime: time.Unix(st.Ctim.Sec, st.Ctim.Nsec),
-	}, nil
+	return stampFromStat(st), nil
 }

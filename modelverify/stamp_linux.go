@@ -1,0 +1,13 @@
+package modelverify
+
+import (
+	"syscall"
+	"time"
+)
+
+func stampFromStat(st *syscall.Stat_t) fileStamp {
+	return fileStamp{
+		dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
+		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), ctime: time.Unix(st.Ctim.Sec, st.Ctim.Nsec),
+	}
+}
