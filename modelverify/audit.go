@@ -49,8 +49,8 @@ type Record struct {
 	Time time.Time `json:"time"`
 	// Decision is allowed, refused or audit-allowed.
 	Decision Decision `json:"decision"`
-	// Ref is the reference as requested ("hf://org/name@main"), or the directory VerifyDir
-	// checked.
+	// Ref is the reference as requested ("hf://org/name@main"); for VerifyDir, the repository
+	// the directory claims to hold.
 	Ref string `json:"ref"`
 	// Repo is the repository id ("org/name").
 	Repo string `json:"repo,omitempty"`
@@ -60,6 +60,8 @@ type Record struct {
 	Commit string `json:"commit,omitempty"`
 	// Endpoint is the Hub's base URL.
 	Endpoint string `json:"endpoint,omitempty"`
+	// Dir is the directory VerifyDir checked.
+	Dir string `json:"dir,omitempty"`
 	// Publisher is the policy publisher that claimed the repository.
 	Publisher string `json:"publisher,omitempty"`
 	// Verification says what was proved: signature, integrity or none.

@@ -592,6 +592,9 @@ func TestVerifyDir(t *testing.T) {
 				t.Fatalf("got %v, want %s", err, c.want.Name())
 			}
 			g.assertRefusedRecord(c.want)
+			if recs := g.records(); recs[len(recs)-1].Dir != dir {
+				t.Fatalf("the audit record does not name the directory: %+v", recs[len(recs)-1])
+			}
 		})
 	}
 }

@@ -37,7 +37,7 @@ func (v *Verifier) VerifyDir(ctx context.Context, dir, ref string) (*Model, erro
 		return nil, fmt.Errorf("modelverify: %w", err)
 	}
 	d := v.newDecision(ref)
-	d.rec.Repo, d.rec.Revision = r.RepoID(), r.Revision
+	d.rec.Repo, d.rec.Revision, d.rec.Dir = r.RepoID(), r.Revision, abs
 	d.commit = r.Revision
 	if !hub.IsCommit(d.commit) {
 		d.commit = ""
