@@ -9,7 +9,8 @@ import (
 // Evidence is what a verification proved about a model: where it came from, who signed it,
 // which digests its files had, and when it was checked. It is what an auditor asks for.
 type Evidence struct {
-	// Ref is the reference as requested, or the directory for VerifyDir.
+	// Ref is the reference as requested (for VerifyDir, the repository the directory claims to
+	// hold; Model.Dir is the directory).
 	Ref string `json:"ref"`
 	// Repo, Revision and Commit name what was verified; Commit is the resolved 40-hex commit.
 	Repo     string `json:"repo"`
