@@ -770,3 +770,39 @@ func TestVerifyRefusesAHubThatServesOtherBytesThanItLists(t *testing.T) {
 		})
 	}
 }
+
+func TestExportWritesOnlyInsideTheDestination(t *testing.T) {
+	g := newGate(t)
+	files := baseModel()
+	files["tokenizer/vocab.txt"] = []byte("a b c")
+	g.serve("acme/tiny", sign(t, files, g.key))
+	m, err := g.verifier().Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest, outside := t.TempDir(), t.TempDir()
+	// A link planted in the destination must not carry a file out of it.
+	if err := os.Symlink(outside, filepath.Join(dest, "tokenizer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Export(context.Background(), dest); err == nil {
+		t.Fatal("exported through a symbolic link out of the destination")
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("files written outside the destination: %v", entries)
+	}
+
+	clean := t.TempDir()
+	if err := m.Export(context.Background(), clean); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(clean, filepath.FromSlash(name)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if entries, _ := os.ReadDir(clean); len(entries) != len(files) { // the staging directory is gone
+		t.Fatalf("export left extra entries: %v", entries)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -112,47 +113,55 @@ func (m *Model) Recheck(ctx context.Context) error {
 
 // Export copies the verified files into dir, hashing each as it is copied, so that what lands
 // in dir is exactly what was verified. Files are written under a staging directory inside dir
-// and renamed into place only once every file has been copied and checked; on any error the
-// staging directory is removed and dir is left as it was.
+// and moved into place only once every file has been copied and checked; a copy that fails
+// leaves dir as it was. Every write goes through an os.Root for dir, so a symbolic link already
+// in dir cannot lead a file outside it.
 func (m *Model) Export(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	staging, err := os.MkdirTemp(dir, ".modelverify-export-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(staging)
+	stagingName := filepath.Base(staging)
 	for _, f := range m.files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := m.copyVerified(f, filepath.Join(staging, filepath.FromSlash(f.Name))); err != nil {
+		if err := m.copyVerified(root, f, path.Join(stagingName, f.Name)); err != nil {
 			return err
 		}
 	}
 	for _, f := range m.files {
-		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
+		if dirName := path.Dir(f.Name); dirName != "." {
+			if err := root.MkdirAll(dirName, 0o755); err != nil {
+				return err
+			}
 		}
-		if err := os.Rename(filepath.Join(staging, filepath.FromSlash(f.Name)), dst); err != nil {
-			return err
+		if err := root.Rename(path.Join(stagingName, f.Name), f.Name); err != nil {
+			return fmt.Errorf("modelverify: export %s: %w", f.Name, err)
 		}
 	}
 	return nil
 }
 
-func (m *Model) copyVerified(f File, dst string) error {
+func (m *Model) copyVerified(root *os.Root, f File, dst string) error {
 	src, err := m.Open(f.Name)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := root.MkdirAll(path.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := root.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
