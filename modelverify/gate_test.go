@@ -806,3 +806,19 @@ func TestExportWritesOnlyInsideTheDestination(t *testing.T) {
 		t.Fatalf("export left extra entries: %v", entries)
 	}
 }
+
+func TestCodeInAModelIsRefusedUnlessThePolicyAllowsIt(t *testing.T) {
+	files := baseModel()
+	files["modeling_tiny.py"] = []byte("import os\nos.system('id')\n")
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, files, g.key))
+	_, err := g.verifier().Verify(context.Background(), "acme/tiny")
+	if !errors.Is(err, modelverify.ErrFormatNotAllowed) || !strings.Contains(err.Error(), "modeling_tiny.py") {
+		t.Fatalf("got %v, want format-not-allowed for modeling_tiny.py", err)
+	}
+	g.assertNothingPublished("acme/tiny")
+	v := g.verifier(func(p map[string]any) { p["content"] = map[string]any{"allowCode": true} })
+	if _, err := v.Verify(context.Background(), "acme/tiny"); err != nil {
+		t.Fatalf("with allowCode: %v", err)
+	}
+}

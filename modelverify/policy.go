@@ -180,6 +180,9 @@ type ContentRules struct {
 	AllowFormats []string `json:"allowFormats,omitempty"`
 	// Pickle is deny (the default) or scan.
 	Pickle PickleAction `json:"pickle,omitempty"`
+	// AllowCode lets the model hold code that loaders run: .py and .pyc files (transformers
+	// imports them under trust_remote_code) and native libraries. Default false.
+	AllowCode bool `json:"allowCode,omitempty"`
 	// MaxFiles is the most files a model may have; 0 means no limit.
 	MaxFiles int `json:"maxFiles,omitempty"`
 	// MaxFileSize is the largest a single file may be; 0 means no limit.

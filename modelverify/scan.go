@@ -3,6 +3,8 @@ package modelverify
 import (
 	"context"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/echelongraph/go-modelverify/internal/scan"
@@ -53,8 +55,26 @@ func carriesPickle(rep *scan.Report) bool {
 	return false
 }
 
+// codeExtensions are the names loaders run as code: transformers imports a repository's .py
+// files under trust_remote_code, and Python or ctypes load the rest.
+var codeExtensions = []string{".py", ".pyc", ".pyo", ".so", ".dylib", ".dll"}
+
+func isCode(name string) bool {
+	ext := strings.ToLower(path.Ext(name))
+	return slices.Contains(codeExtensions, ext)
+}
+
 // judgeContent applies the policy's content rules to one file's scan.
 func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem {
+	if isCode(name) {
+		if rules.AllowCode {
+			// The policy accepts code, which can do anything when it runs; what the scanner
+			// makes of its bytes (Python source can read as a protocol-0 pickle) adds nothing.
+			return nil
+		}
+		return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: "code",
+			Detail: "the policy does not allow code in a model (content.allowCode); transformers runs .py files under trust_remote_code"}}
+	}
 	format := string(rep.Format)
 	if carriesPickle(rep) {
 		if rules.PickleRule() != PickleScan {
