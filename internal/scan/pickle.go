@@ -83,6 +83,7 @@ type pickleScanner struct {
 	onPersistent func(pval, int64) // called for each persistent id (BINPERSID/PERSID)
 	imports      int               // import opcodes reached with decodable operands, all pickles
 	plausible    int               // of which, plausible Python names
+	calls        int               // calls reached (REDUCE, INST, OBJ, NEWOBJ...), all pickles
 	seen         map[string]bool   // de-duplicates global findings
 	scratch      [8]byte
 }
@@ -1228,6 +1229,7 @@ func (s *pickleScanner) addGlobalFinding(opOff int64, op byte, g string, j globa
 // call judges calling callee: allowlisted imports are what checkpoints call; calling
 // anything computed (a call's result, an unresolved value) is how gadget chains run code.
 func (s *pickleScanner) call(op byte, opOff int64, callee, args pval) pval {
+	s.calls++
 	switch callee.kind {
 	case pkGlobal:
 		return pval{kind: pkCall, str: callee.str}

@@ -236,15 +236,17 @@ func scanPickleStream(r io.Reader, cfg *config, rep *Report, member string, dept
 }
 
 // probeUnknown decides whether content without magic is a protocol 0 or 1 pickle. It is one
-// if an unpickler would get as far as importing something, or would complete a pickle: then
-// the whole stream is scanned and reported as a pickle. Otherwise an unpickler fails before
-// it can import or call anything, the content cannot run code when unpickled, and it is
-// unknown (config.json, README.md, a PNG).
+// if an unpickler would complete a pickle, would call something, or would reach something the
+// scanner judges dangerous (a denylisted import such as os.system, an import it cannot
+// resolve): then the whole stream is scanned and reported as a pickle. Otherwise an unpickler
+// fails before it can call anything, and the content is unknown (config.json, README.md, a
+// PNG). That includes text an unpickler would read as one harmless import and then reject: a
+// word list starting "cat\ndog\n" parses as GLOBAL at.dog, but nothing is ever called.
 func probeUnknown(r io.Reader, cfg *config, rep *Report, member string, depth int) Format {
 	probe := &Report{}
 	ps := newPickleScanner(cfg, probe, member, r, 0, depth)
 	res := ps.scanAll()
-	if ps.imports == 0 && res.pickles == 0 {
+	if res.pickles == 0 && ps.calls == 0 && probe.Verdict < Dangerous {
 		return FormatUnknown
 	}
 	mergeReport(rep, probe)

@@ -27,6 +27,12 @@ func TestFormatIsDecidedByContentAndProtocolZeroPicklesCannotHide(t *testing.T) 
 		{"config.json", "cos\nsystem\n(S'id'\ntR.", FormatPickle, Dangerous},
 		{"README.md", "(S'os'\nS'system'\n\x93S'id'\n\x85R.", FormatPickle, Dangerous},
 		{"vocab.txt", "I42\n.", FormatPickle, Safe},
+		// Text an unpickler reads as one harmless import and then rejects, calling nothing.
+		{"classes.txt", "cat\ndog\nbird\n", FormatUnknown, Safe},
+		{"modeling.py", "import torch\nfrom transformers import AutoModel\n", FormatUnknown, Safe},
+		// But a dangerous import is a pickle even when nothing calls it, and so is any call.
+		{"labels.txt", "cos\nsystem\n", FormatPickle, Dangerous},
+		{"labels.txt", "ccollections\nOrderedDict\n)R.", FormatPickle, Safe},
 	} {
 		rep := scanBytes(t, []byte(tc.content), WithName(tc.name))
 		if rep.Format != tc.format || rep.Verdict != tc.verdict {
