@@ -351,3 +351,20 @@ func (c *Cache) Lock(ctx context.Context, repoID, blob string) (unlock func(), e
 	}
 	return l.unlock, nil
 }
+
+// sweepIncomplete removes staging files of blob that a crashed download left behind: ours
+// ({blob}.{random}.incomplete) and huggingface_hub's ({blob}.incomplete). The caller holds the
+// blob's lock, which every writer of those files holds while it writes, so none is in use.
+func (c *Cache) sweepIncomplete(repoID, blob string) {
+	dir := filepath.Dir(c.BlobPath(repoID, blob))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, blob+".") && strings.HasSuffix(name, ".incomplete") && e.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}

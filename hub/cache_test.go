@@ -314,3 +314,33 @@ func TestStagedSetCheckSeesEveryFileBeforePublishingAndCanRefuse(t *testing.T) {
 	}
 	assertCleanFailure(t, c, err, nil, "")
 }
+
+func TestDownloadSweepsStagingFilesACrashedDownloadLeft(t *testing.T) {
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, modelFiles()))
+	c := newClient(t, ts)
+	ctx := context.Background()
+	commit, _ := ts.Resolve(repoID, "main")
+	tree, _ := c.ListTree(ctx, repoID, commit)
+	var lfs hub.TreeEntry
+	for _, e := range tree {
+		if e.LFS != nil {
+			lfs = e
+			break
+		}
+	}
+	if lfs.LFS == nil {
+		t.Fatal("the fixture has no LFS file")
+	}
+	// What a killed process leaves: our staging name and huggingface_hub's.
+	blob := c.Cache().BlobPath(repoID, lfs.BlobName())
+	os.MkdirAll(filepath.Dir(blob), 0o755)
+	for _, p := range []string{blob + ".3f2a.incomplete", blob + ".incomplete"} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Download(ctx, repoID, commit, tree); err != nil {
+		t.Fatal(err)
+	}
+	assertNoStaging(t, c.Cache().Dir)
+}

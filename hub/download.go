@@ -166,6 +166,7 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 			return nil, err
 		}
 		defer unlock()
+		c.cache.sweepIncomplete(repoID, j.blob)
 	}
 	if err := c.rehashCached(ctx, repoID, files, missing); err != nil {
 		return nil, err
