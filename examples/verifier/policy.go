@@ -151,7 +151,11 @@ func showPolicy(w io.Writer, path string, p *modelverify.Policy) {
 }
 
 func describeContent(c *modelverify.ContentRules) string {
-	s := fmt.Sprintf("formats %s; pickle %s", strings.Join(c.AllowFormats, ", "), c.PickleRule())
+	code := "denied"
+	if c.AllowCode {
+		code = "allowed"
+	}
+	s := fmt.Sprintf("formats %s; pickle %s; code %s", strings.Join(c.AllowFormats, ", "), c.PickleRule(), code)
 	limit := func(name string, v int64, str string) {
 		if v > 0 {
 			s += fmt.Sprintf("; %s %s", name, str)
