@@ -822,3 +822,13 @@ func TestCodeInAModelIsRefusedUnlessThePolicyAllowsIt(t *testing.T) {
 		t.Fatalf("with allowCode: %v", err)
 	}
 }
+
+func TestVerifyRefusesAModelWithNothingToLoad(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/empty", sign(t, map[string][]byte{}, g.key))
+	_, err := g.verifier().Verify(context.Background(), "acme/empty")
+	if !errors.Is(err, modelverify.ErrMissingFile) {
+		t.Fatalf("got %v, want ErrMissingFile", err)
+	}
+	g.assertRefusedRecord(modelverify.ErrMissingFile)
+}

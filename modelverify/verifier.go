@@ -373,6 +373,11 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 			}
 		}
 	}
+	if len(files) == 0 {
+		// The OMS spec refuses a manifest with no resources; a model with nothing to load is
+		// not a model, and would leave the caller a directory that does not exist.
+		return nil, d.fatal(Problem{Reason: ErrMissingFile, Detail: "the model has no files to load"}, nil)
+	}
 	if err := v.checkLimits(d, files); err != nil {
 		return nil, err
 	}

@@ -134,6 +134,9 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	// Scan every file and build the model. SHA-256 is hashed again unless the manifest already
 	// holds whole-file SHA-256 digests.
 	names := actual.Files()
+	if len(names) == 0 {
+		return nil, d.fatal(Problem{Reason: ErrMissingFile, File: dir, Detail: "the model has no files to load"}, nil)
+	}
 	files := make([]File, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
