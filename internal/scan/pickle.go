@@ -613,39 +613,10 @@ func (s *pickleScanner) step(op byte, opOff int64) (done bool, ret pval, perr *p
 		s.addGlobalFinding(opOff, op, "unknown", globalJudgement{Dangerous, "global.unresolved",
 			fmt.Sprintf("imports extension code %d from the copyreg registry, which cannot be resolved statically", code), ErrDangerousGlobal})
 		return false, pval{}, s.push(pval{kind: pkUnknown})
-	case opReduce:
-		args, perr := s.pop(op)
-		if perr != nil {
-			return false, pval{}, perr
-		}
-		callee, perr := s.pop(op)
-		if perr != nil {
-			return false, pval{}, perr
-		}
-		return false, pval{}, s.push(s.call(op, opOff, callee, args))
-	case opNewObj:
-		args, perr := s.pop(op)
-		if perr != nil {
-			return false, pval{}, perr
-		}
-		cls, perr := s.pop(op)
-		if perr != nil {
-			return false, pval{}, perr
-		}
-		return false, pval{}, s.push(s.call(op, opOff, cls, args))
+	case opReduce, opNewObj:
+		return false, pval{}, s.popCall(op, opOff, 0)
 	case opNewObjEx:
-		if _, perr := s.pop(op); perr != nil { // kwargs
-			return false, pval{}, perr
-		}
-		args, perr := s.pop(op)
-		if perr != nil {
-			return false, pval{}, perr
-		}
-		cls, perr := s.pop(op)
-		if perr != nil {
-			return false, pval{}, perr
-		}
-		return false, pval{}, s.push(s.call(op, opOff, cls, args))
+		return false, pval{}, s.popCall(op, opOff, 1) // kwargs above the args
 	case opObj:
 		items, perr := s.popMark(op)
 		if perr != nil {
@@ -1228,6 +1199,25 @@ func (s *pickleScanner) addGlobalFinding(opOff int64, op byte, g string, j globa
 
 // call judges calling callee: allowlisted imports are what checkpoints call; calling
 // anything computed (a call's result, an unresolved value) is how gadget chains run code.
+// popCall pops what a calling opcode consumes (extra values, then the arguments, then the
+// callable) and pushes the call's result.
+func (s *pickleScanner) popCall(op byte, opOff int64, extra int) *pickleError {
+	for range extra {
+		if _, err := s.pop(op); err != nil {
+			return err
+		}
+	}
+	args, err := s.pop(op)
+	if err != nil {
+		return err
+	}
+	callee, err := s.pop(op)
+	if err != nil {
+		return err
+	}
+	return s.push(s.call(op, opOff, callee, args))
+}
+
 func (s *pickleScanner) call(op byte, opOff int64, callee, args pval) pval {
 	s.calls++
 	switch callee.kind {
