@@ -76,25 +76,14 @@ func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem 
 			Detail: "the policy does not allow code in a model (content.allowCode); transformers runs .py files under trust_remote_code"}}
 	}
 	format := string(rep.Format)
-	if carriesPickle(rep) {
-		if rules.PickleRule() != PickleScan {
-			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
-				Detail: "the policy denies pickle-based formats (content.pickle: deny)"}}
-		}
-		if !rules.FormatAllowed(format) {
-			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
-				Expected: strings.Join(allowedFormats(rules), ", ")}}
-		}
-		if rep.Verdict != scan.Safe {
-			return []Problem{unsafeProblem(name, rep)}
-		}
-		return nil
-	}
-	if !rules.FormatAllowed(format) {
+	switch {
+	case carriesPickle(rep) && rules.PickleRule() != PickleScan:
+		return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
+			Detail: "the policy denies pickle-based formats (content.pickle: deny)"}}
+	case !rules.FormatAllowed(format):
 		return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: format,
 			Expected: strings.Join(allowedFormats(rules), ", ")}}
-	}
-	if rep.Verdict != scan.Safe {
+	case rep.Verdict != scan.Safe:
 		return []Problem{unsafeProblem(name, rep)}
 	}
 	return nil

@@ -390,11 +390,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
 			return nil, err
 		}
-		m.manifest = signed
-		if signed == nil {
-			m.manifest = integrityManifest(r.RepoID(), m.files)
-		}
-		m.evidence = v.evidence(d, r, pub, result, m)
+		v.complete(d, r, pub, result, m)
 		m.evidence.Cached = true
 		return m, nil
 	}
@@ -429,11 +425,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
 		return nil, err
 	}
-	m.manifest = signed
-	if signed == nil {
-		m.manifest = integrityManifest(r.RepoID(), m.files)
-	}
-	m.evidence = v.evidence(d, r, pub, result, m)
+	v.complete(d, r, pub, result, m)
 	blobs := make(map[string]string, len(files))
 	for _, e := range files {
 		blobs[e.Path] = e.BlobName()
@@ -690,6 +682,17 @@ func checkSignedDigest(ctx context.Context, signed *manifest.Manifest, sf hub.St
 		}
 	}
 	return nil, nil
+}
+
+// complete gives a verified model its manifest (the signed one, or for an unsigned publisher
+// one built from the digests its files were verified with) and its evidence.
+func (v *Verifier) complete(d *decision, r hub.Reference, pub *Publisher, res *manifest.Result, m *Model) {
+	if res != nil {
+		m.manifest = res.Manifest
+	} else {
+		m.manifest = integrityManifest(r.RepoID(), m.files)
+	}
+	m.evidence = v.evidence(d, r, pub, res, m)
 }
 
 func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *manifest.Result, m *Model) Evidence {

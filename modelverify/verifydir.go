@@ -183,20 +183,17 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		}
 	}
 
-	m := &Model{dir: dir, files: files, byName: map[string]int{}, manifest: signed}
+	m := &Model{dir: dir, files: files, byName: map[string]int{}}
 	for i, f := range files {
 		m.byName[f.Name] = i
 	}
-	if signed == nil {
-		m.manifest = integrityManifest(r.RepoID(), files)
-	}
-	ev := v.evidence(d, r, pub, result, m)
-	ev.Endpoint = ""
+	v.complete(d, r, pub, result, m)
+	m.evidence.Endpoint = ""
 	if result == nil {
-		ev.Verification = VerifiedNone
+		// Nothing on disk proves an unsigned directory's integrity.
+		m.evidence.Verification = VerifiedNone
 		d.rec.Verification = VerifiedNone
 	}
-	m.evidence = ev
 	return m, nil
 }
 
