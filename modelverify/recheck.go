@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
@@ -134,22 +135,22 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // reuse returns the model from an earlier verification of this commit when every file is
-// still the one that was verified, or nil (and the reason, for tests) when it must be verified
-// afresh. Problems the content rules find are reported through d, as for a fresh check.
-func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub.TreeEntry) (*Model, error, string) {
+// still the one that was verified, or nil when it must be verified afresh. Problems the
+// content rules find are reported through d, as for a fresh check.
+func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub.TreeEntry) (*Model, error) {
 	data, err := os.ReadFile(v.recordPath(repoID, commit))
 	if err != nil {
-		return nil, nil, "no record"
+		return nil, nil
 	}
 	var rec verificationRecord
 	if err := json.Unmarshal(data, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
-		return nil, nil, "unreadable record"
+		return nil, nil
 	}
 	if rec.Bundle != bundle {
-		return nil, nil, "the signature changed"
+		return nil, nil
 	}
 	if len(rec.Files) != len(files) {
-		return nil, nil, "the file list changed"
+		return nil, nil
 	}
 	byName := make(map[string]recordedFile, len(rec.Files))
 	for _, f := range rec.Files {
@@ -160,15 +161,15 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	for _, e := range files {
 		rf, ok := byName[e.Path]
 		if !ok || rf.Blob != e.BlobName() || rf.Size != e.Size {
-			return nil, nil, "the tree changed: " + e.Path
+			return nil, nil
 		}
 		target, err := filepath.EvalSymlinks(filepath.Join(snapshot, filepath.FromSlash(e.Path)))
 		if err != nil || target != rf.BlobPath {
-			return nil, nil, "the snapshot changed: " + e.Path
+			return nil, nil
 		}
 		st, err := stampPath(rf.BlobPath)
 		if err != nil || st != rf.Stamp.stamp() {
-			return nil, nil, "the file changed: " + e.Path
+			return nil, nil
 		}
 		m.byName[e.Path] = len(m.files)
 		m.files = append(m.files, File{Name: e.Path, Size: rf.Size, SHA256: rf.SHA256, Format: rf.Format, path: rf.BlobPath, stamp: st})
@@ -177,20 +178,20 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	for _, rf := range rec.Files {
 		verdict, ok := parseVerdict(rf.Verdict)
 		if !ok {
-			return nil, nil, "unreadable record"
+			return nil, nil
 		}
 		rep := &scan.Report{Format: scan.Format(rf.Format), Verdict: verdict}
 		for _, p := range judgeContent(&v.policy.Content, rf.Name, rep) {
 			if err := d.fail(p, nil); err != nil {
-				return nil, err, ""
+				return nil, err
 			}
 		}
 	}
-	slices.SortFunc(m.files, func(a, b File) int { return compareNames(a.Name, b.Name) })
+	slices.SortFunc(m.files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	for i, f := range m.files {
 		m.byName[f.Name] = i
 	}
-	return m, nil, ""
+	return m, nil
 }
 
 func parseVerdict(s string) (scan.Verdict, bool) {
@@ -200,16 +201,6 @@ func parseVerdict(s string) (scan.Verdict, bool) {
 		}
 	}
 	return 0, false
-}
-
-func compareNames(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkSnapshotHoldsOnly refuses a snapshot that holds files this verification did not check:

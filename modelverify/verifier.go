@@ -253,8 +253,7 @@ func (d *decision) finish(ctx context.Context, m *Model, err error) error {
 		}
 	}
 	if d.v.sink != nil {
-		// The decision stands even if it cannot be recorded, but the caller must know: an
-		// allowed model whose record was lost is returned with the error joined in.
+		// A decision that cannot be recorded is reported: the caller refuses the model.
 		if werr := d.v.sink.Write(context.WithoutCancel(ctx), d.rec); werr != nil {
 			werr = fmt.Errorf("modelverify: writing the audit record: %w", werr)
 			if err == nil {
@@ -270,12 +269,9 @@ func (v *Verifier) verify(ctx context.Context, ref string, r hub.Reference) (*Mo
 	d := v.newDecision(ref)
 	d.rec.Repo, d.rec.Revision, d.rec.Endpoint = r.RepoID(), r.Rev(), v.endpointURL
 	m, err := v.run(ctx, d, r)
+	// A verified model whose record could not be written is refused too: a load that is not
+	// on record is what the audit log exists to prevent.
 	if ferr := d.finish(ctx, m, err); ferr != nil {
-		if err != nil {
-			return nil, ferr
-		}
-		// The model was verified but its record could not be written. Refuse: a load that is
-		// not on record is what the audit log exists to prevent.
 		return nil, ferr
 	}
 	return m, nil
@@ -384,7 +380,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 
 	// A commit verified before, whose files are untouched since, needs no download.
 	bdig := bundleDigest(bundleBytes)
-	if m, err, _ := v.reuse(d, r.RepoID(), d.commit, bdig, files); err != nil {
+	if m, err := v.reuse(d, r.RepoID(), d.commit, bdig, files); err != nil {
 		return nil, err
 	} else if m != nil {
 		if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
