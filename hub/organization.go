@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
+	"strings"
 )
-
-// namespacePattern is what the Hub accepts as a user or organisation name.
-var namespacePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$`)
 
 // Organization is what the Hub says of an organisation, from /api/organizations/{name}/overview.
 type Organization struct {
@@ -24,7 +21,7 @@ type Organization struct {
 
 // OrganizationOverview fetches an organisation's overview.
 func (c *Client) OrganizationOverview(ctx context.Context, name string) (*Organization, error) {
-	if !namespacePattern.MatchString(name) {
+	if !repoSegment.MatchString(name) || strings.Contains(name, "..") {
 		return nil, fmt.Errorf("hub: %q is not a valid organisation name", name)
 	}
 	if c.offline {
