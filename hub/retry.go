@@ -18,7 +18,7 @@ type retryPolicy struct {
 	max     time.Duration
 	// budget is how long a request or transfer may go on failing, from its first failure:
 	// waits, and the retries' own header and idle timeouts, must fit in what is left of it.
-	budget  time.Duration
+	budget   time.Duration
 	onRetry  func(req *http.Request, attempt int, reason string)
 	sleepCtx func(ctx context.Context, d time.Duration) error
 }
