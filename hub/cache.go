@@ -298,7 +298,7 @@ func symlinkAtomic(target, link string) error {
 	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	tmp := link + "." + randomSuffix() + ".tmp"
+	tmp := filepath.Join(filepath.Dir(link), linkPrefix+randomSuffix())
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -350,21 +350,4 @@ func (c *Cache) Lock(ctx context.Context, repoID, blob string) (unlock func(), e
 		return nil, err
 	}
 	return l.unlock, nil
-}
-
-// sweepIncomplete removes staging files of blob that a crashed download left behind: ours
-// ({blob}.{random}.incomplete) and huggingface_hub's ({blob}.incomplete). The caller holds the
-// blob's lock, which every writer of those files holds while it writes, so none is in use.
-func (c *Cache) sweepIncomplete(repoID, blob string) {
-	dir := filepath.Dir(c.BlobPath(repoID, blob))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, blob+".") && strings.HasSuffix(name, ".incomplete") && e.Type().IsRegular() {
-			os.Remove(filepath.Join(dir, name))
-		}
-	}
 }
