@@ -35,8 +35,8 @@ const (
 // {blob}.{hex}.incomplete in blobs/ and {name}.{hex}.tmp links in snapshots.
 var (
 	legacyIncompleteName = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})\.[0-9a-f]+\.incomplete$`)
-	legacyLinkTmp    = regexp.MustCompile(`^.+\.[0-9a-f]+\.tmp$`)
-	blobLinkPattern  = regexp.MustCompile(`^(\.\./)+blobs/([0-9a-f]{40}|[0-9a-f]{64})$`)
+	legacyLinkTmp        = regexp.MustCompile(`^.+\.[0-9a-f]+\.tmp$`)
+	blobLinkPattern      = regexp.MustCompile(`^(\.\./)+blobs/([0-9a-f]{40}|[0-9a-f]{64})$`)
 )
 
 // legacyIncomplete lists the staging files earlier versions of this package left in blobs/, by
