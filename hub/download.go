@@ -118,8 +118,9 @@ type blobSums struct {
 // trusted. The WithStagedCheck hook then sees each file. Only when every file has passed are the
 // staged blobs renamed into blobs/, the snapshot's relative symlinks created (a new snapshot is
 // built aside and renamed into place whole) and the ref (WithRef) written. If anything fails,
-// nothing new is linked and the error is a *FileError naming the file; the blobs fetched so far
-// stay as their .incomplete files (a transfer cut short too), to be resumed and re-hashed.
+// nothing new is linked and the error is a *FileError naming the file. After a temporary
+// failure (ErrTemporary) or a cancellation, what was fetched stays as .incomplete files, to be
+// resumed and re-hashed; after any other failure, the blobs this download fetched are removed.
 //
 // A blob's lock under .locks (the one huggingface_hub takes) is held only while that blob is
 // fetched, so a download of any number of files holds a bounded number of files open (about
@@ -130,7 +131,14 @@ type blobSums struct {
 // A failure of the network, of the Hub's service or of the local disk (full, I/O error) matches
 // ErrTemporary: the same Download may pass later. Other failures will fail again.
 func (c *Client) Download(ctx context.Context, repoID, commit string, files []TreeEntry, opts ...DownloadOption) (snap *Snapshot, err error) {
-	defer func() { err = markTemporary(err) }()
+	var jobs []*blobJob
+	defer func() {
+		err = markTemporary(err)
+		if err != nil && !errors.Is(err, ErrTemporary) && !errors.Is(err, context.Canceled) {
+			// Refused for good: what was fetched for it is not kept for a retry.
+			c.discardStaged(repoID, jobs)
+		}
+	}()
 	var o downloadOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -146,7 +154,7 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 			return nil, fmt.Errorf("hub: %w", err)
 		}
 	}
-	jobs, err := planJobs(files)
+	jobs, err = planJobs(files)
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +350,23 @@ func (c *Client) fetchVerified(ctx context.Context, repoID, commit string, j *bl
 		c.report(Progress{Repo: repoID, Path: j.entry.Path, State: ProgressRetrying, Attempt: try + 1, Err: err, Size: j.entry.Size})
 	}
 	return &FileError{Path: j.entry.Path, Err: err}
+}
+
+// discardStaged removes, each under its blob's lock, the .incomplete files of the blobs this
+// download fetched and did not publish.
+func (c *Client) discardStaged(repoID string, jobs []*blobJob) {
+	for _, j := range jobs {
+		if j.staged == nil {
+			continue
+		}
+		unlock, err := c.cache.Lock(context.Background(), repoID, j.blob)
+		if err != nil {
+			continue
+		}
+		os.Remove(j.staged.path)
+		os.Remove(markerPath(j.staged.path))
+		unlock()
+	}
 }
 
 // verifySums checks size and the Hub's digest: the LFS sha256, or the git blob id.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -120,4 +121,27 @@ func (c *Cache) cleanSnapshotLeftovers(repoID, commit string) error {
 		return fmt.Errorf("hub: cleaning snapshot %s: %w", snap, err)
 	}
 	return nil
+}
+
+// CleanSnapshot removes what a crashed publication of commit left, under the commit's snapshot
+// lock: a snapshot being built aside, and temporary links inside the snapshot (this package's,
+// and those earlier versions left, which would otherwise read as files of the model). Download
+// does it before every publication; a caller that reuses a snapshot without a Download calls it
+// first.
+func (c *Cache) CleanSnapshot(ctx context.Context, repoID, commit string) error {
+	if err := ValidateRepoID(repoID); err != nil {
+		return err
+	}
+	if !IsCommit(commit) {
+		return fmt.Errorf("hub: %q is not a commit", commit)
+	}
+	if _, err := os.Stat(c.RepoDir(repoID)); err != nil {
+		return nil // nothing cached, nothing left over
+	}
+	l, err := lockFile(ctx, c.snapshotLockPath(repoID, commit))
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	return c.cleanSnapshotLeftovers(repoID, commit)
 }

@@ -390,6 +390,8 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	if m, err := v.reuse(d, r.RepoID(), d.commit, bdig, files); err != nil {
 		return nil, err
 	} else if m != nil {
+		// A publication killed part way leaves temporary links that would read as extra files.
+		_ = v.client.Cache().CleanSnapshot(ctx, r.RepoID(), d.commit)
 		if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
 			return nil, err
 		}
