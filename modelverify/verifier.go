@@ -401,7 +401,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	}
 
 	// 5. Download into staging and check every file before anything is published.
-	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}, verdicts: map[string]string{}}
+	checker := &stagedChecker{v: v, d: d, signed: signed, signedByPath: resourcesByPath(signed), files: map[string]*File{}, verdicts: map[string]string{}}
 	v.progress(r, "download")
 	snap, err := v.client.Download(ctx, r.RepoID(), d.commit, files,
 		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check), hub.WithStagedSetCheck(checker.checkSet))
@@ -484,6 +484,7 @@ func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub
 		return nil, d.fatal(Problem{Reason: ErrManifest, Detail: "the manifest describes a single-file model, not a repository"}, nil)
 	}
 	want := make(map[string]bool, len(signedFiles))
+	signedByPath := resourcesByPath(signed)
 	var files []hub.TreeEntry
 	for _, f := range signedFiles {
 		want[f] = true
@@ -494,7 +495,7 @@ func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub
 			}
 			continue
 		}
-		if p := treeDisagrees(signed, f, e); p != nil {
+		if p := treeDisagrees(signed.Serialization, signedByPath[f], f, e); p != nil {
 			if err := d.fail(*p, nil); err != nil {
 				return nil, err
 			}
@@ -514,9 +515,7 @@ func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub
 // treeDisagrees compares what the tree says of a file with what the manifest signed, before
 // anything is downloaded: the LFS sha256 for whole-file SHA-256 manifests, and the size for
 // sharded ones (the last shard ends at the file's size).
-func treeDisagrees(signed *manifest.Manifest, name string, e hub.TreeEntry) *Problem {
-	rs := signed.ResourcesFor(name)
-	ser := signed.Serialization
+func treeDisagrees(ser manifest.Serialization, rs []manifest.Resource, name string, e hub.TreeEntry) *Problem {
 	switch {
 	case ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && e.LFS != nil && len(rs) == 1:
 		if e.LFS.SHA256 != rs[0].Hex() {
@@ -568,19 +567,22 @@ func (v *Verifier) checkLimits(d *decision, files []hub.TreeEntry) error {
 // stagedChecker is the hook the Hub client calls with each file after it has streamed into
 // staging and matched the Hub's digest, before anything is published.
 type stagedChecker struct {
-	v        *Verifier
-	d        *decision
-	signed   *manifest.Manifest
-	mu       sync.Mutex
-	files    map[string]*File
-	verdicts map[string]string
+	v      *Verifier
+	d      *decision
+	signed *manifest.Manifest
+	// signedByPath is signed's resources by file, looked up once per file: a linear
+	// ResourcesFor per file made a pull quadratic in the file count.
+	signedByPath map[string][]manifest.Resource
+	mu           sync.Mutex
+	files        map[string]*File
+	verdicts     map[string]string
 }
 
 func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 	f := &File{Name: sf.Path, Size: sf.Size, SHA256: sf.SHA256.Encoded()}
 	var problems []Problem
 	if c.signed != nil {
-		p, err := checkSignedDigest(ctx, c.signed, sf)
+		p, err := checkSignedDigest(ctx, c.signed.Serialization, c.signedByPath[sf.Path], sf)
 		if err != nil {
 			return err
 		}
@@ -656,12 +658,22 @@ func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) e
 	return nil
 }
 
+// resourcesByPath groups a manifest's resources by the file they belong to (nil for nil).
+func resourcesByPath(m *manifest.Manifest) map[string][]manifest.Resource {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]manifest.Resource, len(m.Resources))
+	for _, r := range m.Resources {
+		out[r.Path()] = append(out[r.Path()], r)
+	}
+	return out
+}
+
 // checkSignedDigest compares a staged file with the signed manifest. For whole-file SHA-256
 // manifests the digest computed while the file streamed is compared directly; otherwise the
 // staged file is hashed as the manifest says.
-func checkSignedDigest(ctx context.Context, signed *manifest.Manifest, sf hub.StagedFile) (*Problem, error) {
-	want := signed.ResourcesFor(sf.Path)
-	ser := signed.Serialization
+func checkSignedDigest(ctx context.Context, ser manifest.Serialization, want []manifest.Resource, sf hub.StagedFile) (*Problem, error) {
 	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(want) == 1 {
 		if got := sf.SHA256.Encoded(); got != want[0].Hex() {
 			return &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: "sha256:" + want[0].Hex(), Actual: "sha256:" + got}, nil
