@@ -42,6 +42,10 @@ var (
 	ErrTransparencyLog = errors.New("transparency log evidence does not verify")
 	// ErrTrustRoot means a trusted root or client trust configuration could not be read.
 	ErrTrustRoot = errors.New("invalid Sigstore trust root")
+	// ErrEmptyModel means Sign was given a manifest with no resources. The OMS specification
+	// (section 6.1) requires a model to hold at least one file, so such a signature would be
+	// one that conforming verifiers refuse.
+	ErrEmptyModel = errors.New("the model has no files to sign")
 )
 
 // VerificationError is the error Verify and VerifyDir return: which kind of verifier refused

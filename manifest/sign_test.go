@@ -274,3 +274,37 @@ func TestVerifiersRefuseBundlesOfAnotherKind(t *testing.T) {
 		}
 	}
 }
+
+func TestSigningAModelWithNoFilesIsRefused(t *testing.T) {
+	pki := newTestPKI(t)
+	s, err := NewKeySigner(pki.keyPEM(t, "p256"), nil)
+	must(t, err)
+	ctx := context.Background()
+	cases := map[string]struct {
+		files map[string]string
+		opts  Options
+	}{
+		"empty directory":         {},
+		"only git metadata":       {files: map[string]string{".git/HEAD": "ref: refs/heads/main\n", ".gitattributes": "*.bin lfs\n"}},
+		"every file ignored":      {files: map[string]string{"weights/a.bin": "a"}, opts: Options{IgnorePaths: []string{"weights"}}},
+		"only an old signature":   {files: map[string]string{DefaultSignatureFile: "{}"}},
+		"empty files with shards": {files: map[string]string{"a.bin": "", "b.bin": ""}, opts: Options{Method: MethodShards}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, c.files)
+			sig, m, err := SignDir(ctx, dir, c.opts, s)
+			if !errors.Is(err, ErrEmptyModel) || sig != nil || m != nil {
+				t.Fatalf("got %v (%d bytes), want ErrEmptyModel", err, len(sig))
+			}
+			if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "section 6.1") {
+				t.Errorf("the refusal does not name the model and the rule: %v", err)
+			}
+		})
+	}
+	// Sign refuses an empty manifest however it was made.
+	if _, err := Sign(ctx, &Manifest{ModelName: "m", Serialization: Serialization{Method: MethodFiles, HashType: SHA256}}, s); !errors.Is(err, ErrEmptyModel) {
+		t.Fatalf("Sign of an empty manifest: %v", err)
+	}
+}

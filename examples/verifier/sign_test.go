@@ -216,3 +216,18 @@ func TestSignRefusesSymbolicLinksUnlessAllowed(t *testing.T) {
 		t.Errorf("retargeted link: %q", stderr)
 	}
 }
+
+func TestSignRefusesAModelWithNoFiles(t *testing.T) {
+	key := newTestKey(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "model"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := wantExit(t, 2, dir, "sign", "key", "model", "--private-key", key.privPath, "--signature", "model.sig")
+	if !strings.Contains(stderr, "no file to sign") || !strings.Contains(stderr, "section 6.1") {
+		t.Errorf("empty model: %q", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.sig")); err == nil {
+		t.Error("a refused signing wrote model.sig")
+	}
+}
