@@ -54,7 +54,8 @@ type Progress struct {
 	Ref string
 	// Step is "resolve", "signature", "download", "check" or "publish".
 	Step string
-	// File, Bytes and Size describe a download in progress.
+	// File, Bytes and Size describe a download in progress. In VerifyDir's "check" step,
+	// Bytes and Size count the whole directory's hashing, and File is empty.
 	File        string
 	Bytes, Size int64
 }
