@@ -1044,11 +1044,14 @@ func latin1(b []byte) ([]byte, bool) {
 
 func (s *pickleScanner) containerOp(op byte, opOff int64) *pickleError {
 	var target *pval
+	var appended pval
 	switch op {
 	case opAppend:
-		if _, perr := s.pop(op); perr != nil {
+		v, perr := s.pop(op)
+		if perr != nil {
 			return perr
 		}
+		appended = v
 	case opSetItem:
 		for range 2 {
 			if _, perr := s.pop(op); perr != nil {
@@ -1077,6 +1080,9 @@ func (s *pickleScanner) containerOp(op byte, opOff int64) *pickleError {
 		return perr
 	}
 	if op == opAppend && s.keepAllItems && target.kind == pkList {
+		// Picklers write a one-item batch with APPEND (a legacy checkpoint's list of one
+		// storage key): the item is kept like APPENDS items are.
+		target.items = append(target.items, appended)
 		target.n++
 	}
 	switch target.kind {

@@ -62,3 +62,73 @@ func TestStackMachineResolvesImportsThroughTheMemo(t *testing.T) {
 		t.Errorf("EXT1: %s", dump(rep))
 	}
 }
+
+// Real torch.save checkpoints (testdata/scan/make_torch_checkpoints.py, torch 1.13) holding a
+// set, a complex number and a bytearray: protocol 2 writes __builtin__.set, .complex and
+// .bytearray, which current PyTorch's weights_only unpickler accepts. They scan safe.
+func TestCheckpointsHoldingSetComplexAndBytearrayAreSafe(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		format Format
+	}{
+		{"torch_builtins_zip.pt", FormatPyTorchZip},
+		{"torch_builtins_legacy.pt", FormatPyTorchLegacy},
+	} {
+		rep := scanPath(t, fixture(tc.file))
+		if rep.Verdict != Safe || rep.Format != tc.format {
+			t.Errorf("%s: got %s %s, want %s safe\n%s", tc.file, rep.Format, rep.Verdict, tc.format, dump(rep))
+		}
+		for _, g := range []string{"builtins.set", "builtins.complex", "builtins.bytearray", "_codecs.encode"} {
+			if !hasGlobal(rep, g) {
+				t.Errorf("%s: globals %v lack %s", tc.file, rep.Globals, g)
+			}
+		}
+	}
+}
+
+// A legacy checkpoint with one storage pickles its storage-key list as EMPTY_LIST, key,
+// APPEND: the key must be recorded, or the one storage looks used but never stored.
+func TestLegacyCheckpointWithOneStorageIsSafe(t *testing.T) {
+	for _, file := range []string{"torch_one_tensor_legacy.pt", "torch_one_storage_dict_legacy.pt"} {
+		rep := scanPath(t, fixture(file))
+		if rep.Verdict != Safe || rep.Format != FormatPyTorchLegacy || len(rep.Findings) != 0 {
+			t.Errorf("%s: got %s %s, want a safe legacy checkpoint\n%s", file, rep.Format, rep.Verdict, dump(rep))
+		}
+	}
+}
+
+// The allowlist is PyTorch's weights_only list and decides before the rules that refuse any
+// path through builtins; what is not on it stays judged by those rules.
+func TestAllowlistDecidesBeforeDangerousComponents(t *testing.T) {
+	for _, tc := range []struct {
+		module, name string
+		want         Verdict
+	}{
+		{"builtins", "set", Safe},
+		{"__builtin__", "complex", Safe},
+		{"builtins", "bytearray", Safe},
+		{"collections", "Counter", Safe},
+		{"torch", "device", Safe},
+		{"torch", "float8_e4m3fn", Safe},
+		{"torch.storage", "UntypedStorage", Safe},
+		{"torch.sparse", "FloatTensor", Safe},
+		{"builtins", "set.__init__", Dangerous},
+		{"builtins", "eval", Dangerous},
+		{"builtins", "print", Dangerous},
+		{"builtins.set", "x", Dangerous},
+		// Not names PyTorch's unpickler matches: aliases, layouts, memory formats.
+		{"torch", "float", Suspicious},
+		{"torch", "long", Suspicious},
+		{"torch", "strided", Suspicious},
+		{"torch", "contiguous_format", Suspicious},
+		{"torch", "UntypedStorage", Suspicious},
+	} {
+		if j := judgeGlobal(tc.module, tc.name, nil); j.verdict != tc.want {
+			t.Errorf("%s.%s: %s (%s), want %s", tc.module, tc.name, j.verdict, j.rule, tc.want)
+		}
+	}
+	// The caller's extra allowlist does not override the component rules.
+	if j := judgeGlobal("builtins", "print", map[string]bool{"builtins.print": true}); j.verdict != Dangerous {
+		t.Errorf("extra-allowlisted builtins.print: %s", j.verdict)
+	}
+}
