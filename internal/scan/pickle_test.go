@@ -1,6 +1,9 @@
 package scan
 
-import "testing"
+import (
+	"io"
+	"testing"
+)
 
 // The unpickler parses INT, LONG, GET and PUT arguments with Python's int(): a scanner that
 // rejects forms Python accepts would stop early and miss what follows.
@@ -131,4 +134,113 @@ func TestAllowlistDecidesBeforeDangerousComponents(t *testing.T) {
 	if j := judgeGlobal("builtins", "print", map[string]bool{"builtins.print": true}); j.verdict != Dangerous {
 		t.Errorf("extra-allowlisted builtins.print: %s", j.verdict)
 	}
+}
+
+// Unpickling imports a module before it can fail, and importing runs the module's code
+// (testdata/scan/make_imports.py shows pickle.load and torch.load doing so). An import outside
+// the allowlist is a finding even without a call or a STOP when a loader would unpickle the
+// file; a text file that merely starts with "c" stays unknown.
+func TestImportsWithoutACallAreFindingsWhereLoadersUnpickle(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		format  Format
+		verdict Verdict
+		global  string
+	}{
+		{"antigravity.pkl", FormatPickle, Dangerous, "antigravity.webbrowser"},
+		{"repo_module.pkl", FormatPickle, Suspicious, "modeling_custom.Loader"},
+		{"repo_module.bin", FormatPickle, Suspicious, "modeling_custom.Loader"},
+		{"repo_module_after_int", FormatPickle, Suspicious, "modeling_custom.Loader"},
+		{"tar_pickle_member.tar", FormatPyTorchTar, Suspicious, "modeling_custom.Loader"},
+		{"repo_module.txt", FormatUnknown, Safe, ""},
+		{"words.txt", FormatUnknown, Safe, ""},
+	} {
+		rep := scanPath(t, fixture("imports", tc.file))
+		if rep.Format != tc.format || rep.Verdict != tc.verdict {
+			t.Errorf("%s: got %s %s, want %s %s\n%s", tc.file, rep.Format, rep.Verdict, tc.format, tc.verdict, dump(rep))
+		}
+		if tc.global != "" && !hasGlobal(rep, tc.global) {
+			t.Errorf("%s: globals %v lack %s", tc.file, rep.Globals, tc.global)
+		}
+		if tc.verdict != Safe && !rep.Has(ErrUnlistedGlobal) && !rep.Has(ErrDangerousGlobal) {
+			t.Errorf("%s: no import finding\n%s", tc.file, dump(rep))
+		}
+	}
+}
+
+func TestWhetherAnImportAloneMakesAPickleFollowsTheName(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		format        Format
+		verdict       Verdict
+	}{
+		// Names loaders unpickle.
+		{"classes.pkl", "cat\ndog\nbird\n", FormatPickle, Suspicious},
+		{"pytorch_model.bin", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
+		{"checkpoint.pth.tar", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
+		{"model.joblib", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
+		{"scores.npy", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
+		// Names no loader unpickles, and no name: text stays unknown.
+		{"classes.txt", "cat\ndog\nbird\n", FormatUnknown, Safe},
+		{"", "cat\ndog\nbird\n", FormatUnknown, Safe},
+		{"LICENSE", "cmodeling_custom\nLoader\n", FormatUnknown, Safe},
+		{"README.md", "café\nau lait\n", FormatUnknown, Safe},
+		// Text no unpickler can import from (not Python names), whatever the name.
+		{"model.pkl", "copyright 2024\nAll rights reserved\n", FormatUnknown, Safe},
+		// Not text before the import: a pickle whatever the name.
+		{"", "K\x01cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
+		{"blob.txt", "N\x00", FormatUnknown, Safe},
+		// Text after the import does not matter; binary after it does not make a pickle either.
+		{"notes.txt", "cmodeling_custom\nLoader\n\x00\x01", FormatUnknown, Safe},
+		// Imports that act by themselves are dangerous whatever the name.
+		{"notes.txt", "cantigravity\nwebbrowser\n", FormatPickle, Dangerous},
+		{"notes.txt", "cthis\nx\n", FormatPickle, Dangerous},
+		{"notes.txt", "cjson.__main__\nmain\n", FormatPickle, Dangerous},
+		// A bare __main__ is the running program, which script-defined classes name.
+		{"model.pkl", "c__main__\nNet\n", FormatPickle, Suspicious},
+		// Allowlisted imports alone run nothing beyond torch's own import.
+		{"model.pkl", "ctorch\nFloatStorage\n", FormatUnknown, Safe},
+	} {
+		var opts []Option
+		if tc.name != "" {
+			opts = append(opts, WithName(tc.name))
+		}
+		rep := scanBytes(t, []byte(tc.content), opts...)
+		if rep.Format != tc.format || rep.Verdict != tc.verdict {
+			t.Errorf("%q %q: got %s %s, want %s %s\n%s", tc.name, tc.content, rep.Format, rep.Verdict, tc.format, tc.verdict, dump(rep))
+		}
+		if tc.format == FormatPickle && tc.verdict == Suspicious && !hasRule(rep, "pickle.import-only") {
+			t.Errorf("%q %q: no pickle.import-only note\n%s", tc.name, tc.content, dump(rep))
+		}
+	}
+}
+
+// The text check sees a multi-byte character split across reads as text, and a control byte
+// at any offset as binary.
+func TestTextWatchAcrossReads(t *testing.T) {
+	content := []byte("caf\xc3\xa9 \xe2\x82\xac\n\x01")
+	for split := 1; split < len(content); split++ {
+		tw := &textWatch{binaryAt: -1}
+		tw.r = &splitReader{parts: [][]byte{content[:split], content[split:]}}
+		if _, err := io.Copy(io.Discard, tw); err != nil {
+			t.Fatal(err)
+		}
+		if tw.binaryAt != int64(len(content)-1) {
+			t.Errorf("split at %d: binaryAt %d, want %d", split, tw.binaryAt, len(content)-1)
+		}
+	}
+}
+
+type splitReader struct{ parts [][]byte }
+
+func (s *splitReader) Read(p []byte) (int, error) {
+	if len(s.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.parts[0])
+	s.parts[0] = s.parts[0][n:]
+	if len(s.parts[0]) == 0 {
+		s.parts = s.parts[1:]
+	}
+	return n, nil
 }
