@@ -49,9 +49,11 @@ func WithAllowedGlobals(globals ...string) Option {
 	}
 }
 
-// WithName gives the file's name for Scan (ScanFile uses the path). The name never decides
-// the format; it only makes a file whose content matches no format, but whose extension names
-// a weight format, be validated as that format and reported, instead of passing as unknown.
+// WithName gives the file's name for Scan (ScanFile uses the path). The name decides two things
+// only: a file whose content matches no format, but whose extension names a weight format, is
+// validated as that format and reported, instead of passing as unknown; and content without
+// magic that an unpickler would read as far as an import off the allowlist is a pickle when
+// loaders unpickle files of that name (model.pkl, pytorch_model.bin), even if it is text.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithMaxMemo bounds the pickle memo entries tracked (default 1<<18; a state dict uses about

@@ -235,18 +235,10 @@ func scanPickleStream(r io.Reader, cfg *config, rep *Report, member string, dept
 	return ps.scanAll()
 }
 
-// probeUnknown decides whether content without magic is a protocol 0 or 1 pickle. It is one
-// if an unpickler would complete a pickle, would call something, or would reach something the
-// scanner judges dangerous (a denylisted import such as os.system, an import it cannot
-// resolve): then the whole stream is scanned and reported as a pickle. Otherwise an unpickler
-// fails before it can call anything, and the content is unknown (config.json, README.md, a
-// PNG). That includes text an unpickler would read as one harmless import and then reject: a
-// word list starting "cat\ndog\n" parses as GLOBAL at.dog, but nothing is ever called.
+// probeUnknown reports content without magic as a pickle when probeAsPickle says it is one.
 func probeUnknown(r io.Reader, cfg *config, rep *Report, member string, depth int) Format {
-	probe := &Report{}
-	ps := newPickleScanner(cfg, probe, member, r, 0, depth)
-	res := ps.scanAll()
-	if res.pickles == 0 && ps.calls == 0 && probe.Verdict < Dangerous {
+	probe, ok := probeAsPickle(r, cfg, member, depth)
+	if !ok {
 		return FormatUnknown
 	}
 	mergeReport(rep, probe)
