@@ -180,8 +180,13 @@ type ContentRules struct {
 	AllowFormats []string `json:"allowFormats,omitempty"`
 	// Pickle is deny (the default) or scan.
 	Pickle PickleAction `json:"pickle,omitempty"`
-	// AllowCode lets the model hold code that loaders run: .py and .pyc files (transformers
-	// imports them under trust_remote_code) and native libraries. Default false.
+	// AllowCode lets the model hold code that loaders run. Code is known by name (.py, .pyw,
+	// .pyc, .pyo, .pyz, .pyd, .so and versioned .so.N, .dylib, .dll: transformers imports .py
+	// files under trust_remote_code, Python and ctypes load the rest) and by content, whatever
+	// the name (TorchScript archives, which torch.load runs through torch.jit.load; ELF,
+	// Mach-O and PE binaries), in the file itself or in any archive member. Default false.
+	// When true, code files load as they are; an archive that merely holds code must still
+	// pass the format, pickle and scan rules.
 	AllowCode bool `json:"allowCode,omitempty"`
 	// MaxFiles is the most files a model may have; 0 means no limit.
 	MaxFiles int `json:"maxFiles,omitempty"`

@@ -579,7 +579,7 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 			problems = append(problems, *p)
 		}
 	}
-	rep, err := scan.ScanFile(ctx, sf.LocalPath, scan.WithName(sf.Path))
+	rep, err := scan.ScanFile(ctx, sf.LocalPath, scanOptions(&c.v.policy.Content, sf.Path)...)
 	if err != nil {
 		return err
 	}

@@ -254,7 +254,7 @@ func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, ser man
 		}
 		f.SHA256 = rs[0].Hex()
 	}
-	rep, err := scan.ScanFile(ctx, real, scan.WithName(name))
+	rep, err := scan.ScanFile(ctx, real, scanOptions(&v.policy.Content, name)...)
 	if err != nil {
 		return File{}, nil, err
 	}

@@ -12,6 +12,7 @@ type config struct {
 	maxNestedPickle int64
 	maxDepth        int
 	maxJSONIndex    int64
+	maxDecompressed int64
 	progress        func(Progress)
 }
 
@@ -29,6 +30,7 @@ func newConfig(opts []Option) *config {
 		maxNestedPickle: 16 << 20,
 		maxDepth:        4,
 		maxJSONIndex:    256 << 20,
+		maxDecompressed: DefaultMaxDecompressed,
 	}
 	for _, o := range opts {
 		o(c)
@@ -73,6 +75,21 @@ func WithMaxNestedPickle(n int64) Option { return func(c *config) { c.maxNestedP
 
 // WithMaxDepth bounds archive-in-archive and pickle-in-pickle nesting (default 4).
 func WithMaxDepth(n int) Option { return func(c *config) { c.maxDepth = n } }
+
+// DefaultMaxDecompressed is how many bytes a compressed stream (or a deflated archive member
+// that must be read whole) may expand to before the scan calls it a compression bomb.
+const DefaultMaxDecompressed = 64 << 30
+
+// WithMaxDecompressed bounds the bytes one compressed stream may decompress to (default
+// DefaultMaxDecompressed). Past it the scan stops reading and reports ErrLimit (rule
+// compress.bomb); the load gate passes its policy's maxFileSize here.
+func WithMaxDecompressed(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxDecompressed = n
+		}
+	}
+}
 
 // WithProgress reports bytes read to fn as the scan goes. fn is called from the scanning goroutine.
 func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
