@@ -90,7 +90,11 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 		// Downloads may be redirected only to the CDN hosts the policy lists for this endpoint.
 		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts(ep.CDNHosts...))
 	} else {
-		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts())
+		// An endpoint the policy does not approve (reachable only in audit mode) gets no
+		// credentials: not HF_TOKEN, not the token file, not even a token the caller passed,
+		// which is why this comes after the caller's options. Audit mode records what enforce
+		// would refuse; it must not hand the service's token to whoever runs that endpoint.
+		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts(), hub.WithToken(""))
 	}
 	if v.cfg.progress != nil {
 		progress := v.cfg.progress
