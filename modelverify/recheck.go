@@ -9,45 +9,67 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/internal/scan"
+	"github.com/echelongraph/go-modelverify/manifest"
 )
 
 // A verification record lets a later Verify of the same commit skip the download and the
 // hashing when nothing has changed. It lives beside the cache's repositories, in
 // <cache>/.modelverify/<repo folder>/<commit>.json, out of the way of huggingface_hub's tools.
 //
+// A record is written only for a decision that found no problem at all: a model allowed in
+// audit mode despite a problem is verified in full again next time. A record is bound to what
+// produced it: the policy (the digest of its canonical document, mode included, and of every
+// key, certificate and trust root it names), the gate's build, the endpoint, the signature
+// bundle and the signed manifest's root digest. Any difference means a full verification.
+//
 // What a reuse re-checks: the policy (endpoint, publisher, pinning, organisation), the
 // signature (fetched and verified again), the tree (listed again; each file's blob id must be
-// the recorded one, and the signed manifest must still match it both ways), the content rules
+// the recorded one, and the signed manifest must still match it both ways), every file's
+// signed digests against the digests it was verified with (whatever the manifest's hash and
+// serialization, and whether or not the Hub gives an LFS sha256 for it), the content rules
 // (applied again to the recorded format and verdict), and every file's inode, size,
 // modification and change time. What it trusts: that a file whose metadata is unchanged still
 // holds the bytes that were hashed and scanned, as make and git trust it, and the record
 // itself. Both are only as safe as the cache directory's permissions: it must be writable by
 // the service alone.
-const recordVersion = 1
+const recordVersion = 2
+
+// maxRecordFileSize bounds a record read from the cache: about 500 bytes a file, for models of
+// several hundred thousand files.
+const maxRecordFileSize = 256 << 20
 
 type verificationRecord struct {
-	Version int            `json:"version"`
-	Repo    string         `json:"repo"`
-	Commit  string         `json:"commit"`
-	Bundle  string         `json:"bundle,omitempty"` // hex SHA-256 of the signature file
-	Files   []recordedFile `json:"files"`
+	Version  int            `json:"version"`
+	Repo     string         `json:"repo"`
+	Commit   string         `json:"commit"`
+	Endpoint string         `json:"endpoint"`
+	Policy   string         `json:"policy"`             // policyDigest of the policy that decided
+	Build    string         `json:"build"`              // gateBuild of the code that decided
+	Bundle   string         `json:"bundle,omitempty"`   // hex SHA-256 of the signature file
+	Manifest string         `json:"manifest,omitempty"` // the signed manifest's root digest
+	Files    []recordedFile `json:"files"`
 }
 
 type recordedFile struct {
-	Name     string      `json:"name"`
-	Blob     string      `json:"blob"` // the tree's blob id: LFS sha256 or git blob id
-	BlobPath string      `json:"blobPath"`
-	SHA256   string      `json:"sha256"`
-	Size     int64       `json:"size"`
-	Format   string      `json:"format"`
-	Verdict  string      `json:"verdict"`
-	Stamp    stampRecord `json:"stamp"`
+	Name     string `json:"name"`
+	Blob     string `json:"blob"` // the tree's blob id: LFS sha256 or git blob id
+	BlobPath string `json:"blobPath"`
+	SHA256   string `json:"sha256"`
+	// Signed lists the digests the file's bytes hashed to in the signed manifest's terms
+	// (its hash, whole file or shards), as verifiedDigests formats them; empty when unsigned.
+	Signed  []string    `json:"signed,omitempty"`
+	Size    int64       `json:"size"`
+	Format  string      `json:"format"`
+	Verdict string      `json:"verdict"`
+	Stamp   stampRecord `json:"stamp"`
 }
 
 type stampRecord struct {
@@ -93,22 +115,59 @@ func bundleDigest(bundle []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// recordContext is what a record is bound to besides the files: the decision's repository,
+// commit, signature bundle and signed manifest.
+type recordContext struct {
+	repo, commit string
+	bundle       []byte
+	signed       *manifest.Manifest // nil for a publisher that needs no signature
+}
+
+func (rc recordContext) manifestDigest() string {
+	if rc.signed == nil {
+		return ""
+	}
+	return rc.signed.RootDigest().String()
+}
+
 // writeRecord saves what was verified, atomically. A failure only costs the next Verify its
-// shortcut, so it is not an error for the caller.
-func (v *Verifier) writeRecord(repoID, commit string, bundle []byte, m *Model, blobs map[string]string, verdicts map[string]string) {
-	if bundle != nil && writeFileAtomic(v.signaturePath(repoID, commit), bundle) != nil {
+// shortcut, so it is not an error for the caller. The signature is kept whatever happens to
+// the record: offline verification reads it.
+func (v *Verifier) writeRecord(rc recordContext, m *Model, blobs map[string]string, checker *stagedChecker) {
+	if rc.bundle != nil && writeFileAtomic(v.signaturePath(rc.repo, rc.commit), rc.bundle) != nil {
 		return
 	}
-	rec := verificationRecord{Version: recordVersion, Repo: repoID, Commit: commit, Bundle: bundleDigest(bundle)}
+	rec := verificationRecord{Version: recordVersion, Repo: rc.repo, Commit: rc.commit, Endpoint: v.endpointURL,
+		Policy: v.policyDigest, Build: gateBuild(), Bundle: bundleDigest(rc.bundle), Manifest: rc.manifestDigest()}
 	for _, f := range m.files {
 		rec.Files = append(rec.Files, recordedFile{Name: f.Name, Blob: blobs[f.Name], BlobPath: f.path, SHA256: f.SHA256,
-			Size: f.Size, Format: f.Format, Verdict: verdicts[f.Name], Stamp: toStampRecord(f.stamp)})
+			Signed: checker.verified[f.Name], Size: f.Size, Format: f.Format, Verdict: checker.verdicts[f.Name],
+			Stamp: toStampRecord(f.stamp)})
 	}
+	_ = v.saveRecord(&rec)
+}
+
+// saveRecord writes a record into the cache, atomically.
+func (v *Verifier) saveRecord(rec *verificationRecord) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
-		return
+		return err
 	}
-	_ = writeFileAtomic(v.recordPath(repoID, commit), data)
+	return writeFileAtomic(v.recordPath(rec.Repo, rec.Commit), data)
+}
+
+// readRecord reads the record of repo@commit, or returns nil when there is none or it cannot
+// be used (unreadable, another version, another repository or commit).
+func (v *Verifier) readRecord(repoID, commit string) *verificationRecord {
+	data, err := readBounded(v.recordPath(repoID, commit), maxRecordFileSize)
+	if err != nil {
+		return nil
+	}
+	var rec verificationRecord
+	if err := json.Unmarshal(data, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
+		return nil
+	}
+	return &rec
 }
 
 // writeFileAtomic writes data to path through a temporary file and a rename.
@@ -137,16 +196,14 @@ func writeFileAtomic(path string, data []byte) error {
 // reuse returns the model from an earlier verification of this commit when every file is
 // still the one that was verified, or nil when it must be verified afresh. Problems the
 // content rules find are reported through d, as for a fresh check.
-func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub.TreeEntry) (*Model, error) {
-	data, err := os.ReadFile(v.recordPath(repoID, commit))
-	if err != nil {
+func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (*Model, error) {
+	repoID, commit := rc.repo, rc.commit
+	rec := v.readRecord(repoID, commit)
+	if rec == nil {
 		return nil, nil
 	}
-	var rec verificationRecord
-	if err := json.Unmarshal(data, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
-		return nil, nil
-	}
-	if rec.Bundle != bundle {
+	if rec.Endpoint != v.endpointURL || rec.Policy != v.policyDigest || rec.Build != gateBuild() ||
+		rec.Bundle != bundleDigest(rc.bundle) || rec.Manifest != rc.manifestDigest() {
 		return nil, nil
 	}
 	if len(rec.Files) != len(files) {
@@ -161,6 +218,11 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	for _, e := range files {
 		rf, ok := byName[e.Path]
 		if !ok || rf.Blob != e.BlobName() || rf.Size != e.Size {
+			return nil, nil
+		}
+		// What the file was verified with must be what is signed now, for every file: the
+		// tree's LFS sha256 covers only LFS files under whole-file SHA-256 manifests.
+		if rc.signed != nil && !slices.Equal(rf.Signed, signedDigests(rc.signed, e.Path)) {
 			return nil, nil
 		}
 		target, err := filepath.EvalSymlinks(filepath.Join(snapshot, filepath.FromSlash(e.Path)))
@@ -193,6 +255,89 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	}
 	return m, nil
 }
+
+// signedDigests are the digests the signed manifest gives a file, in the form verifiedDigests
+// records what its bytes hashed to: "resource algorithm:hex", sorted.
+func signedDigests(signed *manifest.Manifest, name string) []string {
+	return formatDigests(signed.ResourcesFor(name))
+}
+
+func formatDigests(rs []manifest.Resource) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name + " " + r.Algorithm + ":" + r.Hex()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// policyDigest is the hex SHA-256 of the policy as a Verifier enforces it: the canonical JSON
+// of the loaded document (defaults applied, paths resolved, mode included), then the content
+// of every key, certificate and trust root file it names, which the document names only by
+// path. A verification record made under another policy is not reused.
+func policyDigest(p *Policy) (string, error) {
+	doc, err := json.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "modelverify policy\n%d\n", len(doc))
+	h.Write(doc)
+	var files []string
+	for i := range p.Publishers {
+		pub := &p.Publishers[i]
+		files = append(files, pub.TrustRoot)
+		for _, id := range pub.Identities {
+			if id.PublicKey != nil {
+				files = append(files, id.PublicKey.Path)
+			}
+			if id.Certificate != nil {
+				for _, r := range id.Certificate.Roots {
+					files = append(files, r.Path)
+				}
+			}
+		}
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		data, err := readBounded(f, maxTrustRootLen)
+		if err != nil {
+			return "", err
+		}
+		s := sha256.Sum256(data)
+		fmt.Fprintf(h, "%s\x00%x\n", f, s)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// gateBuild names the code that verified: this module's version and checksum from the
+// binary's build information (or the VCS revision of a development build). A record made by
+// another build is not reused, because its scanner may have judged the files differently.
+var gateBuild = sync.OnceValue(func() string {
+	const self = "github.com/echelongraph/go-modelverify"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	mod := &bi.Main
+	for _, d := range bi.Deps {
+		if d.Path == self {
+			mod = d
+		}
+	}
+	if mod.Replace != nil {
+		mod = mod.Replace
+	}
+	out := mod.Path + "@" + mod.Version + " " + mod.Sum
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+			out += " " + s.Key + "=" + s.Value
+		}
+	}
+	return out
+})
 
 func parseVerdict(s string) (scan.Verdict, bool) {
 	for _, v := range []scan.Verdict{scan.Safe, scan.Suspicious, scan.Dangerous} {
