@@ -4,7 +4,7 @@ package modelverify
 // says each file was verified with, and saves it as the gate would: a record that was written
 // by the service itself, yet disagrees with the signed manifest.
 func EditRecordSignedDigests(v *Verifier, repoID, commit string, edit func(file string, signed []string) []string) bool {
-	rec := v.readRecord(repoID, commit)
+	rec, _ := v.readRecord(repoID, commit)
 	if rec == nil {
 		return false
 	}

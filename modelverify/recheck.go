@@ -1,7 +1,10 @@
 package modelverify
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -137,6 +140,9 @@ func (v *Verifier) writeRecord(rc recordContext, m *Model, blobs map[string]stri
 	if rc.bundle != nil && writeFileAtomic(v.signaturePath(rc.repo, rc.commit), rc.bundle) != nil {
 		return
 	}
+	if v.recordKey == nil {
+		return
+	}
 	rec := verificationRecord{Version: recordVersion, Repo: rc.repo, Commit: rc.commit, Endpoint: v.endpointURL,
 		Policy: v.policyDigest, Build: gateBuild(), Bundle: bundleDigest(rc.bundle), Manifest: rc.manifestDigest()}
 	for _, f := range m.files {
@@ -147,27 +153,62 @@ func (v *Verifier) writeRecord(rc recordContext, m *Model, blobs map[string]stri
 	_ = v.saveRecord(&rec)
 }
 
-// saveRecord writes a record into the cache, atomically.
+// saveRecord writes a record into the cache, atomically, with its MAC.
 func (v *Verifier) saveRecord(rec *verificationRecord) error {
-	data, err := json.Marshal(rec)
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(recordFile{MAC: hex.EncodeToString(v.recordMAC(payload)), Record: payload})
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(v.recordPath(rec.Repo, rec.Commit), data)
 }
 
-// readRecord reads the record of repo@commit, or returns nil when there is none or it cannot
-// be used (unreadable, another version, another repository or commit).
-func (v *Verifier) readRecord(repoID, commit string) *verificationRecord {
+// recordFile is a record as stored: the record's JSON and its HMAC-SHA256 under the record key.
+type recordFile struct {
+	MAC    string          `json:"mac"`
+	Record json.RawMessage `json:"record"`
+	// Version is set only in records of version 1, which had no MAC and no envelope.
+	Version int `json:"version,omitempty"`
+}
+
+// recordMACContext separates the MAC of a record from any other use of the key.
+const recordMACContext = "modelverify verification record\x00"
+
+func (v *Verifier) recordMAC(payload []byte) []byte {
+	h := hmac.New(sha256.New, v.recordKey)
+	h.Write([]byte(recordMACContext))
+	h.Write(payload)
+	return h.Sum(nil)
+}
+
+// readRecord reads the record of repo@commit. It returns the record when it is authentic and
+// of this version, for this repository and commit; otherwise nil and why: none (no record),
+// RecordUnauthenticated (its MAC does not verify under the key: edited, or written under
+// another key), or RecordStale (an authentic record of another version or commit).
+func (v *Verifier) readRecord(repoID, commit string) (*verificationRecord, RecordUse) {
 	data, err := readBounded(v.recordPath(repoID, commit), maxRecordFileSize)
-	if err != nil {
-		return nil
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ""
+	}
+	var rf recordFile
+	if err != nil || json.Unmarshal(data, &rf) != nil {
+		return nil, RecordUnauthenticated
+	}
+	if rf.MAC == "" && rf.Version > 0 && rf.Version < recordVersion {
+		return nil, RecordStale // written before records were authenticated
+	}
+	mac, err := hex.DecodeString(rf.MAC)
+	if err != nil || !hmac.Equal(mac, v.recordMAC(rf.Record)) {
+		return nil, RecordUnauthenticated
 	}
 	var rec verificationRecord
-	if err := json.Unmarshal(data, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
-		return nil
+	if err := json.Unmarshal(rf.Record, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
+		return nil, RecordStale
 	}
-	return &rec
+	return &rec, RecordReused
 }
 
 // writeFileAtomic writes data to path through a temporary file and a rename.
@@ -194,20 +235,29 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // reuse returns the model from an earlier verification of this commit when every file is
-// still the one that was verified, or nil when it must be verified afresh. Problems the
-// content rules find are reported through d, as for a fresh check.
+// still the one that was verified, or nil when it must be verified afresh, and notes in the
+// audit record what became of the record. Problems the content rules find are reported
+// through d, as for a fresh check.
 func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (*Model, error) {
+	m, use, err := v.reuseRecord(d, rc, files)
+	if err == nil {
+		d.rec.VerificationRecord = use
+	}
+	return m, err
+}
+
+func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEntry) (*Model, RecordUse, error) {
 	repoID, commit := rc.repo, rc.commit
-	rec := v.readRecord(repoID, commit)
+	rec, use := v.readRecord(repoID, commit)
 	if rec == nil {
-		return nil, nil
+		return nil, use, nil
 	}
 	if rec.Endpoint != v.endpointURL || rec.Policy != v.policyDigest || rec.Build != gateBuild() ||
 		rec.Bundle != bundleDigest(rc.bundle) || rec.Manifest != rc.manifestDigest() {
-		return nil, nil
+		return nil, RecordStale, nil
 	}
 	if len(rec.Files) != len(files) {
-		return nil, nil
+		return nil, RecordStale, nil
 	}
 	byName := make(map[string]recordedFile, len(rec.Files))
 	for _, f := range rec.Files {
@@ -218,20 +268,20 @@ func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (
 	for _, e := range files {
 		rf, ok := byName[e.Path]
 		if !ok || rf.Blob != e.BlobName() || rf.Size != e.Size {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		// What the file was verified with must be what is signed now, for every file: the
 		// tree's LFS sha256 covers only LFS files under whole-file SHA-256 manifests.
 		if rc.signed != nil && !slices.Equal(rf.Signed, signedDigests(rc.signed, e.Path)) {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		target, err := filepath.EvalSymlinks(filepath.Join(snapshot, filepath.FromSlash(e.Path)))
 		if err != nil || target != rf.BlobPath {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		st, err := stampPath(rf.BlobPath)
 		if err != nil || st != rf.Stamp.stamp() {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		m.byName[e.Path] = len(m.files)
 		m.files = append(m.files, File{Name: e.Path, Size: rf.Size, SHA256: rf.SHA256, Format: rf.Format, path: rf.BlobPath, stamp: st})
@@ -240,12 +290,12 @@ func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (
 	for _, rf := range rec.Files {
 		verdict, ok := parseVerdict(rf.Verdict)
 		if !ok {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		rep := &scan.Report{Format: scan.Format(rf.Format), Verdict: verdict}
 		for _, p := range judgeContent(&v.policy.Content, rf.Name, rep) {
 			if err := d.fail(p, nil); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 	}
@@ -253,7 +303,107 @@ func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (
 	for i, f := range m.files {
 		m.byName[f.Name] = i
 	}
-	return m, nil
+	return m, RecordReused, nil
+}
+
+// RecordKeyEnv names the environment variable that may give the record key file (see
+// RecordRules.KeyFile).
+const RecordKeyEnv = "MODELVERIFY_RECORD_KEY_FILE"
+
+// minRecordKeyLen is the shortest record key accepted: HMAC-SHA256 gains nothing from more.
+const minRecordKeyLen = 32
+
+// loadRecordKey finds the key verification records are authenticated with, creating it on
+// first use: the option, else the environment, else the policy's records.keyFile, else
+// modelverify/record.key under the user's configuration directory. A key the service named
+// that cannot be read or made is an error. The default one may be out of reach (a read-only
+// file system or no home directory, as in many Kubernetes pods, KServe's among them): then it
+// returns a nil key and why, and records are neither written nor trusted, so every load is
+// verified in full, which is slower but never less safe.
+func (v *Verifier) loadRecordKey() (key []byte, unavailable string, err error) {
+	path, named := v.cfg.recordKey, true
+	if path == "" {
+		path = os.Getenv(RecordKeyEnv)
+	}
+	if path == "" {
+		path = v.policy.Records.KeyFile
+	}
+	if path == "" {
+		named = false
+		dir, derr := os.UserConfigDir()
+		if derr != nil {
+			return nil, "no configuration directory for the default record key: " + derr.Error(), nil
+		}
+		path = filepath.Join(dir, "modelverify", "record.key")
+		if derr := os.MkdirAll(filepath.Dir(path), 0o700); derr != nil {
+			return nil, "the default record key cannot be made: " + derr.Error(), nil
+		}
+	}
+	key, err = readOrCreateRecordKey(path, v.client.Cache().Dir)
+	if err != nil && !named {
+		return nil, "the default record key cannot be used: " + err.Error(), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("record key: %w", err)
+	}
+	return key, "", nil
+}
+
+// readOrCreateRecordKey reads the key at path, making it first if there is none. Several
+// processes may start at once: the key is written aside and linked into place, so none ever
+// reads a half-written key, and the first one made is the one all use.
+func readOrCreateRecordKey(path, cacheDir string) ([]byte, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if cache, err := filepath.Abs(cacheDir); err == nil && pathWithin(cache, abs) {
+		return nil, fmt.Errorf("%s lies inside the cache %s: whoever can write the cache could read it; keep it elsewhere", abs, cache)
+	}
+	data, err := readBounded(abs, 4096)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := createRecordKey(abs); err != nil {
+			return nil, err
+		}
+		data, err = readBounded(abs, 4096)
+	}
+	if err != nil {
+		return nil, err
+	}
+	key := bytes.TrimSpace(data)
+	if len(key) < minRecordKeyLen {
+		return nil, fmt.Errorf("%s holds %d bytes; a record key needs at least %d (make one with: openssl rand -hex 32)", abs, len(key), minRecordKeyLen)
+	}
+	return key, nil
+}
+
+func createRecordKey(path string) error {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".record-key-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(raw[:]) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// pathWithin reports whether path is dir or lies under it; both are absolute and clean.
+func pathWithin(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // signedDigests are the digests the signed manifest gives a file, in the form verifiedDigests

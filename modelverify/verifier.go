@@ -34,10 +34,12 @@ type Verifier struct {
 	endpoint    *Endpoint // nil when the configured endpoint is not one the policy approves
 	// policyDigest binds verification records to the policy that made them (policyDigest).
 	policyDigest string
-	signers      map[string]*signers
-	sink         Sink
-	group        singleflight.Group
-	closeOnce    sync.Once
+	// recordKey authenticates verification records; nil when they are not used.
+	recordKey []byte
+	signers   map[string]*signers
+	sink      Sink
+	group     singleflight.Group
+	closeOnce sync.Once
 }
 
 // NewVerifier returns a Verifier for the policy. It builds every publisher's signature
@@ -112,6 +114,18 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 		return nil, fmt.Errorf("modelverify: %w", err)
 	}
 
+	if p.Records.Recheck != RecheckFull {
+		key, unavailable, err := v.loadRecordKey()
+		if err != nil {
+			return nil, fmt.Errorf("modelverify: %w", err)
+		}
+		if key == nil {
+			v.cfg.logger.Warn("modelverify: verification records are off, so every load is verified in full; set "+
+				RecordKeyEnv+" or the policy's records.keyFile to a key outside the cache", "reason", unavailable)
+		}
+		v.recordKey = key
+	}
+
 	if v.cfg.sinkSet {
 		v.sink = v.cfg.sink
 	} else if v.sink, err = OpenAuditSink(p.Audit, v.cfg.logger); err != nil {
@@ -167,8 +181,15 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // recorded when it was verified; when anything differs, the model is verified in full (files
 // already in the cache are hashed again rather than downloaded). Only a decision that found no
 // problem leaves a record, and a record counts only under the same policy (mode included) and
-// the same build of the gate. The file contents are trusted to be unchanged when that metadata
-// is, as make and git trust it, so the cache must be writable only by the service.
+// the same build of the gate. What is trusted, exactly: a record whose HMAC-SHA256 verifies
+// under the record key, which is kept outside the cache (RecordRules.KeyFile), so that whoever
+// can write the cache but not read the key can neither forge nor edit one (such a record is
+// noted in the audit log as unauthenticated and the model verified in full); and that a file
+// whose inode, size, modification and change time are those recorded still holds the bytes
+// that were verified, as make and git trust it. The service's own user, who can read the key,
+// and root, who can reset a change time, are not guarded against: for them, the policy's
+// records.recheck: full hashes and scans every file on every load. Without a record key (the
+// default one out of reach, as on a read-only file system) every load is verified in full.
 //
 // Offline (HF_HUB_OFFLINE=1, or hub.WithOffline), the revision resolves from the cache's refs,
 // the tree and the signature come from what was kept when the commit was last verified, and
@@ -395,7 +416,9 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	// decision that has found nothing wrong so far may take the shortcut: one with problems
 	// (in audit mode) checks every file afresh, so that its record of problems is complete.
 	rc := recordContext{repo: r.RepoID(), commit: d.commit, bundle: bundleBytes, signed: signed}
-	if len(d.problems) == 0 {
+	if v.recordKey == nil {
+		d.rec.VerificationRecord = RecordDisabled
+	} else if len(d.problems) == 0 {
 		m, err := v.reuse(d, rc, files)
 		if err != nil {
 			return nil, err
