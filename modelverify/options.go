@@ -19,6 +19,7 @@ type config struct {
 	logger     *slog.Logger
 	now        func() time.Time
 	progress   func(Progress)
+	recordKey  string
 }
 
 // WithEndpoint sets the Hub to fetch from, by URL or by the name the policy gives it. The
@@ -44,6 +45,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithProgress asks for progress reports while models are downloaded and checked.
 func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
+
+// WithRecordKeyFile is the file holding the key verification records are authenticated with,
+// overriding MODELVERIFY_RECORD_KEY_FILE and the policy's records.keyFile (see RecordRules).
+func WithRecordKeyFile(path string) Option { return func(c *config) { c.recordKey = path } }
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

@@ -94,6 +94,8 @@ type Policy struct {
 	Content ContentRules `json:"content,omitempty"`
 	// Audit says where decisions are recorded.
 	Audit AuditConfig `json:"audit,omitempty"`
+	// Records says how far a verification of the same commit made earlier is trusted.
+	Records RecordRules `json:"records,omitempty"`
 }
 
 // Endpoint is an approved Hub: huggingface.co, a mirror, an internal hub.
@@ -202,6 +204,31 @@ type AuditConfig struct {
 	Path string `json:"path,omitempty"`
 	// Slog also sends each decision to the caller's slog.Logger.
 	Slog bool `json:"slog,omitempty"`
+}
+
+// Recheck says what a Verify of a commit verified earlier, and still in the cache, checks again.
+type Recheck string
+
+const (
+	// RecheckMetadata reuses the authenticated verification record of the earlier decision:
+	// the policy, the signature and the tree are checked again, and each file's metadata
+	// compared; a file is hashed again only when something differs. The default.
+	RecheckMetadata Recheck = "metadata"
+	// RecheckFull hashes and scans every file again on every Verify (from the cache, without
+	// downloading it again), for those who do not trust the disk.
+	RecheckFull Recheck = "full"
+)
+
+// RecordRules say how the verification record of an earlier decision is used (see
+// Verifier.Verify).
+type RecordRules struct {
+	// Recheck is metadata (the default) or full.
+	Recheck Recheck `json:"recheck,omitempty"`
+	// KeyFile holds the key verification records are authenticated with (HMAC-SHA256): at
+	// least 32 bytes, created with 32 random bytes, hex, mode 0600, if it does not exist. It must
+	// lie outside the cache. Relative to the policy file. Default: MODELVERIFY_RECORD_KEY_FILE,
+	// else modelverify/record.key under the user's configuration directory.
+	KeyFile string `json:"keyFile,omitempty"`
 }
 
 // ErrInvalidPolicy is matched (errors.Is) by every error that loading or validating a policy
@@ -475,6 +502,7 @@ func (p *Policy) resolvePaths(baseDir string) {
 		}
 	}
 	abs(&p.Audit.Path)
+	abs(&p.Records.KeyFile)
 	for i := range p.Publishers {
 		pub := &p.Publishers[i]
 		abs(&pub.TrustRoot)
@@ -527,5 +555,8 @@ func (p *Policy) applyDefaults() {
 	}
 	if p.Content.Pickle == "" {
 		p.Content.Pickle = PickleDeny
+	}
+	if p.Records.Recheck == "" {
+		p.Records.Recheck = RecheckMetadata
 	}
 }

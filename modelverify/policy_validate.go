@@ -37,6 +37,7 @@ func (p *Policy) check() problems {
 	if p.Audit.Path != "" && strings.ContainsRune(p.Audit.Path, 0) {
 		ps.add("audit.path", "contains a NUL byte")
 	}
+	p.Records.check(&ps)
 	return ps
 }
 
@@ -427,3 +428,14 @@ func readBounded(file string, limit int64) ([]byte, error) {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func isSpaceOrControl(r rune) bool { return r == ' ' || isControl(r) }
+
+func (r *RecordRules) check(ps *problems) {
+	switch r.Recheck {
+	case "", RecheckMetadata, RecheckFull:
+	default:
+		ps.add("records.recheck", "%q is not a recheck rule; use %q or %q", r.Recheck, RecheckMetadata, RecheckFull)
+	}
+	if strings.ContainsRune(r.KeyFile, 0) {
+		ps.add("records.keyFile", "contains a NUL byte")
+	}
+}
