@@ -51,7 +51,7 @@ func newSigners(pub *Publisher) (*signers, error) {
 				}
 				roots = append(roots, pem)
 			}
-			v, err := manifest.NewCertificateVerifier(roots...)
+			v, err := manifest.NewCertificateVerifier(manifest.CertificateVerifierOptions{Roots: roots})
 			if err != nil {
 				return nil, fmt.Errorf("%s.certificate: %w", at, err)
 			}
