@@ -170,3 +170,6 @@ func fulcioExtensionValues(got certificate.Extensions) map[string]string {
 	}
 	return out
 }
+
+// String lists the constraints that are set, for messages.
+func (e *FulcioExtensions) String() string { return describeConstraints(e) }

@@ -149,3 +149,23 @@ func jsonName(f reflect.StructField) string {
 	}
 	return name
 }
+
+// describeConstraints lists the constraints of a constraints struct that are set, for
+// messages: `sourceRepositoryRef matching "refs/tags/v.+", buildTrigger "push"`.
+func describeConstraints(v any) string {
+	rv := reflect.ValueOf(v).Elem()
+	var parts []string
+	for i := range rv.NumField() {
+		f := rv.Type().Field(i)
+		value := rv.Field(i).String()
+		if value == "" {
+			continue
+		}
+		if name, ok := strings.CutSuffix(jsonName(f), "Regexp"); ok {
+			parts = append(parts, name+" matching "+strconv.Quote(value))
+		} else {
+			parts = append(parts, jsonName(f)+" "+strconv.Quote(value))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -67,6 +67,9 @@ func (s *CertificateSubject) Check() []*OptionError {
 	return problems
 }
 
+// String lists the constraints that are set, for messages.
+func (s *CertificateSubject) String() string { return describeConstraints(s) }
+
 // subjectValues returns the leaf's values that a CertificateSubject field constrains, and how
 // to name them in a refusal.
 func subjectValues(field string, c *x509.Certificate) (what string, values []string) {
