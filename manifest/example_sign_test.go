@@ -100,7 +100,7 @@ func ExampleNewSigstoreVerifier() {
 // result names the signing certificate.
 func ExampleNewCertificateVerifier() {
 	dir := interopSigned + "/v1.1.0-certificate"
-	verifier, err := manifest.NewCertificateVerifier(mustRead(interopKeys + "/ca-cert.pem"))
+	verifier, err := manifest.NewCertificateVerifier(manifest.CertificateVerifierOptions{Roots: [][]byte{mustRead(interopKeys + "/ca-cert.pem")}})
 	if err != nil {
 		log.Fatal(err)
 	}

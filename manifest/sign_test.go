@@ -155,7 +155,7 @@ func TestCertificateSignatureRoundTripsWithItsChain(t *testing.T) {
 	s, err := NewCertificateSigner(pki.keyPEM(t, "p384"), pki.signingLeaf(t, "p384"), pki.intPEM)
 	must(t, err)
 	dir, sig := signedModel(t, s)
-	v, err := NewCertificateVerifier(pki.rootPEM)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	res, err := VerifyDir(context.Background(), dir, sig, v, CheckOptions{})
 	must(t, err)
@@ -181,7 +181,7 @@ func TestCertificateSignatureRefusesAnotherCA(t *testing.T) {
 	s, err := NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"), pki.intPEM)
 	must(t, err)
 	_, sig := signedModel(t, s)
-	v, err := NewCertificateVerifier(other.rootPEM)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{other.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrUntrustedChain) {
 		t.Fatalf("got %v, want ErrUntrustedChain", err)
@@ -191,13 +191,13 @@ func TestCertificateSignatureRefusesAnotherCA(t *testing.T) {
 	s, err = NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"))
 	must(t, err)
 	_, sig = signedModel(t, s)
-	v, err = NewCertificateVerifier(pki.rootPEM)
+	v, err = NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrUntrustedChain) {
 		t.Fatalf("got %v, want ErrUntrustedChain", err)
 	}
 	// Several anchors, in one file or many, are all trusted.
-	v, err = NewCertificateVerifier(append(append([]byte{}, other.rootPEM...), pki.intPEM...))
+	v, err = NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{append(append([]byte{}, other.rootPEM...), pki.intPEM...)}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); err != nil {
 		t.Fatalf("an intermediate given as a trust anchor: %v", err)
@@ -207,11 +207,11 @@ func TestCertificateSignatureRefusesAnotherCA(t *testing.T) {
 func TestCertificateSignatureRefusesAnExpiredCertificate(t *testing.T) {
 	pki := newTestPKI(t)
 	now := time.Now()
-	expired := pki.leaf(t, "p256", now.Add(-3*time.Hour), now.Add(-2*time.Hour), x509.KeyUsageDigitalSignature)
+	expired := pki.leaf(t, "p256", now.Add(-3*time.Hour), now.Add(-2*time.Hour), x509.KeyUsageDigitalSignature, x509.ExtKeyUsageCodeSigning)
 	s, err := NewCertificateSigner(pki.keyPEM(t, "p256"), expired, pki.intPEM)
 	must(t, err)
 	_, sig := signedModel(t, s)
-	v, err := NewCertificateVerifier(pki.rootPEM)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrCertificateExpired) {
 		t.Fatalf("got %v, want ErrCertificateExpired", err)
@@ -226,15 +226,23 @@ func TestCertificateWithoutSigningUsageIsRefused(t *testing.T) {
 		t.Fatalf("signer: got %v, want ErrCertificateUsage", err)
 	}
 	// A bundle made anyway (by another tool) is refused too.
-	good, err := NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"), pki.intPEM)
-	must(t, err)
-	good.(*ecdsaSigner).chain[0] = mustParseCert(t, leaf).Raw
-	_, sig := signedModel(t, good)
-	v, err := NewCertificateVerifier(pki.rootPEM)
+	sig := signedWithAnyLeaf(t, pki, leaf)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrCertificateUsage) {
 		t.Fatalf("verifier: got %v, want ErrCertificateUsage", err)
 	}
+}
+
+// signedWithAnyLeaf makes the bundle another tool could make with leaf (for the key called
+// "p256"), which this package's signer would refuse to write.
+func signedWithAnyLeaf(t *testing.T, pki *testPKI, leaf []byte) []byte {
+	t.Helper()
+	s, err := NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"), pki.intPEM)
+	must(t, err)
+	s.(*ecdsaSigner).chain[0] = mustParseCert(t, leaf).Raw
+	_, sig := signedModel(t, s)
+	return sig
 }
 
 func TestCertificateSignerRefusesACertificateForAnotherKey(t *testing.T) {
@@ -261,7 +269,7 @@ func TestVerifiersRefuseBundlesOfAnotherKind(t *testing.T) {
 	_, certSig := signedModel(t, cs)
 	kv, err := NewKeyVerifier(pki.keyPub(t, "p256"))
 	must(t, err)
-	cv, err := NewCertificateVerifier(pki.rootPEM)
+	cv, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	sv, err := NewSigstoreVerifier(SigstoreVerifierOptions{Identity: testIdentity, Issuer: testIssuer})
 	must(t, err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/echelongraph/go-modelverify/internal/scan"
+	"github.com/echelongraph/go-modelverify/manifest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -149,22 +150,36 @@ type Identity struct {
 }
 
 // SigstoreIdentity is a keyless signer: the certificate's subject alternative name and the OIDC
-// issuer that vouched for it, each given exactly or as an anchored regular expression.
+// issuer that vouched for it, each given exactly or as a regular expression, and optionally what
+// else Fulcio recorded about the signer (for a CI workflow: repository, ref, commit, trigger).
+// A regular expression always matches the whole value, as if written ^(?:...)$.
 type SigstoreIdentity struct {
 	// Identity is the exact SAN: an e-mail address or a URI such as a workflow's.
 	Identity string `json:"identity,omitempty"`
-	// IdentityRegexp is a Go regular expression for the SAN, anchored with ^ and $.
+	// IdentityRegexp is a Go regular expression for the whole SAN.
 	IdentityRegexp string `json:"identityRegexp,omitempty"`
 	// Issuer is the exact OIDC issuer URL ("https://token.actions.githubusercontent.com").
 	Issuer string `json:"issuer,omitempty"`
-	// IssuerRegexp is a Go regular expression for the issuer, anchored with ^ and $.
+	// IssuerRegexp is a Go regular expression for the whole issuer.
 	IssuerRegexp string `json:"issuerRegexp,omitempty"`
+	// Extensions constrain the certificate's Fulcio extensions, each exactly or by a regular
+	// expression: "signed by this repository's release workflow on a tag".
+	Extensions *manifest.FulcioExtensions `json:"extensions,omitempty"`
 }
 
-// CertificateIdentity is a signer with an X.509 certificate chaining to one of Roots.
+// CertificateIdentity is a signer with an X.509 certificate chaining to one of Roots, whose
+// leaf carries one of ExtendedKeyUsages and names Subject.
 type CertificateIdentity struct {
 	// Roots are the trusted CA certificates, PEM, one or more per source.
 	Roots []PEMSource `json:"roots"`
+	// ExtendedKeyUsages are the extended key usages the leaf must carry one of: names
+	// (codeSigning, serverAuth, ...), dotted OIDs, or "none" for a leaf without the extension.
+	// Default [codeSigning], so that a TLS certificate from the same CA cannot sign models.
+	ExtendedKeyUsages []string `json:"extendedKeyUsages,omitempty"`
+	// Subject constrains the leaf's subject (commonName, organization, organizationalUnit) and
+	// subject alternative names (email, uri, dnsName), each exactly or by a regular
+	// expression. Unset, any leaf under Roots with the usage may sign.
+	Subject *manifest.CertificateSubject `json:"subject,omitempty"`
 }
 
 // PEMSource is PEM material given either as a file or inline. Exactly one field is set.
@@ -479,7 +494,13 @@ func (id Identity) String() string {
 		if iss == "" {
 			iss = "matching " + s.IssuerRegexp
 		}
-		return fmt.Sprintf("sigstore identity %s issued by %s", who, iss)
+		out := fmt.Sprintf("sigstore identity %s issued by %s", who, iss)
+		if s.Extensions != nil {
+			if c := s.Extensions.String(); c != "" {
+				out += " with " + c
+			}
+		}
+		return out
 	case id.PublicKey != nil:
 		return "public key " + id.PublicKey.String()
 	case id.Certificate != nil:
@@ -487,7 +508,17 @@ func (id Identity) String() string {
 		for i, r := range id.Certificate.Roots {
 			names[i] = r.String()
 		}
-		return "certificate chaining to " + strings.Join(names, ", ")
+		c := id.Certificate
+		out := "certificate chaining to " + strings.Join(names, ", ")
+		if len(c.ExtendedKeyUsages) > 0 {
+			out += " for " + strings.Join(c.ExtendedKeyUsages, " or ")
+		}
+		if c.Subject != nil {
+			if s := c.Subject.String(); s != "" {
+				out += " naming " + s
+			}
+		}
+		return out
 	}
 	return "empty identity"
 }
@@ -548,6 +579,11 @@ func (p *Policy) applyDefaults() {
 		}
 		if pub.SignatureFile == "" {
 			pub.SignatureFile = DefaultSignatureFile
+		}
+		for _, id := range pub.Identities {
+			if id.Certificate != nil && id.Certificate.ExtendedKeyUsages == nil {
+				id.Certificate.ExtendedKeyUsages = slices.Clone(manifest.DefaultExtendedKeyUsages)
+			}
 		}
 	}
 	if p.Content.AllowFormats == nil {

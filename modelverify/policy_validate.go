@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/echelongraph/go-modelverify/manifest"
 )
 
 func (p *Policy) check() problems {
@@ -167,6 +169,10 @@ func (pub *Publisher) checkSigning(at string, ps *problems) {
 			for k := range id.Certificate.Roots {
 				checkCertificates(&id.Certificate.Roots[k], fmt.Sprintf("%s.certificate.roots[%d]", field, k), ps)
 			}
+			addOptionErrors(field+".certificate", manifest.CheckExtendedKeyUsages(id.Certificate.ExtendedKeyUsages), ps)
+			if id.Certificate.Subject != nil {
+				addOptionErrors(field+".certificate.subject", id.Certificate.Subject.Check(), ps)
+			}
 		}
 		if set != 1 {
 			ps.add(field, "exactly one of sigstore, publicKey or certificate is required, found %d", set)
@@ -195,7 +201,7 @@ func (s *SigstoreIdentity) check(at string, ps *problems) {
 	case s.Identity != "" && s.IdentityRegexp != "":
 		ps.add(at, "identity and identityRegexp are exclusive")
 	case s.IdentityRegexp != "":
-		checkAnchoredRegexp(s.IdentityRegexp, at+".identityRegexp", ps)
+		checkIdentityRegexp(s.IdentityRegexp, at+".identityRegexp", ps)
 	case strings.ContainsFunc(s.Identity, isSpaceOrControl):
 		ps.add(at+".identity", "contains white space or a control character")
 	}
@@ -205,21 +211,28 @@ func (s *SigstoreIdentity) check(at string, ps *problems) {
 	case s.Issuer != "" && s.IssuerRegexp != "":
 		ps.add(at, "issuer and issuerRegexp are exclusive")
 	case s.IssuerRegexp != "":
-		checkAnchoredRegexp(s.IssuerRegexp, at+".issuerRegexp", ps)
+		checkIdentityRegexp(s.IssuerRegexp, at+".issuerRegexp", ps)
 	case !strings.HasPrefix(s.Issuer, "https://") || strings.ContainsFunc(s.Issuer, isSpaceOrControl):
 		ps.add(at+".issuer", "%q must be an https:// OIDC issuer URL", s.Issuer)
 	}
+	if s.Extensions != nil {
+		addOptionErrors(at+".extensions", s.Extensions.Check(), ps)
+	}
 }
 
-// checkAnchoredRegexp insists on ^...$ because a signer-identity pattern is matched anywhere in
-// the value otherwise: "alice@example\.com" would accept "malice@example.com.evil.net".
-func checkAnchoredRegexp(expr, at string, ps *problems) {
-	if _, err := regexp.Compile(expr); err != nil {
-		ps.add(at, "not a valid regular expression: %v", err)
-		return
+// checkIdentityRegexp checks a pattern as the verifier will match it: against the whole value
+// (so "alice@example\.com" cannot accept "malice@example.com.evil.net", with or without a
+// written ^ and $), and never accepting an empty value.
+func checkIdentityRegexp(expr, at string, ps *problems) {
+	if _, err := manifest.CompileAnchored(expr); err != nil {
+		ps.add(at, "%v", err)
 	}
-	if !strings.HasPrefix(expr, "^") || !strings.HasSuffix(expr, "$") || strings.HasSuffix(expr, `\$`) {
-		ps.add(at, "%q must be anchored: start with ^ and end with $", expr)
+}
+
+// addOptionErrors reports the verifier's own checks of a set of options at their fields.
+func addOptionErrors(at string, errs []*manifest.OptionError, ps *problems) {
+	for _, e := range errs {
+		ps.add(at+"."+e.Field, "%s", e.Message)
 	}
 }
 

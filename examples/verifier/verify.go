@@ -102,7 +102,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			}
 			roots = append(roots, b)
 		}
-		if v, err = manifest.NewCertificateVerifier(roots...); err != nil {
+		if v, err = manifest.NewCertificateVerifier(manifest.CertificateVerifierOptions{Roots: roots}); err != nil {
 			return fmt.Errorf("--certificate-chain: %w", err)
 		}
 	case methodSigstore:
