@@ -40,8 +40,8 @@ type Client struct {
 func NewClient(opts ...Option) (*Client, error) {
 	o := options{
 		jobs: 8, chunkSize: 64 << 20,
-		retries: 5, backoffBase: time.Second, backoffMax: 8 * time.Second, maxRetryWait: 5 * time.Minute,
-		headerTimeout: 30 * time.Second, readTimeout: 60 * time.Second,
+		retries: 5, backoffBase: time.Second, backoffMax: 8 * time.Second, retryBudget: DefaultRetryBudget,
+		headerTimeout: DefaultHeaderTimeout, readTimeout: DefaultIdleTimeout,
 		userAgent: "go-modelverify/hub",
 		getenv:    os.Getenv,
 	}
@@ -51,8 +51,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if o.jobs < 1 {
 		return nil, fmt.Errorf("hub: jobs must be at least 1, got %d", o.jobs)
 	}
-	if o.chunkSize < 0 || o.retries < 0 || o.backoffBase < 0 || o.backoffMax < 0 || o.maxRetryWait < 0 {
-		return nil, errors.New("hub: chunk size and retry settings must not be negative")
+	if o.chunkSize < 0 || o.retries < 0 || o.backoffBase < 0 || o.backoffMax < 0 || o.retryBudget < 0 ||
+		o.headerTimeout < 0 || o.readTimeout < 0 {
+		return nil, errors.New("hub: chunk size and retry settings and timeouts must not be negative")
 	}
 
 	raw := envEndpoint(o.getenv)
@@ -104,7 +105,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		cache:       NewCache(cacheDir),
 		progress:    o.progress,
 	}
-	c.retry = &retryPolicy{retries: o.retries, base: o.backoffBase, max: o.backoffMax, maxWait: o.maxRetryWait,
+	c.retry = &retryPolicy{retries: o.retries, base: o.backoffBase, max: o.backoffMax, budget: o.retryBudget,
 		sleepCtx: sleepCtx, onRetry: c.reportRequestRetry}
 
 	base := o.transport
@@ -113,7 +114,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		t.MaxIdleConnsPerHost = o.jobs + 4
 		base = t
 	}
-	var rt http.RoundTripper = &headerTimeoutTransport{next: base, timeout: o.headerTimeout}
+	var rt http.RoundTripper = &timeoutTransport{next: base, header: o.headerTimeout, idle: o.readTimeout}
 	rt = &retryTransport{next: rt, policy: c.retry}
 	rt = &authTransport{next: rt, endpoint: endpoint, token: token, ua: o.userAgent}
 	c.hc = &http.Client{Transport: rt, CheckRedirect: c.redirect.check}
@@ -169,7 +170,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, fmt.Errorf("hub: %s %s: %w", method, rawURL, cause)
 		}
-		return nil, fmt.Errorf("hub: %s %s: %w", method, redactURLString(rawURL), err)
+		return nil, markTemporary(fmt.Errorf("hub: %s %s: %w", method, redactURLString(rawURL), err))
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
@@ -186,16 +187,29 @@ func redactURLString(s string) string {
 	return redactURL(u)
 }
 
-// getJSON GETs an API URL and decodes a JSON body of at most limit bytes into v.
+// getJSON GETs an API URL and decodes a JSON body of at most limit bytes into v. A body that
+// stalls (the transport's idle timeout) or drops is fetched again, within the retry budget.
 func (c *Client) getJSON(ctx context.Context, rawURL string, limit int64, v any) (*http.Response, error) {
-	resp, err := c.do(ctx, http.MethodGet, rawURL, http.Header{"Accept": {"application/json"}})
+	var body []byte
+	var resp *http.Response
+	err := c.retryTransfer(ctx, "", TreeEntry{}, func(ctx context.Context) error {
+		var err error
+		resp, err = c.do(ctx, http.MethodGet, rawURL, http.Header{"Accept": {"application/json"}})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return transient(fmt.Errorf("hub: GET %s: reading body: %w", redactURLString(rawURL), err))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("hub: GET %s: reading body: %w", rawURL, err)
 	}
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("hub: GET %s: %w", rawURL, &SizeError{Want: limit, Got: int64(len(body)), Overrun: true})
@@ -215,6 +229,9 @@ func (c *Client) hubError(resp *http.Response) error {
 		Code:       resp.Header.Get("X-Error-Code"),
 		Message:    resp.Header.Get("X-Error-Message"),
 		RequestID:  resp.Header.Get("X-Request-Id"),
+	}
+	if bb, ok := resp.Body.(*budgetBody); ok {
+		e.RetryAfter, e.BudgetLeft = bb.asked, bb.left
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if e.Message == "" {

@@ -119,7 +119,11 @@ type blobSums struct {
 //
 // Blob locks under .locks keep two processes fetching the same model from writing the same blob.
 // Offline, Download succeeds only if every blob is already cached.
-func (c *Client) Download(ctx context.Context, repoID, commit string, files []TreeEntry, opts ...DownloadOption) (*Snapshot, error) {
+//
+// A failure of the network, of the Hub's service or of the local disk (full, I/O error) matches
+// ErrTemporary: the same Download may pass later. Other failures will fail again.
+func (c *Client) Download(ctx context.Context, repoID, commit string, files []TreeEntry, opts ...DownloadOption) (snap *Snapshot, err error) {
+	defer func() { err = markTemporary(err) }()
 	var o downloadOptions
 	for _, opt := range opts {
 		opt(&o)

@@ -1,8 +1,13 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
 )
 
 // Sentinel errors. Every error the client returns for one of these conditions wraps the sentinel,
@@ -38,7 +43,77 @@ var (
 	ErrInvalidResponse = errors.New("invalid response from the Hub")
 	// ErrStagedCheck: the caller's staged-file check refused a file.
 	ErrStagedCheck = errors.New("staged file refused")
+	// ErrStalled: the Hub sent no response headers, or no body bytes, for the timeouts set with
+	// WithTimeouts, and retrying did not help within the retry budget.
+	ErrStalled = errors.New("the Hub stopped answering")
+	// ErrRetryBudget: a request or transfer kept failing until the retry budget (WithRetry) was
+	// spent, or the Hub asked to be retried later than the budget allows.
+	ErrRetryBudget = errors.New("retry budget spent")
+	// ErrTemporary matches every failure that says nothing about the model and may pass if tried
+	// again later: the Hub or the network unreachable, a 408, 429 or 5xx answer after every
+	// retry, a stall, a full disk or another I/O error. Refusals of the content (a digest
+	// mismatch, a refused redirect) and answers that will not change (not found, gated,
+	// unauthorized) do not match it.
+	ErrTemporary = errors.New("temporary failure")
 )
+
+// temporaryError marks err as ErrTemporary without changing its message.
+type temporaryError struct{ err error }
+
+func (e *temporaryError) Error() string        { return e.err.Error() }
+func (e *temporaryError) Unwrap() error        { return e.err }
+func (e *temporaryError) Is(target error) bool { return target == ErrTemporary }
+
+// markTemporary wraps err so that it matches ErrTemporary when it is a failure of the network,
+// of the Hub's service or of the local disk, rather than an answer about the model.
+func markTemporary(err error) error {
+	if err == nil || errors.Is(err, ErrTemporary) || !isTemporary(err) {
+		return err
+	}
+	return &temporaryError{err: err}
+}
+
+func isTemporary(err error) bool {
+	if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrRedirectNotAllowed) || errors.Is(err, ErrStagedCheck) ||
+		errors.Is(err, ErrSizeExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM,
+			syscall.ENOBUFS, syscall.EAGAIN, syscall.EBUSY, syscall.ETIMEDOUT, syscall.ECONNREFUSED,
+			syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN, syscall.EPIPE:
+			return true
+		}
+	}
+	var ne net.Error
+	var te *transientError
+	return errors.As(err, &ne) || errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrStalled) || errors.Is(err, ErrRetryBudget)
+}
+
+// StallError is a response that delivered nothing for a timeout: no headers, or no byte of the body.
+type StallError struct {
+	// Host is the server that stalled.
+	Host string
+	// Wait is how long the client waited.
+	Wait time.Duration
+	// Headers is true when the headers never came; false when the body stopped.
+	Headers bool
+}
+
+func (e *StallError) Error() string {
+	if e.Headers {
+		return fmt.Sprintf("no response headers from %s within %v", e.Host, e.Wait)
+	}
+	return fmt.Sprintf("no data from %s for %v (idle timeout)", e.Host, e.Wait)
+}
+
+// Is matches ErrStalled, ErrTemporary and context.DeadlineExceeded (a timeout, as net/http's are).
+func (e *StallError) Is(target error) bool {
+	return target == ErrStalled || target == ErrTemporary || target == context.DeadlineExceeded
+}
 
 // HubError is an error answer from the Hub: its status, its X-Error-Code and its message.
 type HubError struct {
@@ -54,6 +129,11 @@ type HubError struct {
 	RequestID string
 	// Err is the sentinel this answer maps to, or nil for a generic HTTP failure.
 	Err error
+	// RetryAfter is the wait the Hub asked for (Retry-After or RateLimit) when it was more than
+	// what was left of the retry budget, so the request was not retried; 0 otherwise.
+	RetryAfter time.Duration
+	// BudgetLeft is what was left of the retry budget then.
+	BudgetLeft time.Duration
 }
 
 func (e *HubError) Error() string {
@@ -67,10 +147,20 @@ func (e *HubError) Error() string {
 	if e.RequestID != "" {
 		msg += " (request id " + e.RequestID + ")"
 	}
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf("; the Hub asks to retry after %v, beyond the %v left of the retry budget: try again later",
+			e.RetryAfter, e.BudgetLeft.Round(time.Millisecond))
+	}
 	return msg
 }
 
 func (e *HubError) Unwrap() error { return e.Err }
+
+// Is matches ErrTemporary for the answers worth retrying later (408, 429 and 5xx).
+// ErrRetryBudget when the Hub asked to wait longer than the retry budget allowed.
+func (e *HubError) Is(target error) bool {
+	return (target == ErrTemporary && retryableStatus(e.StatusCode)) || (target == ErrRetryBudget && e.RetryAfter > 0)
+}
 
 // RedirectError is a redirect the client refused to follow.
 type RedirectError struct {

@@ -139,11 +139,19 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 	}
 }
 
-// retryTransfer runs attempt until it succeeds, fails for good, or runs out of retries; only
-// transient failures are retried, after the usual backoff.
-func (c *Client) retryTransfer(ctx context.Context, repoID string, e TreeEntry, attempt func() error) error {
+// retryTransfer runs attempt until it succeeds, fails for good, or runs out of retries or of
+// the retry budget; only transient failures are retried, after the usual backoff. From the first
+// failure on, the attempts run under the budget's deadline, which also caps their header and
+// idle timeouts: a server that stops sending fails the transfer after at most the idle timeout
+// plus the budget.
+func (c *Client) retryTransfer(ctx context.Context, repoID string, e TreeEntry, attempt func(ctx context.Context) error) error {
+	var deadline time.Time
 	for try := 0; ; try++ {
-		err := attempt()
+		actx := ctx
+		if !deadline.IsZero() {
+			actx = withBudgetDeadline(ctx, deadline)
+		}
+		err := attempt(actx)
 		var te *transientError
 		if err == nil || !errors.As(err, &te) || ctx.Err() != nil {
 			if ctx.Err() != nil && err != nil {
@@ -151,11 +159,18 @@ func (c *Client) retryTransfer(ctx context.Context, repoID string, e TreeEntry, 
 			}
 			return err
 		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.retry.budget)
+		}
 		if try >= c.retry.retries {
-			return fmt.Errorf("giving up after %d attempts: %w", try+1, te.err)
+			return fmt.Errorf("giving up after %d attempts: %w", try+1, te)
+		}
+		wait := c.retry.backoff(try)
+		if wait >= time.Until(deadline) {
+			return fmt.Errorf("%w (%v) after %d attempts: %w", ErrRetryBudget, c.retry.budget, try+1, te)
 		}
 		c.report(Progress{Repo: repoID, Path: e.Path, State: ProgressRetrying, Attempt: try + 1, Err: te.err, Size: e.Size})
-		if err := c.retry.sleepCtx(ctx, c.retry.backoff(try)); err != nil {
+		if err := c.retry.sleepCtx(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -167,7 +182,7 @@ func (c *Client) retryTransfer(ctx context.Context, repoID string, e TreeEntry, 
 func (c *Client) fetchStream(ctx context.Context, u, repoID string, e TreeEntry, f *os.File) (blobSums, error) {
 	h := newHashers(e)
 	var written int64
-	err := c.retryTransfer(ctx, repoID, e, func() error {
+	err := c.retryTransfer(ctx, repoID, e, func(ctx context.Context) error {
 		var hdr http.Header
 		if written > 0 {
 			hdr = http.Header{"Range": {fmt.Sprintf("bytes=%d-", written)}}
@@ -201,7 +216,7 @@ func (c *Client) fetchStream(ctx context.Context, u, repoID string, e TreeEntry,
 		}
 		var progress atomic.Int64
 		progress.Store(written)
-		n, err := c.copyBody(actx, cancel, resp.Body, f, written, remaining, h, func(k int) {
+		n, err := c.copyBody(actx, resp.Body, f, written, remaining, h, func(k int) {
 			c.report(Progress{Repo: repoID, Path: e.Path, State: ProgressBytes, Bytes: progress.Add(int64(k)), Size: e.Size})
 		})
 		written += n
@@ -276,7 +291,7 @@ func (c *Client) fetchChunked(ctx context.Context, u, repoID string, e TreeEntry
 // The answer must be a 206 for exactly the bytes asked: anything else is a *RangeError.
 func (c *Client) fetchRange(ctx context.Context, u, repoID string, e TreeEntry, f *os.File, start, end int64, onBytes func(int)) error {
 	var got int64
-	return c.retryTransfer(ctx, repoID, e, func() error {
+	return c.retryTransfer(ctx, repoID, e, func(ctx context.Context) error {
 		from := start + got
 		rng := fmt.Sprintf("bytes=%d-%d", from, end)
 		actx, cancel := context.WithCancelCause(ctx)
@@ -294,25 +309,16 @@ func (c *Client) fetchRange(ctx context.Context, u, repoID string, e TreeEntry, 
 		if resp.ContentLength > remaining {
 			return &SizeError{Want: remaining, Got: resp.ContentLength, Overrun: true}
 		}
-		n, err := c.copyBody(actx, cancel, resp.Body, f, from, remaining, nil, onBytes)
+		n, err := c.copyBody(actx, resp.Body, f, from, remaining, nil, onBytes)
 		got += n
 		return err
 	})
 }
 
 // copyBody copies at most limit bytes of body into f at off, feeding h. More than limit bytes is
-// a *SizeError (the body is cut off there); fewer, or a read that stalls for the idle timeout,
-// is a transient error after which the caller resumes from off+n.
-func (c *Client) copyBody(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader, f *os.File, off, limit int64, h io.Writer, onBytes func(int)) (int64, error) {
-	var stalled atomic.Bool
-	var timer *time.Timer
-	if c.readTimeout > 0 {
-		timer = time.AfterFunc(c.readTimeout, func() {
-			stalled.Store(true)
-			cancel(fmt.Errorf("no data for %v", c.readTimeout))
-		})
-		defer timer.Stop()
-	}
+// a *SizeError (the body is cut off there); fewer, or a read that fails (a drop, or a stall the
+// transport's idle timeout ended), is a transient error after which the caller resumes from off+n.
+func (c *Client) copyBody(ctx context.Context, body io.Reader, f *os.File, off, limit int64, h io.Writer, onBytes func(int)) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -320,9 +326,6 @@ func (c *Client) copyBody(ctx context.Context, cancel context.CancelCauseFunc, b
 	for {
 		k, rerr := body.Read(buf)
 		if k > 0 {
-			if timer != nil {
-				timer.Reset(c.readTimeout)
-			}
 			if n+int64(k) > limit {
 				return n, &SizeError{Want: limit, Got: n + int64(k), Overrun: true}
 			}
@@ -342,11 +345,12 @@ func (c *Client) copyBody(ctx context.Context, cancel context.CancelCauseFunc, b
 			return n, nil
 		}
 		if rerr != nil {
-			if stalled.Load() {
-				return n, transient(fmt.Errorf("transfer stalled: %w", context.Cause(ctx)))
-			}
 			if ctx.Err() != nil {
 				return n, context.Cause(ctx)
+			}
+			var se *StallError
+			if errors.As(rerr, &se) {
+				return n, transient(fmt.Errorf("transfer stalled after %d of %d bytes: %w", n, limit, rerr))
 			}
 			return n, transient(fmt.Errorf("after %d of %d bytes: %w", n, limit, rerr))
 		}

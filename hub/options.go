@@ -20,7 +20,7 @@ type options struct {
 	retries       int
 	backoffBase   time.Duration
 	backoffMax    time.Duration
-	maxRetryWait  time.Duration
+	retryBudget   time.Duration
 	headerTimeout time.Duration
 	readTimeout   time.Duration
 	progress      func(Progress)
@@ -58,17 +58,35 @@ func WithJobs(n int) Option { return func(o *options) { o.jobs = n } }
 // fetched in ranges of this size, in parallel (default 64 MiB; 0 never splits a file).
 func WithChunkSize(n int64) Option { return func(o *options) { o.chunkSize = n } }
 
+// Defaults of WithRetry and WithTimeouts.
+const (
+	// DefaultRetryBudget is how long a failing request or transfer is retried, from its first failure.
+	DefaultRetryBudget = time.Minute
+	// DefaultHeaderTimeout is how long a request waits for response headers.
+	DefaultHeaderTimeout = 30 * time.Second
+	// DefaultIdleTimeout is how long a read of a response body may wait for a byte.
+	DefaultIdleTimeout = 60 * time.Second
+)
+
 // WithRetry sets how many times a request or a transfer is retried after a transient failure
-// (408, 429, 5xx, a dropped connection, a stall), and the exponential backoff between tries
-// (default 5 retries, 1 s doubling up to 8 s). Retry-After and RateLimit headers take precedence
-// over the backoff, up to maxWait (default 5 minutes); a server asking for longer is not retried.
-func WithRetry(retries int, base, max, maxWait time.Duration) Option {
-	return func(o *options) { o.retries, o.backoffBase, o.backoffMax, o.maxRetryWait = retries, base, max, maxWait }
+// (408, 429, 5xx, a dropped connection, a stall), the exponential backoff between tries
+// (default 5 retries, 1 s doubling up to 8 s), and the retry budget (default DefaultRetryBudget):
+// from its first failure, a request or transfer is retried only while the waits and the
+// retries' own header and idle timeouts fit in the budget. Retry-After and RateLimit headers
+// take precedence over the backoff; a server asking for a wait beyond what is left of the
+// budget is not retried, and the *HubError says so (it matches ErrRetryBudget).
+//
+// So a server that stops sending fails a transfer after at most the idle timeout (WithTimeouts)
+// plus the budget: 2 minutes with the defaults.
+func WithRetry(retries int, base, max, budget time.Duration) Option {
+	return func(o *options) { o.retries, o.backoffBase, o.backoffMax, o.retryBudget = retries, base, max, budget }
 }
 
-// WithTimeouts sets how long a request may wait for response headers (default 30 s) and how
-// long a body may go without delivering a byte before the transfer is abandoned and retried
-// (default 60 s). The overall deadline is the context's.
+// WithTimeouts sets how long a request may wait for response headers (default
+// DefaultHeaderTimeout, 30 s) and how long any read of a response body (an API answer, a
+// signature, a file) may wait for a byte (default DefaultIdleTimeout, 60 s); 0 turns a bound
+// off. A stalled answer fails with a *StallError (ErrStalled) and is retried within the retry
+// budget (WithRetry). The overall deadline is the context's.
 func WithTimeouts(header, idle time.Duration) Option {
 	return func(o *options) { o.headerTimeout, o.readTimeout = header, idle }
 }

@@ -30,22 +30,36 @@ func (c *Client) ReadFile(ctx context.Context, repoID, commit, path string, maxB
 		return c.readCachedFile(repoID, commit, path, maxBytes)
 	}
 	u := c.resolveURL(repoID, commit, path)
-	resp, err := c.do(withFile(ctx, repoID, path), http.MethodGet, u, nil)
-	if err != nil {
-		var he *HubError
-		if errors.As(err, &he) && errors.Is(err, ErrEntryNotFound) {
-			// The Hub names the commit even when the entry is missing; remember it for offline use.
-			_ = c.cache.MarkMissing(repoID, commit, path)
+	var b []byte
+	var resp *http.Response
+	// A body that stalls (the transport's idle timeout) or drops is fetched again, within the
+	// retry budget.
+	err := c.retryTransfer(ctx, repoID, TreeEntry{Path: path}, func(ctx context.Context) error {
+		var err error
+		resp, err = c.do(withFile(ctx, repoID, path), http.MethodGet, u, nil)
+		if err != nil {
+			var he *HubError
+			if errors.As(err, &he) && errors.Is(err, ErrEntryNotFound) {
+				// The Hub names the commit even when the entry is missing; remember it for offline use.
+				_ = c.cache.MarkMissing(repoID, commit, path)
+			}
+			return err
 		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.ContentLength > maxBytes {
-		return nil, &FileError{Path: path, Err: &SizeError{Want: maxBytes, Got: resp.ContentLength, Overrun: true}}
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
+		defer resp.Body.Close()
+		if resp.ContentLength > maxBytes {
+			return &FileError{Path: path, Err: &SizeError{Want: maxBytes, Got: resp.ContentLength, Overrun: true}}
+		}
+		b, err = io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return transient(&FileError{Path: path, Err: fmt.Errorf("reading %s: %w", redactURL(resp.Request.URL), err)})
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("reading %s: %w", redactURL(resp.Request.URL), err)}
+		return nil, err
 	}
 	if int64(len(b)) > maxBytes {
 		return nil, &FileError{Path: path, Err: &SizeError{Want: maxBytes, Got: int64(len(b)), Overrun: true}}

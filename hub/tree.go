@@ -14,7 +14,8 @@ import (
 const (
 	// maxTreePage bounds one page of a tree listing (1000 entries of a few hundred bytes each).
 	maxTreePage = 16 << 20
-	// maxTreeEntries bounds a whole listing, so a server cannot make the client loop forever.
+	// maxTreeEntries bounds a whole listing (files and directories), so a server cannot make the
+	// client loop forever; with no empty pages allowed, it bounds the number of pages too.
 	maxTreeEntries = 1_000_000
 )
 
@@ -81,13 +82,19 @@ func (c *Client) ListTree(ctx context.Context, repoID, commit string) ([]TreeEnt
 	}
 	next := c.apiURL(repoID, "tree", commit) + "?recursive=true&expand=false"
 	seen := map[string]bool{}
+	cursors := map[string]bool{}
 	paths := map[string]bool{}
 	var entries []TreeEntry
+	items := 0
 	for next != "" {
-		if seen[next] {
-			return nil, fmt.Errorf("hub: listing %s@%s: %w: pagination loops back to %s", repoID, commit, ErrInvalidResponse, next)
+		cursor := ""
+		if u, err := url.Parse(next); err == nil {
+			cursor = u.Query().Get("cursor")
 		}
-		seen[next] = true
+		if seen[next] || (cursor != "" && cursors[cursor]) {
+			return nil, fmt.Errorf("hub: listing %s@%s: %w: pagination loops back to %s", repoID, commit, ErrInvalidResponse, redactURLString(next))
+		}
+		seen[next], cursors[cursor] = true, true
 		var page []apiTreeEntry
 		resp, err := c.getJSON(ctx, next, maxTreePage, &page)
 		if err != nil {
@@ -107,18 +114,24 @@ func (c *Client) ListTree(ctx context.Context, repoID, commit string) ([]TreeEnt
 			paths[e.Path] = true
 			entries = append(entries, e)
 		}
-		if len(entries) > maxTreeEntries {
-			return nil, fmt.Errorf("hub: listing %s@%s: more than %d files", repoID, commit, maxTreeEntries)
+		items += len(page)
+		if items > maxTreeEntries {
+			return nil, fmt.Errorf("hub: listing %s@%s: %w: more than %d entries", repoID, commit, ErrInvalidResponse, maxTreeEntries)
 		}
 		next, err = c.nextPage(resp.Request.URL, resp.Header.Values("Link"))
 		if err != nil {
 			return nil, fmt.Errorf("hub: listing %s@%s: %w", repoID, commit, err)
 		}
+		if next != "" && len(page) == 0 {
+			// The Hub never sends an empty page before the last; a server that does, each time
+			// with a fresh cursor, would keep the client listing forever.
+			return nil, fmt.Errorf("hub: listing %s@%s: %w: an empty page links to another", repoID, commit, ErrInvalidResponse)
+		}
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	// A commit's tree never changes, so the listing is cached for offline use, as huggingface_hub does.
 	if err := c.cache.WriteTree(repoID, commit, entries); err != nil {
-		return nil, err
+		return nil, markTemporary(err)
 	}
 	return entries, nil
 }

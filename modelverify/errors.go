@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/echelongraph/go-modelverify/hub"
 )
 
 // Reason is why a model was refused. The package's Err... values are its only instances, so a
@@ -60,6 +62,15 @@ var (
 	// ErrHub: the Hub (or the network to it) failed, so nothing could be verified.
 	ErrHub = newReason("hub-error", "hub request failed")
 )
+
+// ErrTemporary matches (errors.Is) a failure that says nothing about the model and may pass if
+// tried later: the Hub or the network could not be reached, the Hub answered 408, 429 or 5xx
+// after every retry or stalled past the retry budget, the disk was full or failed, the
+// verification ran past WithTimeout. Such a failure is refused with reason ErrHub ("hub-error")
+// like any Hub failure; a refusal that does not match ErrTemporary (a missing repository, a
+// gated one, a digest mismatch, any policy refusal) will be refused again. It is
+// hub.ErrTemporary, so errors from the hub package match it too.
+var ErrTemporary = hub.ErrTemporary
 
 // reasons lists every Reason, in the order they are documented.
 var reasons = []*Reason{

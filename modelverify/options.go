@@ -1,6 +1,8 @@
 package modelverify
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,6 +22,7 @@ type config struct {
 	now        func() time.Time
 	progress   func(Progress)
 	recordKey  string
+	timeout    time.Duration
 }
 
 // WithEndpoint sets the Hub to fetch from, by URL or by the name the policy gives it. The
@@ -49,6 +52,26 @@ func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progres
 // WithRecordKeyFile is the file holding the key verification records are authenticated with,
 // overriding MODELVERIFY_RECORD_KEY_FILE and the policy's records.keyFile (see RecordRules).
 func WithRecordKeyFile(path string) Option { return func(c *config) { c.recordKey = path } }
+
+// WithTimeout bounds each Verify as a whole: a verification still running after d is stopped
+// and refused as hub-error, with a cause that matches context.DeadlineExceeded and
+// ErrTemporary. The Hub client's own bounds (an idle timeout on every read, a retry budget; see
+// hub.WithTimeouts and hub.WithRetry) apply within it. 0, the default, leaves the deadline to
+// the caller's context.
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// deadlineError is the cause a verification stopped by WithTimeout fails with.
+type deadlineError struct{ d time.Duration }
+
+func (e deadlineError) Error() string {
+	return fmt.Sprintf("modelverify: the verification took longer than its %v deadline", e.d)
+}
+
+// Is matches context.DeadlineExceeded, as a context's deadline does, and ErrTemporary: the
+// same verification may finish in time later.
+func (e deadlineError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == ErrTemporary
+}
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

@@ -205,7 +205,7 @@ func (v *Verifier) Verify(ctx context.Context, ref string) (*Model, error) {
 		ch := v.group.DoChan(key, func() (any, error) { return v.verify(ctx, ref, r) })
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		case res := <-ch:
 			// A verification shared with a caller whose context ended fails with that
 			// context's error; this caller's context is still live, so try again.
@@ -300,6 +300,13 @@ func (d *decision) finish(ctx context.Context, m *Model, err error) error {
 }
 
 func (v *Verifier) verify(ctx context.Context, ref string, r hub.Reference) (*Model, error) {
+	if v.cfg.timeout > 0 {
+		// The deadline (WithTimeout) is the verification's own, so that it ends with a
+		// decision on record even when several callers share it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, v.cfg.timeout, deadlineError{v.cfg.timeout})
+		defer cancel()
+	}
 	d := v.newDecision(ref)
 	d.rec.Repo, d.rec.Revision, d.rec.Endpoint = r.RepoID(), r.Rev(), v.endpointURL
 	m, err := v.run(ctx, d, r)

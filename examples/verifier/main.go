@@ -17,7 +17,9 @@
 // from HF_ENDPOINT, HF_TOKEN and HF_HUB_CACHE, as in huggingface_hub.
 //
 // Exit status: 0 when the model verified (or the command succeeded), 1 when it was refused
-// (scan: a file is not safe; policy check: the policy is invalid), 2 on a usage or I/O error.
+// (scan: a file is not safe; policy check: the policy is invalid), 2 on a usage or I/O error,
+// including a Hub or network that failed and a full or failing disk: those are recorded with
+// reason hub-error, but say nothing about the model, and the same command may pass later.
 package main
 
 import (
@@ -131,7 +133,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'verifier COMMAND --help' for a command's arguments and flags.")
-	fmt.Fprintln(w, "\nexit status: 0 verified, 1 refused, 2 usage or I/O error")
+	fmt.Fprintln(w, "\nexit status: 0 verified, 1 refused, 2 usage or I/O error (Hub, network, disk: retry later)")
 }
 
 // refusal marks an error as a decision against the model, which exits 1, rather than a failure
@@ -158,7 +160,9 @@ type silentExit struct{ code int }
 func (s silentExit) Error() string { return fmt.Sprintf("exit status %d", s.code) }
 
 // report prints err as one line (and, with --verbose, its details) and maps it to an exit
-// status. A *modelverify.Refusal, or an error marked with refusal, exits 1; everything else 2.
+// status. A *modelverify.Refusal, or an error marked with refusal, exits 1, unless it is a
+// temporary failure (modelverify.ErrTemporary: the Hub, the network, the disk); everything
+// else exits 2.
 func report(e *env, err error) int {
 	if err == nil {
 		return exitOK
@@ -177,11 +181,17 @@ func report(e *env, err error) int {
 	case errors.As(err, &s):
 		return s.code
 	case errors.As(err, &u):
+	case errors.Is(err, modelverify.ErrTemporary):
+		// The Hub, the network or the disk failed: nothing was decided about the model, and
+		// the same command may pass later (README, "Exit status").
+		errors.As(err, &mvRef)
+		prefix = "verifier: failed, retry later: "
 	case errors.As(err, &r), errors.As(err, &mvRef):
 		code, prefix = exitRefused, "verifier: refused: "
 	}
 	if e.json {
-		out := map[string]any{"ok": false, "refused": code == exitRefused, "error": err.Error()}
+		out := map[string]any{"ok": false, "refused": code == exitRefused, "error": err.Error(),
+			"temporary": errors.Is(err, modelverify.ErrTemporary)}
 		if mvRef != nil {
 			out["refusal"] = mvRef
 		}

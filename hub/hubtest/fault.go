@@ -13,6 +13,7 @@ const (
 	// FaultIgnoreRange answers a Range request with 200 and the whole file.
 	FaultIgnoreRange
 	// FaultStall sends After bytes of the body, then sends nothing until the client gives up.
+	// With Route RouteAPI it stalls API answers (a JSON body), after their headers and After bytes.
 	FaultStall
 	// FaultRedirect makes an LFS resolve redirect to Location (say, a host the client must not
 	// approve) instead of the CDN.
@@ -20,6 +21,9 @@ const (
 	// FaultLongBody serves Extra bytes more than the file's size, without a Content-Length, so
 	// only the client's own count can cut it off.
 	FaultLongBody
+	// FaultEndlessPages answers tree listings with an empty page that links to a next page with
+	// a fresh cursor, every time, as a broken or hostile server might.
+	FaultEndlessPages
 )
 
 // Route is the part of the server a fault applies to.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -261,6 +263,62 @@ func (s *Server) takeFault(route Route, repoID, path string, kinds ...FaultKind)
 	return nil
 }
 
+// takeRouteFault is takeFault for faults that name route explicitly, so that faults meant for
+// a file's bytes (RouteAny) do not also hit the API.
+func (s *Server) takeRouteFault(route Route, repoID string, kinds ...FaultKind) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.faults {
+		if f.left == 0 || f.Route != route || (f.Repo != "" && f.Repo != repoID) || !slices.Contains(kinds, f.Kind) {
+			continue
+		}
+		if f.left > 0 {
+			f.left--
+		}
+		c := f.Fault
+		return &c
+	}
+	return nil
+}
+
+// endlessPage answers a tree listing with no entries and a link to a "next" page under a fresh
+// cursor.
+func endlessPage(w http.ResponseWriter, r *http.Request) {
+	next := *r.URL
+	q := next.Query()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	q.Set("cursor", fmt.Sprintf("%x", b))
+	next.RawQuery = q.Encode()
+	next.Scheme, next.Host = "http", r.Host
+	if r.TLS != nil {
+		next.Scheme = "https"
+	}
+	w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", next.String()))
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("[]"))
+}
+
+// stallAnswer sends the headers and the first f.After bytes of what serve answers, then nothing
+// until the client gives up or the server closes.
+func (s *Server) stallAnswer(w http.ResponseWriter, r *http.Request, f *Fault, serve func(http.ResponseWriter)) {
+	rec := httptest.NewRecorder()
+	serve(rec)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	body := rec.Body.Bytes()
+	_, _ = w.Write(body[:min(int(f.After), max(len(body)-1, 0))])
+	_ = http.NewResponseController(w).Flush()
+	select {
+	case <-r.Context().Done():
+	case <-s.closed:
+	}
+	panic(http.ErrAbortHandler)
+}
+
 // recorder captures the status for the request log.
 type recorder struct {
 	http.ResponseWriter
@@ -314,6 +372,16 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 	if len(segs) > 0 && segs[0] == "api" {
 		if f := s.takeFault(RouteAPI, apiRepoID(segs), "", FaultStatus); f != nil {
 			statusFault(w, f)
+			return
+		}
+		if len(segs) >= 5 && segs[4] == "tree" {
+			if f := s.takeRouteFault(RouteAPI, apiRepoID(segs), FaultEndlessPages); f != nil {
+				endlessPage(w, r)
+				return
+			}
+		}
+		if f := s.takeRouteFault(RouteAPI, apiRepoID(segs), FaultStall); f != nil {
+			s.stallAnswer(w, r, f, func(w http.ResponseWriter) { s.serveAPI(w, r, segs[1:]) })
 			return
 		}
 		s.serveAPI(w, r, segs[1:])
