@@ -22,5 +22,6 @@
 //
 // Model.Open opens a verified file only if its inode, size and times are those it was verified
 // with; Model.Recheck hashes everything again; Model.Export copies the verified files elsewhere,
-// checking each as it is copied.
+// checking each as it is copied, and Model.Link hard-links them into a directory on the same
+// file system, so that publishing a model out of a staging cache needs no second copy.
 package modelverify

@@ -86,4 +86,11 @@ type Progress struct {
 	// Bytes and Size count the whole directory's hashing, and File is empty.
 	File        string
 	Bytes, Size int64
+	// State is what a download report is about: "started", "bytes", "retrying", "verified"
+	// (the file matched the Hub's digest), "cached" or "cache-corrupt" (hub.ProgressState).
+	// Err says why, for "retrying" and "cache-corrupt".
+	State string
+	Err   error
+	// Total is the size of every file of the model, in the report that starts the download step.
+	Total int64
 }

@@ -107,7 +107,8 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	if v.cfg.progress != nil {
 		progress := v.cfg.progress
 		hubOpts = append(hubOpts, hub.WithProgress(func(hp hub.Progress) {
-			progress(Progress{Ref: hp.Repo, Step: "download", File: hp.Path, Bytes: hp.Bytes, Size: hp.Size})
+			progress(Progress{Ref: hp.Repo, Step: "download", File: hp.Path, Bytes: hp.Bytes, Size: hp.Size,
+				State: hp.State.String(), Err: hp.Err})
 		}))
 	}
 	if v.client, err = hub.NewClient(hubOpts...); err != nil {
@@ -443,7 +444,13 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	// 5. Download into staging and check every file before anything is published.
 	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}, verdicts: map[string]string{},
 		verified: map[string][]string{}}
-	v.progress(r, "download")
+	if v.cfg.progress != nil {
+		var total int64
+		for _, e := range files {
+			total += e.Size
+		}
+		v.cfg.progress(Progress{Ref: r.String(), Step: "download", Total: total})
+	}
 	snap, err := v.client.Download(ctx, r.RepoID(), d.commit, files,
 		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check), hub.WithStagedSetCheck(checker.checkSet))
 	if err != nil {
