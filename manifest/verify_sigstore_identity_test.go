@@ -100,6 +100,12 @@ func TestKeylessSignatureMatchesTheReleaseWorkflowOnATag(t *testing.T) {
 // what was wanted and what was found.
 func TestKeylessSignatureRefusesTheWorkflowOnABranchNamingTheExtension(t *testing.T) {
 	sig, trustRoot := workflowSignature(t, "refs/heads/main")
+	// The signer a refusal names as found is read as the verifier read it.
+	info, err := InspectBundle(sig)
+	must(t, err)
+	if info.Identity != "https://github.com/acme/models/.github/workflows/release.yml@refs/heads/main" || info.OIDCIssuer != githubIssuer || info.Extensions["sourceRepositoryRef"] != "refs/heads/main" {
+		t.Errorf("inspected %+v", info)
+	}
 	for _, c := range []struct {
 		ext  FulcioExtensions
 		want string
