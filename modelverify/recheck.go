@@ -193,8 +193,17 @@ func (v *Verifier) readRecord(repoID, commit string) (*verificationRecord, Recor
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ""
 	}
+	if err != nil {
+		return nil, RecordUnauthenticated
+	}
+	return v.parseRecord(data, repoID, commit)
+}
+
+// parseRecord authenticates and decodes a record file's bytes, which anyone who can write the
+// cache controls; readRecord says what it returns.
+func (v *Verifier) parseRecord(data []byte, repoID, commit string) (*verificationRecord, RecordUse) {
 	var rf recordFile
-	if err != nil || json.Unmarshal(data, &rf) != nil {
+	if json.Unmarshal(data, &rf) != nil {
 		return nil, RecordUnauthenticated
 	}
 	if rf.MAC == "" && rf.Version > 0 && rf.Version < recordVersion {
