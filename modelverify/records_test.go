@@ -589,3 +589,34 @@ publishers: [{name: acme, namespaces: [acme], requireSignature: false, ` + field
 		}
 	}
 }
+
+// VerifyDir binds the signature to the repository the directory claims to hold, as Verify does.
+func TestVerifyDirBindsTheSignatureToTheRepository(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel())
+	other := signWith(t, baseModel(), g.key, manifest.Options{ModelName: "other"})
+	dir := writeModel(t, other)
+	ctx := context.Background()
+	m, err := g.verifier().VerifyDir(ctx, dir, "acme/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := m.Evidence().ManifestDigest
+	if m.Evidence().SubjectName != "other" {
+		t.Fatalf("evidence %+v", m.Evidence())
+	}
+
+	v := g.verifier(func(p map[string]any) { publisher(p)["requireSubjectName"] = true })
+	if _, err := v.VerifyDir(ctx, dir, "acme/tiny"); !errors.Is(err, modelverify.ErrSubjectMismatch) {
+		t.Fatalf("acme/other's model claimed as acme/tiny: %v", err)
+	}
+	v = g.verifier(func(p map[string]any) {
+		publisher(p)["pinnedManifests"] = []any{map[string]any{"repo": "acme/other", "digest": "sha256:" + strings.Repeat("0", 64)}}
+	})
+	if _, err := v.VerifyDir(ctx, dir, "acme/other"); !errors.Is(err, modelverify.ErrManifestNotPinned) {
+		t.Fatalf("an unpinned manifest: %v", err)
+	}
+	if r := g.records(); r[len(r)-1].ManifestDigest != root || r[len(r)-1].SubjectName != "other" {
+		t.Fatalf("audit record %+v", r[len(r)-1])
+	}
+}
