@@ -353,6 +353,22 @@ func TestRecheckFullVerifiesEveryLoadInFull(t *testing.T) {
 	if _, err := os.Stat(recordPath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("recheck: full wrote a record: %v", err)
 	}
+
+	// Offline, the model is verified in full from the cache and the kept signature.
+	offline, err := modelverify.NewVerifier(g.policy, modelverify.WithEndpoint(g.hub.URL), modelverify.WithCacheDir(g.cacheDir),
+		modelverify.WithHubOptions(hub.WithToken(""), hub.WithOffline(true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer offline.Close()
+	g.hub.ResetRequests()
+	m, err := offline.Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatalf("offline with recheck: full: %v", err)
+	}
+	if m.Evidence().Cached || m.Evidence().Verification != modelverify.VerifiedSignature || len(g.hub.Requests()) != 0 {
+		t.Fatalf("offline evidence %+v, %d requests", m.Evidence(), len(g.hub.Requests()))
+	}
 }
 
 func TestTheRecordKey(t *testing.T) {
