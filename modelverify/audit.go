@@ -93,6 +93,8 @@ type Record struct {
 	SignerIssuer string `json:"signerIssuer,omitempty"`
 	// ManifestDigest is the digest of the signed manifest's root ("sha256:...").
 	ManifestDigest string `json:"manifestDigest,omitempty"`
+	// SubjectName is the signed statement's subject name, the model's name as signed.
+	SubjectName string `json:"subjectName,omitempty"`
 	// VerificationRecord says what became of the verification record of an earlier decision
 	// for this commit: reused, stale, unauthenticated or disabled.
 	VerificationRecord RecordUse `json:"verificationRecord,omitempty"`
@@ -405,6 +407,7 @@ func (s *SlogSink) Write(ctx context.Context, rec Record) error {
 	str("signer", rec.Signer)
 	str("signerIssuer", rec.SignerIssuer)
 	str("manifestDigest", rec.ManifestDigest)
+	str("subjectName", rec.SubjectName)
 	str("verificationRecord", string(rec.VerificationRecord))
 	if rec.Files != 0 {
 		attrs = append(attrs, slog.Int("files", rec.Files))

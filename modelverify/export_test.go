@@ -13,3 +13,18 @@ func EditRecordSignedDigests(v *Verifier, repoID, commit string, edit func(file 
 	}
 	return v.saveRecord(rec) == nil
 }
+
+// ParseRecord authenticates and decodes a record file's bytes as Verify does for repo@commit,
+// and reports whether the record would be used, and what the audit log would say of it.
+func ParseRecord(v *Verifier, data []byte, repoID, commit string) (bool, RecordUse) {
+	rec, use := v.parseRecord(data, repoID, commit)
+	if rec != nil && (rec.Repo != repoID || rec.Commit != commit) {
+		panic("a record for another commit was accepted")
+	}
+	return rec != nil, use
+}
+
+// RecordBytes returns the record file of repo@commit as the cache holds it.
+func RecordBytes(v *Verifier, repoID, commit string) ([]byte, error) {
+	return readBounded(v.recordPath(repoID, commit), maxRecordFileSize)
+}

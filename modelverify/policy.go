@@ -137,6 +137,45 @@ type Publisher struct {
 	// IgnorePaths are repository paths the signature does not cover and that are never loaded
 	// (files, or directories and everything under them). The signature file is always ignored.
 	IgnorePaths []string `json:"ignorePaths,omitempty"`
+	// RequireSubjectName requires the signed statement's subject name to name the repository:
+	// its name ("tiny" for acme/tiny, as model_signing names a model after its directory) or
+	// its id ("acme/tiny"). A signature made for another of the publisher's models is refused.
+	RequireSubjectName bool `json:"requireSubjectName,omitempty"`
+	// PinnedManifests pin repositories to signed manifests by root digest, as an image is
+	// pinned by digest: a repository listed here loads only if its signed manifest is one of
+	// those pinned for it, so neither an older signed commit nor another signed model passes.
+	PinnedManifests []ManifestPin `json:"pinnedManifests,omitempty"`
+}
+
+// ManifestPin pins one repository to one signed manifest. A repository may be pinned to
+// several (during a roll-over, the old and the new).
+type ManifestPin struct {
+	// Repo is the repository id ("org/name"); one the publisher claims.
+	Repo string `json:"repo"`
+	// Digest is the signed manifest's root digest, "sha256:" and 64 lower-case hex digits, as
+	// Evidence.ManifestDigest and the audit log's manifestDigest give it.
+	Digest string `json:"digest"`
+}
+
+// PinnedDigests returns the root digests the publisher pins repoID to, or nil if it pins
+// none.
+func (pub *Publisher) PinnedDigests(repoID string) []string {
+	var out []string
+	for _, pin := range pub.PinnedManifests {
+		if pin.Repo == repoID {
+			out = append(out, pin.Digest)
+		}
+	}
+	return out
+}
+
+// subjectNames returns the subject names RequireSubjectName accepts for repoID: its name and
+// its id.
+func subjectNames(repoID string) []string {
+	if _, name, ok := strings.Cut(repoID, "/"); ok {
+		return []string{name, repoID}
+	}
+	return []string{repoID}
 }
 
 // Identity is one signer a publisher accepts. Exactly one of its fields is set.

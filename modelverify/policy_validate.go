@@ -143,6 +143,40 @@ func (p *Policy) checkPublishers(ps *problems) {
 				ps.add(fmt.Sprintf("%s.ignorePaths[%d]", at, j), "%v", err)
 			}
 		}
+		p.checkPins(pub, at, ps)
+	}
+}
+
+var rootDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// checkPins refuses pins that could never apply: to a repository another publisher owns, or
+// for a publisher whose models need no signature (there is no signed manifest to compare).
+func (p *Policy) checkPins(pub *Publisher, at string, ps *problems) {
+	if len(pub.PinnedManifests) > 0 && !pub.SignatureRequired() {
+		ps.add(at+".pinnedManifests", "pins signed manifests, but requireSignature is false; require a signature or remove the pins")
+	}
+	if pub.RequireSubjectName && !pub.SignatureRequired() {
+		ps.add(at+".requireSubjectName", "set, but requireSignature is false: there is no signed subject to check")
+	}
+	seen := map[ManifestPin]int{}
+	for j, pin := range pub.PinnedManifests {
+		field := fmt.Sprintf("%s.pinnedManifests[%d]", at, j)
+		if pat, err := parseNamespacePattern(pin.Repo); err != nil {
+			ps.add(field+".repo", "%v", err)
+		} else if pat.glob {
+			ps.add(field+".repo", "%q must be one repository (org/name), not a pattern", pin.Repo)
+		} else if owner, err := p.Publisher(pin.Repo); err == nil && owner != pub {
+			ps.add(field+".repo", "%q belongs to publisher %q, so this pin would never apply; move it there", pin.Repo, owner.Name)
+		} else if err != nil {
+			ps.add(field+".repo", "%q is not a repository of this publisher: %v", pin.Repo, err)
+		}
+		if !rootDigest.MatchString(pin.Digest) {
+			ps.add(field+".digest", "%q must be \"sha256:\" and 64 lower-case hex digits (the manifest's root digest)", pin.Digest)
+		}
+		if k, dup := seen[pin]; dup {
+			ps.add(field, "repeats pinnedManifests[%d]", k)
+		}
+		seen[pin] = j
 	}
 }
 

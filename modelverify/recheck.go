@@ -39,10 +39,10 @@ import (
 // signed digests against the digests it was verified with (whatever the manifest's hash and
 // serialization, and whether or not the Hub gives an LFS sha256 for it), the content rules
 // (applied again to the recorded format and verdict), and every file's inode, size,
-// modification and change time. What it trusts: that a file whose metadata is unchanged still
-// holds the bytes that were hashed and scanned, as make and git trust it, and the record
-// itself. Both are only as safe as the cache directory's permissions: it must be writable by
-// the service alone.
+// modification and change time. What it trusts: a record whose HMAC-SHA256 verifies under the
+// record key, kept outside the cache (loadRecordKey), so that an editor of the cache who cannot
+// read the key can neither forge nor edit one; and that a file whose metadata is unchanged
+// still holds the bytes that were hashed and scanned, as make and git trust it.
 const recordVersion = 2
 
 // maxRecordFileSize bounds a record read from the cache: about 500 bytes a file, for models of
@@ -67,7 +67,7 @@ type recordedFile struct {
 	BlobPath string `json:"blobPath"`
 	SHA256   string `json:"sha256"`
 	// Signed lists the digests the file's bytes hashed to in the signed manifest's terms
-	// (its hash, whole file or shards), as verifiedDigests formats them; empty when unsigned.
+	// (its hash, whole file or shards), as formatDigests writes them; empty when unsigned.
 	Signed  []string    `json:"signed,omitempty"`
 	Size    int64       `json:"size"`
 	Format  string      `json:"format"`
@@ -193,8 +193,17 @@ func (v *Verifier) readRecord(repoID, commit string) (*verificationRecord, Recor
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ""
 	}
+	if err != nil {
+		return nil, RecordUnauthenticated
+	}
+	return v.parseRecord(data, repoID, commit)
+}
+
+// parseRecord authenticates and decodes a record file's bytes, which anyone who can write the
+// cache controls; readRecord says what it returns.
+func (v *Verifier) parseRecord(data []byte, repoID, commit string) (*verificationRecord, RecordUse) {
 	var rf recordFile
-	if err != nil || json.Unmarshal(data, &rf) != nil {
+	if json.Unmarshal(data, &rf) != nil {
 		return nil, RecordUnauthenticated
 	}
 	if rf.MAC == "" && rf.Version > 0 && rf.Version < recordVersion {
@@ -310,7 +319,8 @@ func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEn
 // RecordRules.KeyFile).
 const RecordKeyEnv = "MODELVERIFY_RECORD_KEY_FILE"
 
-// minRecordKeyLen is the shortest record key accepted: HMAC-SHA256 gains nothing from more.
+// minRecordKeyLen is the shortest record key accepted: a shorter one would be weaker than the
+// HMAC-SHA256 it keys.
 const minRecordKeyLen = 32
 
 // loadRecordKey finds the key verification records are authenticated with, creating it on

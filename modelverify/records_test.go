@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -352,6 +353,22 @@ func TestRecheckFullVerifiesEveryLoadInFull(t *testing.T) {
 	if _, err := os.Stat(recordPath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("recheck: full wrote a record: %v", err)
 	}
+
+	// Offline, the model is verified in full from the cache and the kept signature.
+	offline, err := modelverify.NewVerifier(g.policy, modelverify.WithEndpoint(g.hub.URL), modelverify.WithCacheDir(g.cacheDir),
+		modelverify.WithHubOptions(hub.WithToken(""), hub.WithOffline(true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer offline.Close()
+	g.hub.ResetRequests()
+	m, err := offline.Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatalf("offline with recheck: full: %v", err)
+	}
+	if m.Evidence().Cached || m.Evidence().Verification != modelverify.VerifiedSignature || len(g.hub.Requests()) != 0 {
+		t.Fatalf("offline evidence %+v, %d requests", m.Evidence(), len(g.hub.Requests()))
+	}
 }
 
 func TestTheRecordKey(t *testing.T) {
@@ -418,9 +435,13 @@ func TestTheRecordKey(t *testing.T) {
 		notADir := filepath.Join(t.TempDir(), "file")
 		os.WriteFile(notADir, nil, 0o600)
 		t.Setenv("XDG_CONFIG_HOME", notADir)
-		v, err := newVerifier()
+		var logged bytes.Buffer
+		v, err := newVerifier(modelverify.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !strings.Contains(logged.String(), "every load is verified in full") {
+			t.Fatalf("the service is not told that records are off: %q", logged.String())
 		}
 		for range 2 {
 			m, err := v.Verify(context.Background(), "acme/tiny")
@@ -435,4 +456,183 @@ func TestTheRecordKey(t *testing.T) {
 			t.Fatalf("audit record %+v", r[len(r)-1])
 		}
 	})
+}
+
+// Substitution: the publisher signed acme/other; its files and signature, served as
+// acme/tiny, verify against the publisher's key. requireSubjectName refuses them.
+func TestRequireSubjectNameRefusesAnotherModelOfTheSameNamespace(t *testing.T) {
+	g := newGate(t)
+	other := signWith(t, baseModel(), g.key, manifest.Options{ModelName: "other"})
+	g.serve("acme/tiny", other, hubtest.WithModel("acme/other", other),
+		hubtest.WithModel("acme/named", signWith(t, baseModel(), g.key, manifest.Options{ModelName: "acme/named"})))
+	ctx := context.Background()
+
+	m, err := g.verifier().Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatalf("without the rule, any model the publisher signed passes: %v", err)
+	}
+	if ev := m.Evidence(); ev.SubjectName != "other" || ev.ManifestDigest == "" {
+		t.Fatalf("evidence %+v", ev)
+	}
+
+	v := g.verifier(func(p map[string]any) { publisher(p)["requireSubjectName"] = true })
+	_, err = v.Verify(ctx, "acme/tiny")
+	if !errors.Is(err, modelverify.ErrSubjectMismatch) {
+		t.Fatalf("substituted model: %v", err)
+	}
+	var ref *modelverify.Refusal
+	errors.As(err, &ref)
+	if p := ref.Problems[0]; p.Expected != "tiny or acme/tiny" || p.Actual != "other" || p.File != "model.sig" {
+		t.Fatalf("problem %+v", p)
+	}
+	recs := g.records()
+	if r := recs[len(recs)-1]; r.Decision != modelverify.DecisionRefused || r.SubjectName != "other" ||
+		r.ManifestDigest != m.Evidence().ManifestDigest || !contains(r.Reasons, "subject-mismatch") {
+		t.Fatalf("audit record %+v", r)
+	}
+
+	// The repository's own signature passes, by name or by id.
+	for _, repo := range []string{"acme/other", "acme/named"} {
+		m, err := v.Verify(ctx, repo)
+		if err != nil {
+			t.Fatalf("%s: %v", repo, err)
+		}
+		if r := g.records(); r[len(r)-1].SubjectName != m.Evidence().SubjectName || m.Evidence().SubjectName == "" {
+			t.Fatalf("%s: audit record %+v, evidence %+v", repo, r[len(r)-1], m.Evidence())
+		}
+	}
+}
+
+// Rollback: an older commit of the repository, signed by the same publisher, verifies as well
+// as the newest. A pinned manifest digest refuses it, and refuses another model as well.
+func TestPinnedManifestsRefuseRollbackAndSubstitution(t *testing.T) {
+	g := newGate(t)
+	old := sign(t, baseModel(), g.key)
+	newer := baseModel()
+	newer["model.safetensors"] = safetensorsFile(64, 2)
+	g.serve("acme/tiny", old, hubtest.WithModel("acme/other", sign(t, newer, g.key)))
+	oldCommit, err := g.hub.Resolve("acme/tiny", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.hub.Commit("acme/tiny", "main", sign(t, newer, g.key)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	latest, err := g.verifier().Verify(ctx, "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollback, err := g.verifier().Verify(ctx, "acme/tiny@"+oldCommit)
+	if err != nil {
+		t.Fatalf("without a pin, the older signed commit passes: %v", err)
+	}
+	pinned := latest.Evidence().ManifestDigest
+
+	pin := func(p map[string]any) {
+		publisher(p)["pinnedManifests"] = []any{map[string]any{"repo": "acme/tiny", "digest": pinned}}
+	}
+	v := g.verifier(pin)
+	_, err = v.Verify(ctx, "acme/tiny@"+oldCommit)
+	if !errors.Is(err, modelverify.ErrManifestNotPinned) {
+		t.Fatalf("rollback to %s: %v", oldCommit, err)
+	}
+	var ref *modelverify.Refusal
+	errors.As(err, &ref)
+	if p := ref.Problems[0]; p.Expected != pinned || p.Actual != rollback.Evidence().ManifestDigest {
+		t.Fatalf("problem %+v", p)
+	}
+	recs := g.records()
+	if r := recs[len(recs)-1]; r.Decision != modelverify.DecisionRefused || r.ManifestDigest != rollback.Evidence().ManifestDigest ||
+		!contains(r.Reasons, "manifest-not-pinned") {
+		t.Fatalf("audit record %+v", r)
+	}
+	// The pinned manifest loads, and a repository without pins is not affected.
+	if m, err := v.Verify(ctx, "acme/tiny"); err != nil || m.Evidence().ManifestDigest != pinned {
+		t.Fatalf("the pinned manifest: %v", err)
+	}
+	if _, err := v.Verify(ctx, "acme/other"); err != nil {
+		t.Fatalf("an unpinned repository: %v", err)
+	}
+	// acme/other signs the same files as the pinned manifest (another model name aside):
+	// pinning acme/other to acme/tiny's old manifest refuses it.
+	v = g.verifier(func(p map[string]any) {
+		publisher(p)["pinnedManifests"] = []any{map[string]any{"repo": "acme/other", "digest": rollback.Evidence().ManifestDigest}}
+	})
+	if _, err := v.Verify(ctx, "acme/other"); !errors.Is(err, modelverify.ErrManifestNotPinned) {
+		t.Fatalf("another model under a pinned repository: %v", err)
+	}
+}
+
+func TestPinnedManifestsAreValidated(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	key := newGateKey(t)
+	pubKey := strings.ReplaceAll(string(key.pub), "\n", `\n`)
+	for _, tc := range []struct {
+		name, publisher, want string
+	}{
+		{"a pattern", `pinnedManifests: [{repo: "acme/*", digest: "` + digest + `"}]`, `pinnedManifests[0].repo: "acme/*" must be one repository`},
+		{"another publisher's repository", `pinnedManifests: [{repo: "beta/x", digest: "` + digest + `"}]`, `belongs to publisher "beta"`},
+		{"an unclaimed repository", `pinnedManifests: [{repo: "gamma/x", digest: "` + digest + `"}]`, `no publisher in the policy claims`},
+		{"an upper-case digest", `pinnedManifests: [{repo: "acme/x", digest: "` + strings.ToUpper(digest) + `"}]`, `64 lower-case hex digits`},
+		{"no algorithm", `pinnedManifests: [{repo: "acme/x", digest: "` + strings.Repeat("ab", 32) + `"}]`, `64 lower-case hex digits`},
+		{"a duplicate", `pinnedManifests: [{repo: "acme/x", digest: "` + digest + `"}, {repo: "acme/x", digest: "` + digest + `"}]`, `repeats pinnedManifests[0]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := `
+apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{url: "https://huggingface.co"}]
+publishers:
+  - {name: acme, namespaces: [acme], identities: [{publicKey: {pem: "` + pubKey + `"}}], ` + tc.publisher + `}
+  - {name: beta, namespaces: [beta], identities: [{publicKey: {pem: "` + pubKey + `"}}]}
+`
+			_, err := modelverify.ParsePolicy([]byte(doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	for _, field := range []string{`pinnedManifests: [{repo: "acme/x", digest: "` + digest + `"}]`, `requireSubjectName: true`} {
+		doc := `
+apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{url: "https://huggingface.co"}]
+publishers: [{name: acme, namespaces: [acme], requireSignature: false, ` + field + `}]
+`
+		if _, err := modelverify.ParsePolicy([]byte(doc)); err == nil || !strings.Contains(err.Error(), "requireSignature is false") {
+			t.Fatalf("%s without a signature: %v", field, err)
+		}
+	}
+}
+
+// VerifyDir binds the signature to the repository the directory claims to hold, as Verify does.
+func TestVerifyDirBindsTheSignatureToTheRepository(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel())
+	other := signWith(t, baseModel(), g.key, manifest.Options{ModelName: "other"})
+	dir := writeModel(t, other)
+	ctx := context.Background()
+	m, err := g.verifier().VerifyDir(ctx, dir, "acme/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := m.Evidence().ManifestDigest
+	if m.Evidence().SubjectName != "other" {
+		t.Fatalf("evidence %+v", m.Evidence())
+	}
+
+	v := g.verifier(func(p map[string]any) { publisher(p)["requireSubjectName"] = true })
+	if _, err := v.VerifyDir(ctx, dir, "acme/tiny"); !errors.Is(err, modelverify.ErrSubjectMismatch) {
+		t.Fatalf("acme/other's model claimed as acme/tiny: %v", err)
+	}
+	v = g.verifier(func(p map[string]any) {
+		publisher(p)["pinnedManifests"] = []any{map[string]any{"repo": "acme/other", "digest": "sha256:" + strings.Repeat("0", 64)}}
+	})
+	if _, err := v.VerifyDir(ctx, dir, "acme/other"); !errors.Is(err, modelverify.ErrManifestNotPinned) {
+		t.Fatalf("an unpinned manifest: %v", err)
+	}
+	if r := g.records(); r[len(r)-1].ManifestDigest != root || r[len(r)-1].SubjectName != "other" {
+		t.Fatalf("audit record %+v", r[len(r)-1])
+	}
 }

@@ -516,8 +516,9 @@ func (v *Verifier) publisherFor(d *decision, r hub.Reference, fetching bool) (*P
 	return pub, nil
 }
 
-// verifySignature checks a signature file against the publisher's identities. It returns the
-// result, or nil and no error when the signature failed in audit mode.
+// verifySignature checks a signature file against the publisher's identities, and that it was
+// made for the repository being verified (checkSignedFor). It returns the result, or nil and
+// no error when the signature failed in audit mode.
 func (v *Verifier) verifySignature(ctx context.Context, d *decision, pub *Publisher, sigPath string, bundle []byte) (*manifest.Result, error) {
 	res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
 	switch {
@@ -527,7 +528,33 @@ func (v *Verifier) verifySignature(ctx context.Context, d *decision, pub *Publis
 		problem.File = sigPath
 		return nil, d.fail(*problem, err)
 	}
+	if err := checkSignedFor(d, pub, d.rec.Repo, sigPath, res.Manifest); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// checkSignedFor binds a valid signature to the repository it is loaded from: a signature
+// proves who signed a model, not which repository or which version it was meant for. The
+// subject name and root digest go into the audit record whatever the outcome.
+func checkSignedFor(d *decision, pub *Publisher, repoID, sigPath string, signed *manifest.Manifest) error {
+	root := signed.RootDigest().String()
+	d.rec.SubjectName, d.rec.ManifestDigest = signed.ModelName, root
+	if pub.RequireSubjectName && !slices.Contains(subjectNames(repoID), signed.ModelName) {
+		if err := d.fail(Problem{Reason: ErrSubjectMismatch, File: sigPath, Expected: strings.Join(subjectNames(repoID), " or "),
+			Actual: signed.ModelName, Detail: "the signature is valid but was made for another model; " +
+				"sign the model under the repository's name (model_signing names it after the model's directory)"}, nil); err != nil {
+			return err
+		}
+	}
+	if pins := pub.PinnedDigests(repoID); len(pins) > 0 && !slices.Contains(pins, root) {
+		if err := d.fail(Problem{Reason: ErrManifestNotPinned, File: sigPath, Expected: strings.Join(pins, " or "), Actual: root,
+			Detail: "the signature is valid but signs another version or model than the policy pins " +
+				"(an older commit, or another repository's files); load the pinned commit, or pin this manifest"}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // crossCheck compares the signed manifest with the tree both ways and returns the files to
@@ -779,6 +806,7 @@ func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *m
 		ev.Verification = VerifiedSignature
 		ev.Signer = signerOf(res.Signer)
 		ev.SignedAt = res.SignedAt
+		ev.SubjectName = res.Manifest.ModelName
 	}
 	for _, f := range m.files {
 		ev.Digests[f.Name] = "sha256:" + f.SHA256
@@ -786,7 +814,7 @@ func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *m
 	}
 	d.rec.Verification = ev.Verification
 	d.rec.Signer, d.rec.SignerIssuer = ev.Signer.Identity, ev.Signer.Issuer
-	d.rec.ManifestDigest = ev.ManifestDigest
+	d.rec.ManifestDigest, d.rec.SubjectName = ev.ManifestDigest, ev.SubjectName
 	return ev
 }
 
