@@ -104,11 +104,45 @@ func rangesFor(ts *hubtest.TestServer, path string) []string {
 	return out
 }
 
+// assertResumedFromWhatItHad checks what the client guarantees after a connection drops
+// mid-body: it asks again, and a Range it sends starts exactly at a byte count it had received
+// (never past what the server sent before the drop). The offset itself is not the client's to
+// choose: a reset discards whatever was still in flight, so it may hold anything from none of
+// the 100,000 bytes sent (and then asks for the whole file, without Range) to all of them.
+func assertResumedFromWhatItHad(t *testing.T, ts *hubtest.TestServer, received map[int64]bool) {
+	t.Helper()
+	var gets int
+	for _, r := range ts.Requests() {
+		if r.CDN && strings.Contains(r.Query, "path=model.safetensors&") {
+			gets++
+		}
+	}
+	if gets < 2 {
+		t.Fatalf("%d requests for model.safetensors: the drop was not followed by another", gets)
+	}
+	var prev int64
+	for i, rng := range rangesFor(ts, "model.safetensors") {
+		var from int64
+		if _, err := fmt.Sscanf(rng, "bytes=%d-", &from); err != nil || rng != fmt.Sprintf("bytes=%d-", from) {
+			t.Fatalf("resume range %q is not bytes=N-", rng)
+		}
+		switch {
+		case from <= 0 || from < prev:
+			t.Errorf("resume range %q: offsets must be positive and never go back (previous %d)", rng, prev)
+		case i == 0 && from > 100_000:
+			t.Errorf("resume range %q starts past the 100,000 bytes sent before the drop", rng)
+		case !received[from]:
+			t.Errorf("resume range %q starts at %d bytes, a count the client never reported holding", rng, from)
+		}
+		prev = from
+	}
+}
+
 func TestTransientFaultsRecoverAndDownloadCompletesCorrectly(t *testing.T) {
 	cases := []struct {
 		name  string
 		fault hubtest.Fault
-		check func(t *testing.T, ts *hubtest.TestServer)
+		check func(t *testing.T, ts *hubtest.TestServer, received map[int64]bool)
 	}{
 		{"503 twice on resolve", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 503, Route: hubtest.RouteResolve, File: "config.json", Times: 2}, nil},
 		{"502 on the CDN", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 502, Route: hubtest.RouteCDN, Times: 3}, nil},
@@ -117,11 +151,7 @@ func TestTransientFaultsRecoverAndDownloadCompletesCorrectly(t *testing.T) {
 		{"429 with Retry-After", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 429, Route: hubtest.RouteAPI, RetryAfter: "1", Times: 1}, nil},
 		{"408", hubtest.Fault{Kind: hubtest.FaultStatus, Status: 408, File: "model.safetensors", Times: 1}, nil},
 		{"dropped connection resumes with Range", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "model.safetensors", After: 100_000, Times: 1},
-			func(t *testing.T, ts *hubtest.TestServer) {
-				if r := rangesFor(ts, "model.safetensors"); len(r) != 1 || r[0] != "bytes=100000-" {
-					t.Errorf("resume ranges %v, want [bytes=100000-]", r)
-				}
-			}},
+			assertResumedFromWhatItHad},
 		{"dropped plain git file resumes", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "config.json", After: 5, Times: 1}, nil},
 		{"dropped range of a parallel download", hubtest.Fault{Kind: hubtest.FaultDropConnection, File: "big.bin", After: 1000, Times: 2}, nil},
 		{"corrupted bytes of the right length", hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "model.safetensors", Times: 1}, nil},
@@ -133,11 +163,19 @@ func TestTransientFaultsRecoverAndDownloadCompletesCorrectly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			files := faultRepo()
 			ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files), hubtest.WithFault(tc.fault))
-			snap, c, err := download(t, ts, hub.WithTimeouts(10*time.Second, 300*time.Millisecond))
+			// Every byte count the client reported holding of model.safetensors (calls are
+			// serialised by the client).
+			received := map[int64]bool{}
+			snap, c, err := download(t, ts, hub.WithTimeouts(10*time.Second, 300*time.Millisecond),
+				hub.WithProgress(func(p hub.Progress) {
+					if p.Path == "model.safetensors" && p.State == hub.ProgressBytes {
+						received[p.Bytes] = true
+					}
+				}))
 			assertComplete(t, snap, err, files)
 			assertNoStaging(t, c.Cache().Dir)
 			if tc.check != nil {
-				tc.check(t, ts)
+				tc.check(t, ts, received)
 			}
 		})
 	}

@@ -8,7 +8,9 @@ import (
 	"strings"
 )
 
-// Mismatch is a resource whose digest differs between the signed manifest and the model.
+// Mismatch is a resource whose digest differs between the signed manifest and the model. For
+// a file whose size differs from the size its signed shards cover, which CheckDir finds
+// without reading the file, Name is the file's path and Expected and Actual are "N bytes".
 type Mismatch struct {
 	Name     string
 	Expected string // "algorithm:hex" from the signed manifest
@@ -62,6 +64,15 @@ func Compare(signed, actual *Manifest, opts CompareOptions) error {
 			return err
 		}
 	}
+	if d := compare(signed, actual, opts, nil); !d.Empty() {
+		return d
+	}
+	return nil
+}
+
+// compare is Compare on names already validated. A signed resource of a file in present is not
+// reported missing: the file is there, and its difference has been reported otherwise.
+func compare(signed, actual *Manifest, opts CompareOptions, present map[string]bool) *Diff {
 	type entry struct{ alg, hex string }
 	have := make(map[string]entry, len(actual.Resources))
 	for _, r := range actual.Resources {
@@ -72,11 +83,11 @@ func Compare(signed, actual *Manifest, opts CompareOptions) error {
 	for _, r := range signed.Resources {
 		want[r.Name] = true
 		got, ok := have[r.Name]
-		if !ok {
+		switch {
+		case !ok && present[r.Path()]:
+		case !ok:
 			d.Missing = append(d.Missing, r.Name)
-			continue
-		}
-		if got.alg != r.Algorithm || got.hex != r.Hex() {
+		case got.alg != r.Algorithm || got.hex != r.Hex():
 			d.Mismatched = append(d.Mismatched, Mismatch{Name: r.Name, Expected: r.Algorithm + ":" + r.Hex(), Actual: got.alg + ":" + got.hex})
 		}
 	}
@@ -89,9 +100,6 @@ func Compare(signed, actual *Manifest, opts CompareOptions) error {
 	}
 	slices.Sort(d.Missing)
 	slices.Sort(d.Extra)
-	if d.Empty() {
-		return nil
-	}
 	return d
 }
 
@@ -110,7 +118,15 @@ type CheckOptions struct {
 
 // CheckDir hashes the model at path the way the signed manifest says it was hashed (method,
 // hash type, shard size, symbolic links, and the recorded ignore paths), and compares the
-// result with it. It returns the model's manifest, and a *Diff error if they differ.
+// result with it. It returns the manifest of what it hashed, and a *Diff error if the model
+// differs.
+//
+// Names, file types and sizes are compared before anything is read, so that a model padded
+// with something huge is refused at the cost of a stat: a file the signature does not cover is
+// reported as extra without being read, and so is a file whose size differs from the size its
+// signed shards cover (a Mismatch in bytes). Only the signed files whose size can be right are
+// hashed, and only they are in the returned manifest. (A files-serialization manifest records
+// no sizes, so there a signed file is hashed whatever its size.)
 func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOptions) (*Manifest, error) {
 	ser := signed.Serialization
 	if err := ser.Validate(); err != nil {
@@ -133,20 +149,61 @@ func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOpti
 		Workers:         opts.Workers,
 		Progress:        opts.Progress,
 	}
+	byFile := signed.ByFile()
 	if opts.IgnoreUnsigned {
 		o.Only = []string{}
-		for _, f := range signed.Files() {
+		for f := range byFile {
 			if f != "." {
 				o.Only = append(o.Only, f)
 			}
 		}
-		if len(o.Only) != len(signed.Files()) {
+		slices.Sort(o.Only)
+		if len(o.Only) != len(byFile) {
 			o.Only = nil // a single-file model: hash it whole
 		}
 	}
-	actual, err := FromDir(ctx, path, o)
+	oser, err := o.serialization()
 	if err != nil {
 		return nil, err
 	}
-	return actual, Compare(signed, actual, CompareOptions{IgnoreUnsigned: opts.IgnoreUnsigned})
+	_, files, ignores, err := collect(path, oser, o)
+	if err != nil {
+		return nil, err
+	}
+	oser.IgnorePaths = ignores
+
+	// What a stat can tell, before any byte is read.
+	var early Diff
+	present := make(map[string]bool, len(files))
+	toHash := make([]file, 0, len(files))
+	for _, f := range files {
+		rs, signedFile := byFile[f.name]
+		want, sized := ShardedSize(rs)
+		switch {
+		case !signedFile && oser.Method == MethodShards && f.size == 0:
+			// An empty file has no shard, signed or hashed: nothing to compare, as FromDir.
+		case !signedFile:
+			if !opts.IgnoreUnsigned {
+				early.Extra = append(early.Extra, f.name)
+			}
+		case sized && f.size != want:
+			present[f.name] = true
+			early.Mismatched = append(early.Mismatched, Mismatch{Name: f.name,
+				Expected: fmt.Sprintf("%d bytes", want), Actual: fmt.Sprintf("%d bytes", f.size)})
+		default:
+			toHash = append(toHash, f)
+		}
+	}
+	actual := &Manifest{ModelName: signed.ModelName, Serialization: oser}
+	if actual.Resources, err = hashResources(ctx, toHash, oser, o); err != nil {
+		return nil, err
+	}
+	d := compare(signed, actual, CompareOptions{IgnoreUnsigned: opts.IgnoreUnsigned}, present)
+	d.Extra = append(d.Extra, early.Extra...)
+	slices.Sort(d.Extra)
+	d.Mismatched = append(early.Mismatched, d.Mismatched...)
+	if d.Empty() {
+		return actual, nil
+	}
+	return actual, d
 }

@@ -13,4 +13,11 @@
 // root (NewKeyVerifier, NewCertificateVerifier, NewSigstoreVerifier), offline, and return a
 // Result: the verified manifest, who signed it and, for Sigstore, when. Bundles written by either
 // tool verify with the other, including every released model_signing version's.
+//
+// Who may sign is said precisely. A certificate signer's leaf must carry the codeSigning
+// extended key usage unless told otherwise, and may be held to a subject and subject alternative
+// names (CertificateSubject); a Sigstore signer is held to its identity, OIDC issuer and any of
+// the extensions Fulcio records about a CI workflow (FulcioExtensions): repository, ref,
+// commit, trigger. Every regular expression is matched against the whole value (CompileAnchored),
+// and every refusal names the value, what was wanted and what was found.
 package manifest

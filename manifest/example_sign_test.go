@@ -100,7 +100,7 @@ func ExampleNewSigstoreVerifier() {
 // result names the signing certificate.
 func ExampleNewCertificateVerifier() {
 	dir := interopSigned + "/v1.1.0-certificate"
-	verifier, err := manifest.NewCertificateVerifier(mustRead(interopKeys + "/ca-cert.pem"))
+	verifier, err := manifest.NewCertificateVerifier(manifest.CertificateVerifierOptions{Roots: [][]byte{mustRead(interopKeys + "/ca-cert.pem")}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -116,4 +116,28 @@ func ExampleNewCertificateVerifier() {
 	// signed by CN=intermediate-ca issued by CN=intermediate-ca
 	// signme-1 sha256:f6310066c7320497
 	// signme-2 sha256:32dcb1f8e1ae52d5
+}
+
+// A policy for a CI signer says more than the identity: which repository's workflow, on which
+// ref. This model was signed by a person, so its certificate carries no workflow extensions, and
+// the refusal names the first constraint it fails, what was wanted and what was found.
+func ExampleFulcioExtensions() {
+	dir := interopSigned + "/v1.1.0-sigstore"
+	verifier, err := manifest.NewSigstoreVerifier(manifest.SigstoreVerifierOptions{
+		IdentityRegexp: `stefanb@us\.ibm\.com`, // matched against the whole identity
+		Issuer:         "https://sigstore.verify.ibm.com/oauth2",
+		Extensions: manifest.FulcioExtensions{
+			SourceRepositoryURI:       "https://github.com/acme/models",
+			SourceRepositoryRefRegexp: `refs/tags/v.+`,
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = manifest.Verify(context.Background(), mustRead(dir+"/model.sig"), verifier)
+	fmt.Println(errors.Is(err, manifest.ErrIdentity))
+	fmt.Println(err)
+	// Output:
+	// true
+	// verify sigstore signature: signer identity does not match: certificate extension sourceRepositoryURI (OID 1.3.6.1.4.1.57264.1.12): want "https://github.com/acme/models", found none
 }

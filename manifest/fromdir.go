@@ -89,7 +89,19 @@ func FromDir(ctx context.Context, path string, opts Options) (*Manifest, error) 
 		return nil, err
 	}
 	ser.IgnorePaths = ignores
+	m := &Manifest{ModelName: opts.ModelName, Serialization: ser}
+	if m.ModelName == "" {
+		m.ModelName = modelName(root)
+	}
+	if m.Resources, err = hashResources(ctx, files, ser, opts); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
 
+// hashResources hashes files as ser says (whole, or in shards; an empty file has no shard) and
+// returns their resources in Python's canonical order.
+func hashResources(ctx context.Context, files []file, ser Serialization, opts Options) ([]Resource, error) {
 	var tasks []digest.Task
 	var names []string
 	for _, f := range files {
@@ -118,17 +130,13 @@ func FromDir(ctx context.Context, path string, opts Options) (*Manifest, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{ModelName: opts.ModelName, Serialization: ser}
-	if m.ModelName == "" {
-		m.ModelName = modelName(root)
-	}
 	alg := ser.ResourceAlgorithm()
-	m.Resources = make([]Resource, len(tasks))
+	rs := make([]Resource, len(tasks))
 	for i := range tasks {
-		m.Resources[i] = Resource{Name: names[i], Algorithm: alg, Digest: sums[i]}
+		rs[i] = Resource{Name: names[i], Algorithm: alg, Digest: sums[i]}
 	}
-	SortResources(m.Resources)
-	return m, nil
+	SortResources(rs)
+	return rs, nil
 }
 
 // modelName is the last component of the model's path, resolved first so that "." and ".."

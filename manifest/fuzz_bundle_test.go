@@ -41,7 +41,7 @@ func FuzzVerifyBundle(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(certBundle)
-	cv, err := NewCertificateVerifier(pki.rootPEM)
+	cv, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -2,16 +2,10 @@ package manifest
 
 import (
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
-)
 
-// Fulcio's certificate extensions for the OIDC issuer: the original raw-string form and the
-// DER-encoded v2 form.
-var (
-	oidFulcioIssuerV1 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}
-	oidFulcioIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 )
 
 // InspectBundle reports who a signature bundle says signed it, WITHOUT verifying anything. It is
@@ -55,19 +49,14 @@ func InspectBundle(data []byte) (*SignerInfo, error) {
 	}
 	describeCertificate(info, leaf)
 	if info.Kind == SignerSigstore {
-		if len(info.SANs) > 0 {
+		// Read as sigstore-go reads it when verifying (URI SAN first, then e-mail), so that the
+		// signer named here is the one the identity was compared with.
+		if summary, err := certificate.SummarizeCertificate(leaf); err == nil {
+			info.Identity = summary.SubjectAlternativeName
+			info.OIDCIssuer = summary.Extensions.Issuer
+			info.Extensions = fulcioExtensionValues(summary.Extensions)
+		} else if len(info.SANs) > 0 {
 			info.Identity = info.SANs[0]
-		}
-		for _, ext := range leaf.Extensions {
-			switch {
-			case ext.Id.Equal(oidFulcioIssuerV2):
-				var s string
-				if _, err := asn1.Unmarshal(ext.Value, &s); err == nil {
-					info.OIDCIssuer = s
-				}
-			case ext.Id.Equal(oidFulcioIssuerV1) && info.OIDCIssuer == "":
-				info.OIDCIssuer = string(ext.Value)
-			}
 		}
 	}
 	return info, nil

@@ -126,6 +126,32 @@ func (m *Manifest) Files() []string {
 	return out
 }
 
+// ByFile returns the resources of m grouped by the file they belong to, each file's in listed
+// order. It is how to look many files up: ResourcesFor scans every resource on each call, which
+// for a whole model is quadratic in its number of files.
+func (m *Manifest) ByFile() map[string][]Resource {
+	out := make(map[string][]Resource, len(m.Resources))
+	for _, r := range m.Resources {
+		p := r.Path()
+		out[p] = append(out[p], r)
+	}
+	return out
+}
+
+// ShardedSize returns the size of the file that the shard resources rs (one file's, as ByFile
+// groups them) cover: where the last one ends. ok is false when rs are not shards, whose
+// digests alone say nothing of the file's size.
+func ShardedSize(rs []Resource) (size int64, ok bool) {
+	for _, r := range rs {
+		_, _, end, isShard := r.Shard()
+		if !isShard {
+			return 0, false
+		}
+		size = max(size, end)
+	}
+	return size, len(rs) > 0
+}
+
 // ResourceAlgorithm returns the algorithm name that a resource made with these parameters
 // carries.
 func (s Serialization) ResourceAlgorithm() string {

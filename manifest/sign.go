@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Signer signs a model's in-toto statement and returns the whole signature file: a Sigstore
@@ -20,8 +21,13 @@ type Signer interface {
 }
 
 // Sign encodes m as model_signing's in-toto statement and signs it with s. The result is the
-// content of a model.sig file.
+// content of a model.sig file. A manifest without resources is refused with ErrEmptyModel:
+// the OMS specification (section 6.1) requires at least one file, and Python model_signing
+// signing an empty model anyway is its issue #661.
 func Sign(ctx context.Context, m *Manifest, s Signer) ([]byte, error) {
+	if len(m.Resources) == 0 {
+		return nil, fmt.Errorf("%w: the manifest of %q lists no resources; the OMS specification (section 6.1) requires at least one", ErrEmptyModel, m.ModelName)
+	}
 	payload, err := EncodeStatement(m)
 	if err != nil {
 		return nil, err
@@ -31,11 +37,20 @@ func Sign(ctx context.Context, m *Manifest, s Signer) ([]byte, error) {
 
 // SignDir hashes the model at modelPath (FromDir with opts) and signs its manifest with s. It
 // returns the bundle, to be written to opts.SignatureFile (model.sig by default), and the
-// manifest it covers. The signature file itself is always left out of the manifest.
+// manifest it covers. The signature file itself is always left out of the manifest. A model
+// with nothing to sign (an empty directory, or one whose files are all ignored, or all empty
+// under shards serialization, which gives empty files no shard) is refused with ErrEmptyModel.
 func SignDir(ctx context.Context, modelPath string, opts Options, s Signer) ([]byte, *Manifest, error) {
 	m, err := FromDir(ctx, modelPath, opts)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(m.Resources) == 0 {
+		why := "ignored: " + strings.Join(m.Serialization.IgnorePaths, ", ")
+		if m.Serialization.Method == MethodShards {
+			why += "; shards serialization gives an empty file no shard"
+		}
+		return nil, nil, fmt.Errorf("%w: %s holds no file to sign (%s); the OMS specification (section 6.1) requires at least one", ErrEmptyModel, modelPath, why)
 	}
 	b, err := Sign(ctx, m, s)
 	if err != nil {

@@ -30,18 +30,26 @@ var (
 	ErrUnsupportedKey = errors.New("unsupported key")
 	// ErrUntrustedChain means the signing certificate does not chain to a trusted root.
 	ErrUntrustedChain = errors.New("certificate does not chain to a trusted root")
-	// ErrCertificateUsage means the signing certificate may not be used to sign.
+	// ErrCertificateUsage means the signing certificate may not be used to sign models: its key
+	// usage leaves out digitalSignature, or it carries none of the extended key usages the
+	// verifier wants (codeSigning by default), as a TLS server certificate does.
 	ErrCertificateUsage = errors.New("certificate is not for signing")
 	// ErrCertificateExpired means the signing certificate was not valid at the time checked.
 	ErrCertificateExpired = errors.New("certificate is expired or not yet valid")
-	// ErrIdentity means a Sigstore certificate names another identity or OIDC issuer than the
-	// one expected.
+	// ErrIdentity means the signing certificate names someone else than the verifier wants: a
+	// Sigstore certificate's identity, OIDC issuer or Fulcio extension, or a certificate
+	// signer's subject or subject alternative names. Options that cannot be used (a bad
+	// regular expression) are reported with it too, as *OptionError values.
 	ErrIdentity = errors.New("signer identity does not match")
 	// ErrTransparencyLog means Sigstore's transparency log or timestamp evidence is missing or
 	// does not verify.
 	ErrTransparencyLog = errors.New("transparency log evidence does not verify")
 	// ErrTrustRoot means a trusted root or client trust configuration could not be read.
 	ErrTrustRoot = errors.New("invalid Sigstore trust root")
+	// ErrEmptyModel means Sign was given a manifest with no resources. The OMS specification
+	// (section 6.1) requires a model to hold at least one file, so such a signature would be
+	// one that conforming verifiers refuse.
+	ErrEmptyModel = errors.New("the model has no files to sign")
 )
 
 // VerificationError is the error Verify and VerifyDir return: which kind of verifier refused

@@ -4,19 +4,25 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
@@ -32,6 +38,49 @@ type fakeSigstore struct {
 	interKey          *ecdsa.PrivateKey
 	certStart         time.Duration // leaf NotBefore relative to the request; it lives ten minutes
 	requests          []string
+	// uriSAN and extensions, when set, make the fake issue what Fulcio issues for a CI
+	// workflow: the workflow's URI as the SAN instead of the token's e-mail, and these
+	// extensions besides the OIDC issuer.
+	uriSAN     string
+	extensions []pkix.Extension
+}
+
+// fulcioExtension encodes a Fulcio extension as Fulcio does: the v2 ones (OID .1.8 and up) as a
+// DER UTF8String, the deprecated GitHub ones (.1.2 to .1.6) as raw bytes.
+func fulcioExtension(oid asn1.ObjectIdentifier, value string) pkix.Extension {
+	if len(oid) == 9 && oid[8] < 8 {
+		return pkix.Extension{Id: oid, Value: []byte(value)}
+	}
+	der, err := asn1.MarshalWithParams(value, "utf8")
+	if err != nil {
+		panic(err)
+	}
+	return pkix.Extension{Id: oid, Value: der}
+}
+
+// workflowLeaf issues a certificate as Fulcio does for a GitHub Actions token.
+func (f *fakeSigstore) workflowLeaf(issuer, email string, notBefore time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		NotBefore:    notBefore, NotAfter: notBefore.Add(10 * time.Minute),
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		ExtraExtensions: append([]pkix.Extension{fulcioExtension(certificate.OIDIssuerV2, issuer)}, f.extensions...),
+	}
+	if f.uriSAN != "" {
+		u, err := url.Parse(f.uriSAN)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.URIs = []*url.URL{u}
+	} else {
+		tmpl.EmailAddresses = []string{email}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.inter, pub, f.interKey)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 func newFakeSigstore(t testing.TB) *fakeSigstore {
@@ -150,7 +199,12 @@ func (f *fakeSigstore) fulcio(req *http.Request, body []byte) (*http.Response, e
 		return respond(http.StatusBadRequest, nil, "proof of possession does not verify"), nil
 	}
 	now := time.Now()
-	leaf, err := ca.GenerateLeafCert(claims.Email, claims.Iss, now.Add(f.certStart), pubOnly{pub}, f.inter, f.interKey)
+	var leaf *x509.Certificate
+	if f.uriSAN != "" || len(f.extensions) > 0 {
+		leaf, err = f.workflowLeaf(claims.Iss, claims.Email, now.Add(f.certStart), pub)
+	} else {
+		leaf, err = ca.GenerateLeafCert(claims.Email, claims.Iss, now.Add(f.certStart), pubOnly{pub}, f.inter, f.interKey)
+	}
 	if err != nil {
 		return nil, err
 	}

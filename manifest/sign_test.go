@@ -155,7 +155,7 @@ func TestCertificateSignatureRoundTripsWithItsChain(t *testing.T) {
 	s, err := NewCertificateSigner(pki.keyPEM(t, "p384"), pki.signingLeaf(t, "p384"), pki.intPEM)
 	must(t, err)
 	dir, sig := signedModel(t, s)
-	v, err := NewCertificateVerifier(pki.rootPEM)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	res, err := VerifyDir(context.Background(), dir, sig, v, CheckOptions{})
 	must(t, err)
@@ -181,7 +181,7 @@ func TestCertificateSignatureRefusesAnotherCA(t *testing.T) {
 	s, err := NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"), pki.intPEM)
 	must(t, err)
 	_, sig := signedModel(t, s)
-	v, err := NewCertificateVerifier(other.rootPEM)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{other.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrUntrustedChain) {
 		t.Fatalf("got %v, want ErrUntrustedChain", err)
@@ -191,13 +191,13 @@ func TestCertificateSignatureRefusesAnotherCA(t *testing.T) {
 	s, err = NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"))
 	must(t, err)
 	_, sig = signedModel(t, s)
-	v, err = NewCertificateVerifier(pki.rootPEM)
+	v, err = NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrUntrustedChain) {
 		t.Fatalf("got %v, want ErrUntrustedChain", err)
 	}
 	// Several anchors, in one file or many, are all trusted.
-	v, err = NewCertificateVerifier(append(append([]byte{}, other.rootPEM...), pki.intPEM...))
+	v, err = NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{append(append([]byte{}, other.rootPEM...), pki.intPEM...)}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); err != nil {
 		t.Fatalf("an intermediate given as a trust anchor: %v", err)
@@ -207,11 +207,11 @@ func TestCertificateSignatureRefusesAnotherCA(t *testing.T) {
 func TestCertificateSignatureRefusesAnExpiredCertificate(t *testing.T) {
 	pki := newTestPKI(t)
 	now := time.Now()
-	expired := pki.leaf(t, "p256", now.Add(-3*time.Hour), now.Add(-2*time.Hour), x509.KeyUsageDigitalSignature)
+	expired := pki.leaf(t, "p256", now.Add(-3*time.Hour), now.Add(-2*time.Hour), x509.KeyUsageDigitalSignature, x509.ExtKeyUsageCodeSigning)
 	s, err := NewCertificateSigner(pki.keyPEM(t, "p256"), expired, pki.intPEM)
 	must(t, err)
 	_, sig := signedModel(t, s)
-	v, err := NewCertificateVerifier(pki.rootPEM)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrCertificateExpired) {
 		t.Fatalf("got %v, want ErrCertificateExpired", err)
@@ -226,15 +226,23 @@ func TestCertificateWithoutSigningUsageIsRefused(t *testing.T) {
 		t.Fatalf("signer: got %v, want ErrCertificateUsage", err)
 	}
 	// A bundle made anyway (by another tool) is refused too.
-	good, err := NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"), pki.intPEM)
-	must(t, err)
-	good.(*ecdsaSigner).chain[0] = mustParseCert(t, leaf).Raw
-	_, sig := signedModel(t, good)
-	v, err := NewCertificateVerifier(pki.rootPEM)
+	sig := signedWithAnyLeaf(t, pki, leaf)
+	v, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	if _, err := Verify(context.Background(), sig, v); !errors.Is(err, ErrCertificateUsage) {
 		t.Fatalf("verifier: got %v, want ErrCertificateUsage", err)
 	}
+}
+
+// signedWithAnyLeaf makes the bundle another tool could make with leaf (for the key called
+// "p256"), which this package's signer would refuse to write.
+func signedWithAnyLeaf(t *testing.T, pki *testPKI, leaf []byte) []byte {
+	t.Helper()
+	s, err := NewCertificateSigner(pki.keyPEM(t, "p256"), pki.signingLeaf(t, "p256"), pki.intPEM)
+	must(t, err)
+	s.(*ecdsaSigner).chain[0] = mustParseCert(t, leaf).Raw
+	_, sig := signedModel(t, s)
+	return sig
 }
 
 func TestCertificateSignerRefusesACertificateForAnotherKey(t *testing.T) {
@@ -261,7 +269,7 @@ func TestVerifiersRefuseBundlesOfAnotherKind(t *testing.T) {
 	_, certSig := signedModel(t, cs)
 	kv, err := NewKeyVerifier(pki.keyPub(t, "p256"))
 	must(t, err)
-	cv, err := NewCertificateVerifier(pki.rootPEM)
+	cv, err := NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{pki.rootPEM}})
 	must(t, err)
 	sv, err := NewSigstoreVerifier(SigstoreVerifierOptions{Identity: testIdentity, Issuer: testIssuer})
 	must(t, err)
@@ -272,5 +280,39 @@ func TestVerifiersRefuseBundlesOfAnotherKind(t *testing.T) {
 		if _, err := Verify(context.Background(), c.sig, c.v); !errors.Is(err, ErrVerificationMaterial) {
 			t.Fatalf("%s verifier: got %v, want ErrVerificationMaterial", c.v.Kind(), err)
 		}
+	}
+}
+
+func TestSigningAModelWithNoFilesIsRefused(t *testing.T) {
+	pki := newTestPKI(t)
+	s, err := NewKeySigner(pki.keyPEM(t, "p256"), nil)
+	must(t, err)
+	ctx := context.Background()
+	cases := map[string]struct {
+		files map[string]string
+		opts  Options
+	}{
+		"empty directory":         {},
+		"only git metadata":       {files: map[string]string{".git/HEAD": "ref: refs/heads/main\n", ".gitattributes": "*.bin lfs\n"}},
+		"every file ignored":      {files: map[string]string{"weights/a.bin": "a"}, opts: Options{IgnorePaths: []string{"weights"}}},
+		"only an old signature":   {files: map[string]string{DefaultSignatureFile: "{}"}},
+		"empty files with shards": {files: map[string]string{"a.bin": "", "b.bin": ""}, opts: Options{Method: MethodShards}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, c.files)
+			sig, m, err := SignDir(ctx, dir, c.opts, s)
+			if !errors.Is(err, ErrEmptyModel) || sig != nil || m != nil {
+				t.Fatalf("got %v (%d bytes), want ErrEmptyModel", err, len(sig))
+			}
+			if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "section 6.1") {
+				t.Errorf("the refusal does not name the model and the rule: %v", err)
+			}
+		})
+	}
+	// Sign refuses an empty manifest however it was made.
+	if _, err := Sign(ctx, &Manifest{ModelName: "m", Serialization: Serialization{Method: MethodFiles, HashType: SHA256}}, s); !errors.Is(err, ErrEmptyModel) {
+		t.Fatalf("Sign of an empty manifest: %v", err)
 	}
 }

@@ -37,6 +37,10 @@ type SignerInfo struct {
 	// for it, both checked against the verifier's expectations.
 	Identity   string
 	OIDCIssuer string
+	// Extensions are the other Fulcio extensions of a Sigstore certificate that carry a value,
+	// by their FulcioExtensions names ("sourceRepositoryRef": "refs/tags/v1.0"): for a CI
+	// signer, which repository, ref, commit and workflow signed.
+	Extensions map[string]string
 }
 
 // Result is the evidence a verification produced: what was signed, by whom, and when.

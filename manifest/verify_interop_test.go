@@ -60,7 +60,7 @@ func pythonVerifier(t testing.TB, kind SignerKind) Verifier {
 	case SignerKey:
 		v, err = NewKeyVerifier(readFile(t, pythonKeys+"/signing-key-pub.pem"))
 	case SignerCertificate:
-		v, err = NewCertificateVerifier(readFile(t, pythonKeys+"/ca-cert.pem"))
+		v, err = NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{readFile(t, pythonKeys+"/ca-cert.pem")}})
 	case SignerSigstore:
 		v, err = NewSigstoreVerifier(SigstoreVerifierOptions{Identity: pythonIdentity, Issuer: pythonIssuer})
 	}
@@ -238,7 +238,7 @@ func TestPythonBundlesRefuseTheWrongKeyOrCA(t *testing.T) {
 				v, err = NewKeyVerifier(other.keyPub(t, "p384"))
 				want = ErrWrongKey
 			} else {
-				v, err = NewCertificateVerifier(other.rootPEM)
+				v, err = NewCertificateVerifier(CertificateVerifierOptions{Roots: [][]byte{other.rootPEM}})
 				want = ErrUntrustedChain
 			}
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 )
@@ -18,13 +19,17 @@ type SigstoreVerifierOptions struct {
 	// subject alternative name (an email address, or a workflow URI). Set it or
 	// IdentityRegexp.
 	Identity string
-	// IdentityRegexp matches the identity instead (Go syntax; anchor it with ^ and $).
+	// IdentityRegexp matches the identity instead: a Go regular expression that must match
+	// the whole SAN, as if written ^(?:IdentityRegexp)$ (see CompileAnchored).
 	IdentityRegexp string
 	// Issuer is the OIDC issuer that vouched for the identity, e.g.
 	// "https://accounts.google.com". Set it or IssuerRegexp.
 	Issuer string
-	// IssuerRegexp matches the issuer instead.
+	// IssuerRegexp matches the whole issuer instead, as IdentityRegexp does the SAN.
 	IssuerRegexp string
+	// Extensions constrain what else Fulcio recorded about the signer: for a CI workflow, the
+	// repository, ref, commit and triggering event. Every constraint set must hold.
+	Extensions FulcioExtensions
 	// TrustedRoot is the Sigstore deployment to trust. If nil, TrustRootPath is read; if that is
 	// empty too, the production root embedded in this package is used.
 	TrustedRoot root.TrustedMaterial
@@ -37,6 +42,11 @@ type sigstoreVerifier struct {
 	trusted  root.TrustedMaterial
 	verifier *verify.Verifier
 	identity verify.CertificateIdentity
+	// san and issuer are the identity again, with extensions: this package checks them on
+	// the verified certificate too, so that every refusal names the value, what was wanted
+	// and what was found in the same words.
+	san, issuer valueConstraint
+	extensions  []valueConstraint
 }
 
 // NewSigstoreVerifier returns a Verifier for Sigstore keyless bundles: a Fulcio certificate
@@ -45,13 +55,26 @@ type sigstoreVerifier struct {
 // SCT. The certificate must have been valid when the log (or a trusted timestamp authority)
 // says the signature was made. It works offline.
 func NewSigstoreVerifier(opts SigstoreVerifierOptions) (Verifier, error) {
-	if (opts.Identity == "") == (opts.IdentityRegexp == "") {
-		return nil, fmt.Errorf("%w: set exactly one of Identity and IdentityRegexp", ErrIdentity)
+	if opts.Identity == "" && opts.IdentityRegexp == "" {
+		return nil, fmt.Errorf("%w: set one of Identity and IdentityRegexp", ErrIdentity)
 	}
-	if (opts.Issuer == "") == (opts.IssuerRegexp == "") {
-		return nil, fmt.Errorf("%w: set exactly one of Issuer and IssuerRegexp", ErrIdentity)
+	if opts.Issuer == "" && opts.IssuerRegexp == "" {
+		return nil, fmt.Errorf("%w: set one of Issuer and IssuerRegexp", ErrIdentity)
 	}
-	id, err := verify.NewShortCertificateIdentity(opts.Issuer, opts.IssuerRegexp, opts.Identity, opts.IdentityRegexp)
+	san, sanProblem := newValueConstraint("identity", opts.Identity, "identityRegexp", opts.IdentityRegexp)
+	issuer, issuerProblem := newValueConstraint("issuer", opts.Issuer, "issuerRegexp", opts.IssuerRegexp)
+	extensions, problems := compileConstraints(&opts.Extensions)
+	for _, p := range []*OptionError{issuerProblem, sanProblem} {
+		if p != nil {
+			problems = append([]*OptionError{p}, problems...)
+		}
+	}
+	if err := optionErrors(problems); err != nil {
+		return nil, err
+	}
+	// sigstore-go checks the identity too, as the last step of its verification. It matches
+	// a regular expression anywhere in the value, so it is given the anchored form.
+	id, err := verify.NewShortCertificateIdentity(issuer.exact, anchoredText(issuer), san.exact, anchoredText(san))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrIdentity, err)
 	}
@@ -83,7 +106,7 @@ func NewSigstoreVerifier(opts SigstoreVerifierOptions) (Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTrustRoot, err)
 	}
-	return &sigstoreVerifier{trusted: trusted, verifier: v, identity: id}, nil
+	return &sigstoreVerifier{trusted: trusted, verifier: v, identity: id, san: *san, issuer: *issuer, extensions: extensions}, nil
 }
 
 func (v *sigstoreVerifier) Kind() SignerKind { return SignerSigstore }
@@ -124,17 +147,35 @@ func (v *sigstoreVerifier) verifySignature(_ context.Context, data []byte) (*ver
 		return nil, fmt.Errorf("%w: %q, want %q", ErrPayloadType, env.GetPayloadType(), PayloadType)
 	}
 	res, err := v.verifier.Verify(&sb, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(v.identity)))
+	var noID *verify.ErrNoMatchingCertificateIdentity
+	if errors.As(err, &noID) {
+		// sigstore-go checks the identity last, so everything else verified: say which
+		// constraint the certificate fails, in this package's words.
+		if vc, cerr := sb.VerificationContent(); cerr == nil && vc.Certificate() != nil {
+			if summary, serr := certificate.SummarizeCertificate(vc.Certificate()); serr == nil {
+				if merr := v.checkIdentity(summary); merr != nil {
+					return nil, merr
+				}
+			}
+		}
+	}
 	if err != nil {
 		return nil, classifySigstoreError(err)
+	}
+	if res.Signature == nil || res.Signature.Certificate == nil {
+		return nil, fmt.Errorf("%w: the bundle verified without a certificate to check the identity of", ErrVerificationMaterial)
+	}
+	// The summary is of the certificate sigstore-go verified, so its extensions can be trusted.
+	if err := v.checkIdentity(*res.Signature.Certificate); err != nil {
+		return nil, err
 	}
 	info := SignerInfo{Kind: SignerSigstore}
 	if vc, err := sb.VerificationContent(); err == nil && vc.Certificate() != nil {
 		describeCertificate(&info, vc.Certificate())
 	}
-	if res.Signature != nil && res.Signature.Certificate != nil {
-		info.Identity = res.Signature.Certificate.SubjectAlternativeName
-		info.OIDCIssuer = res.Signature.Certificate.Issuer
-	}
+	info.Identity = res.Signature.Certificate.SubjectAlternativeName
+	info.OIDCIssuer = res.Signature.Certificate.Issuer
+	info.Extensions = fulcioExtensionValues(res.Signature.Certificate.Extensions)
 	return &verifiedEnvelope{
 		payload:     env.GetPayload(),
 		payloadType: env.GetPayloadType(),
@@ -142,6 +183,33 @@ func (v *sigstoreVerifier) verifySignature(_ context.Context, data []byte) (*ver
 		signer:      info,
 		signedAt:    signingTime(res.VerifiedTimestamps),
 	}, nil
+}
+
+// checkIdentity tests a certificate's SAN, OIDC issuer and extensions against the verifier's
+// constraints.
+func (v *sigstoreVerifier) checkIdentity(c certificate.Summary) error {
+	if err := v.san.matchAny("certificate identity (SAN)", nonEmpty(c.SubjectAlternativeName)); err != nil {
+		return err
+	}
+	if err := v.issuer.matchAny("certificate OIDC issuer", nonEmpty(c.Extensions.Issuer)); err != nil {
+		return err
+	}
+	return checkFulcioExtensions(v.extensions, c.Extensions)
+}
+
+func nonEmpty(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+// anchoredText is the regular expression of c as it must be matched, for sigstore-go.
+func anchoredText(c *valueConstraint) string {
+	if c.re == nil {
+		return ""
+	}
+	return c.re.String()
 }
 
 // signingTime prefers the transparency log's integrated time, then a timestamp authority's.

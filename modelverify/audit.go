@@ -43,6 +43,26 @@ const (
 	VerifiedNone Verification = "none"
 )
 
+// RecordUse says what a decision made of the verification record that an earlier decision
+// left for the same commit (see Verifier.Verify). Empty: there was none, or the decision had
+// already found a problem, which always means a full verification.
+type RecordUse string
+
+const (
+	// RecordReused: the record was authentic and everything still matched it, so the files
+	// were not hashed again.
+	RecordReused RecordUse = "reused"
+	// RecordStale: the record was authentic but no longer matched (the policy, the gate's
+	// build, the signature, the tree or a file's metadata had changed); verified in full.
+	RecordStale RecordUse = "stale"
+	// RecordUnauthenticated: the record's MAC did not verify under the record key: it was
+	// edited, or written under another key. Verified in full, never trusted.
+	RecordUnauthenticated RecordUse = "unauthenticated"
+	// RecordDisabled: records are not used (records.recheck is full, or no record key could
+	// be had); verified in full.
+	RecordDisabled RecordUse = "disabled"
+)
+
 // Record is one decision, as one line of the audit log.
 type Record struct {
 	// Time is when the decision was made; written in UTC with nanoseconds (RFC 3339).
@@ -73,6 +93,11 @@ type Record struct {
 	SignerIssuer string `json:"signerIssuer,omitempty"`
 	// ManifestDigest is the digest of the signed manifest's root ("sha256:...").
 	ManifestDigest string `json:"manifestDigest,omitempty"`
+	// SubjectName is the signed statement's subject name, the model's name as signed.
+	SubjectName string `json:"subjectName,omitempty"`
+	// VerificationRecord says what became of the verification record of an earlier decision
+	// for this commit: reused, stale, unauthenticated or disabled.
+	VerificationRecord RecordUse `json:"verificationRecord,omitempty"`
 	// Files and Bytes count the model's files and their total size.
 	Files int   `json:"files,omitempty"`
 	Bytes int64 `json:"bytes,omitempty"`
@@ -382,6 +407,8 @@ func (s *SlogSink) Write(ctx context.Context, rec Record) error {
 	str("signer", rec.Signer)
 	str("signerIssuer", rec.SignerIssuer)
 	str("manifestDigest", rec.ManifestDigest)
+	str("subjectName", rec.SubjectName)
+	str("verificationRecord", string(rec.VerificationRecord))
 	if rec.Files != 0 {
 		attrs = append(attrs, slog.Int("files", rec.Files))
 	}

@@ -20,7 +20,18 @@
 // "audit-allowed" and the model is returned with Evidence.Problems listing it. Failures to reach
 // the Hub, or downloads that do not match the Hub's own digests, refuse in both modes.
 //
+// A signature says who signed a model, not for which repository or version: a publisher can
+// require the signed subject name to name the repository, and pin repositories to signed
+// manifests by root digest, which refuses another model (substitution) and an older signed
+// commit (rollback).
+//
+// A later Verify of a commit already verified reuses the earlier decision's verification
+// record, authenticated with an HMAC key kept outside the cache, when nothing has changed; the
+// policy's records.recheck: full hashes everything on every load instead (see Verifier.Verify
+// and POLICY.md for exactly what is trusted).
+//
 // Model.Open opens a verified file only if its inode, size and times are those it was verified
 // with; Model.Recheck hashes everything again; Model.Export copies the verified files elsewhere,
-// checking each as it is copied.
+// checking each as it is copied, and Model.Link hard-links them into a directory on the same
+// file system, so that publishing a model out of a staging cache needs no second copy.
 package modelverify

@@ -44,6 +44,12 @@ var (
 	ErrIdentity = newReason("wrong-identity", "signed by an identity that is not allowed")
 	// ErrManifest: the signed manifest is malformed or does not describe this model.
 	ErrManifest = newReason("bad-manifest", "signed manifest is invalid")
+	// ErrSubjectMismatch: the publisher requires the signed subject name to name the
+	// repository, and the signature was made for another model.
+	ErrSubjectMismatch = newReason("subject-mismatch", "signed for another model")
+	// ErrManifestNotPinned: the policy pins the repository to signed manifests by root digest,
+	// and the signature is for another one (an older commit, or another model).
+	ErrManifestNotPinned = newReason("manifest-not-pinned", "signed manifest is not the pinned one")
 	// ErrDigestMismatch: a file's bytes do not hash to the digest that was signed or published.
 	ErrDigestMismatch = newReason("digest-mismatch", "digest mismatch")
 	// ErrMissingFile: a file the signed manifest lists is not in the model.
@@ -75,7 +81,8 @@ var ErrTemporary = hub.ErrTemporary
 // reasons lists every Reason, in the order they are documented.
 var reasons = []*Reason{
 	ErrPublisherNotAllowed, ErrEndpointNotAllowed, ErrRedirectNotAllowed, ErrUnpinnedRevision,
-	ErrUnverifiedOrg, ErrUnsigned, ErrSignature, ErrIdentity, ErrManifest, ErrDigestMismatch,
+	ErrUnverifiedOrg, ErrUnsigned, ErrSignature, ErrIdentity, ErrManifest, ErrSubjectMismatch,
+	ErrManifestNotPinned, ErrDigestMismatch,
 	ErrMissingFile, ErrUnexpectedFile, ErrUnsafeContent, ErrFormatNotAllowed, ErrLimitExceeded,
 	ErrFileChanged, ErrHub,
 }

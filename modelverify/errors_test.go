@@ -124,7 +124,7 @@ func TestReasonNamesAreStableAndUnique(t *testing.T) {
 	want := []string{
 		"publisher-not-allowed", "endpoint-not-allowed", "redirect-not-allowed", "unpinned-revision",
 		"unverified-org", "unsigned", "bad-signature", "wrong-identity", "bad-manifest",
-		"digest-mismatch", "missing-file", "unexpected-file", "unsafe-content",
+		"subject-mismatch", "manifest-not-pinned", "digest-mismatch", "missing-file", "unexpected-file", "unsafe-content",
 		"format-not-allowed", "limit-exceeded", "file-changed", "hub-error",
 	}
 	var got []string

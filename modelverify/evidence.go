@@ -28,8 +28,13 @@ type Evidence struct {
 	// SignedAt is when a transparency log or timestamp authority says the signature was made;
 	// zero for key and certificate signatures, which carry no trusted time.
 	SignedAt time.Time `json:"signedAt,omitzero"`
-	// ManifestDigest is the manifest's root digest ("sha256:...").
+	// ManifestDigest is the manifest's root digest ("sha256:..."): for a signed model, the
+	// digest the signed statement's subject carries, which a policy can pin
+	// (Publisher.PinnedManifests).
 	ManifestDigest string `json:"manifestDigest,omitempty"`
+	// SubjectName is the signed statement's subject name: the model's name as its signer gave
+	// it (model_signing uses the model directory's name). Empty when nothing was signed.
+	SubjectName string `json:"subjectName,omitempty"`
 	// Digests maps each file to its SHA-256 ("sha256:...").
 	Digests map[string]string `json:"digests,omitempty"`
 	// Formats maps each file to the format the scanner found.

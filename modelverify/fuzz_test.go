@@ -2,6 +2,7 @@ package modelverify_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/hub/hubtest"
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
@@ -132,4 +135,57 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("ParseByteSize(%q) = %d, String %q, back %d, %v", s, v, v.String(), back, err)
 		}
 	})
+}
+
+// FuzzParseRecord checks that no verification record file, which anyone who can write the cache
+// controls, makes the gate panic, or is used without a MAC under the service's key: only the
+// record the gate wrote itself is.
+func FuzzParseRecord(f *testing.F) {
+	key := newGateKey(f)
+	files := sign(f, baseModel(), key)
+	ts := hubtest.NewServer(f, hubtest.WithModel("acme/tiny", files))
+	p, err := modelverify.ParsePolicy([]byte(`
+apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{url: "` + ts.URL + `", cdnHosts: ["` + ts.CDNHost() + `"]}]
+publishers: [{name: acme, namespaces: [acme], identities: [{publicKey: {pem: "` + strings.ReplaceAll(string(key.pub), "\n", `\n`) + `"}}]}]
+`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	v, err := modelverify.NewVerifier(p, modelverify.WithEndpoint(ts.URL), modelverify.WithCacheDir(f.TempDir()),
+		modelverify.WithRecordKeyFile(filepath.Join(f.TempDir(), "record.key")), modelverify.WithHubOptions(hub.WithToken("")))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer v.Close()
+	m, err := v.Verify(context.Background(), "acme/tiny")
+	if err != nil {
+		f.Fatal(err)
+	}
+	commit := m.Evidence().Commit
+	valid, err := modelverify.RecordBytes(v, "acme/tiny", commit)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add(bytes.Replace(valid, []byte(`"Size":`), []byte(`"Size":1`), 1))
+	f.Add([]byte(`{"version":1,"repo":"acme/tiny"}`))
+	f.Add([]byte(`{"mac":"","record":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		used, use := modelverify.ParseRecord(v, data, "acme/tiny", commit)
+		if used && !bytes.Equal(data, valid) && !sameRecord(data, valid) {
+			t.Fatalf("a record the gate did not write was used (%s): %q", use, data)
+		}
+	})
+}
+
+// sameRecord reports whether two record files carry the same MAC and record bytes, differing
+// only in the envelope's layout.
+func sameRecord(a, b []byte) bool {
+	var x, y struct {
+		MAC    string          `json:"mac"`
+		Record json.RawMessage `json:"record"`
+	}
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && x.MAC == y.MAC && bytes.Equal(x.Record, y.Record)
 }

@@ -825,8 +825,23 @@ func TestCodeInAModelIsRefusedUnlessThePolicyAllowsIt(t *testing.T) {
 
 func TestVerifyRefusesAModelWithNothingToLoad(t *testing.T) {
 	g := newGate(t)
-	g.serve("acme/empty", sign(t, map[string][]byte{}, g.key))
-	_, err := g.verifier().Verify(context.Background(), "acme/empty")
+	// manifest.Sign refuses an empty model (OMS spec 6.1), but Python model_signing signs one
+	// (its issue #661): sign the statement directly, as it does.
+	signer, err := manifest.NewKeySigner(g.key.priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := manifest.EncodeStatement(&manifest.Manifest{ModelName: "empty",
+		Serialization: manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256, IgnorePaths: []string{"model.sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := signer.SignPayload(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.serve("acme/empty", map[string][]byte{"model.sig": bundle})
+	_, err = g.verifier().Verify(context.Background(), "acme/empty")
 	if !errors.Is(err, modelverify.ErrMissingFile) {
 		t.Fatalf("got %v, want ErrMissingFile", err)
 	}

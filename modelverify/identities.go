@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/echelongraph/go-modelverify/manifest"
 )
@@ -21,13 +22,17 @@ func newSigners(pub *Publisher) (*signers, error) {
 		at := fmt.Sprintf("publishers[%s].identities[%d]", pub.Name, i)
 		switch {
 		case id.Sigstore != nil:
-			v, err := manifest.NewSigstoreVerifier(manifest.SigstoreVerifierOptions{
+			opts := manifest.SigstoreVerifierOptions{
 				Identity:       id.Sigstore.Identity,
 				IdentityRegexp: id.Sigstore.IdentityRegexp,
 				Issuer:         id.Sigstore.Issuer,
 				IssuerRegexp:   id.Sigstore.IssuerRegexp,
 				TrustRootPath:  pub.TrustRoot,
-			})
+			}
+			if id.Sigstore.Extensions != nil {
+				opts.Extensions = *id.Sigstore.Extensions
+			}
+			v, err := manifest.NewSigstoreVerifier(opts)
 			if err != nil {
 				return nil, fmt.Errorf("%s.sigstore: %w", at, err)
 			}
@@ -51,7 +56,11 @@ func newSigners(pub *Publisher) (*signers, error) {
 				}
 				roots = append(roots, pem)
 			}
-			v, err := manifest.NewCertificateVerifier(roots...)
+			opts := manifest.CertificateVerifierOptions{Roots: roots, ExtendedKeyUsages: id.Certificate.ExtendedKeyUsages}
+			if id.Certificate.Subject != nil {
+				opts.Subject = *id.Certificate.Subject
+			}
+			v, err := manifest.NewCertificateVerifier(opts)
 			if err != nil {
 				return nil, fmt.Errorf("%s.certificate: %w", at, err)
 			}
@@ -99,17 +108,35 @@ func (s *signers) verify(ctx context.Context, bundle []byte) (*manifest.Result, 
 		if info, err := manifest.InspectBundle(bundle); err == nil {
 			found = info.String()
 		}
-		return nil, &Problem{Reason: ErrIdentity, Expected: joinNames(s.names), Actual: found, Detail: firstLine(joined)}, joined
+		return nil, &Problem{Reason: ErrIdentity, Expected: joinNames(s.names), Actual: found, Detail: identityDetail(errs)}, joined
 	default:
 		return nil, &Problem{Reason: ErrSignature, Expected: joinNames(s.names), Detail: firstLine(joined)}, joined
 	}
 }
 
+// identityDetail says why each identity of the signer's kind refused the bundle ("certificate
+// extension sourceRepositoryRef ...: want ..., found ..."); identities of another kind (a key
+// for a Sigstore bundle) only add noise, and are left out when others remain.
+func identityDetail(errs []error) string {
+	var lines []string
+	for _, err := range errs {
+		if !errors.Is(err, manifest.ErrVerificationMaterial) {
+			lines = append(lines, firstLine(err))
+		}
+	}
+	if len(lines) == 0 {
+		return firstLine(errs[0])
+	}
+	return strings.Join(lines, "; ")
+}
+
 // isIdentityError reports whether a verifier refused a bundle because it was made by another
-// signer (another key, another identity, another CA, another kind), not because it is broken.
+// signer (another key, another identity, another CA, another kind, a certificate not for code
+// signing), not because it is broken.
 func isIdentityError(err error) bool {
 	return errors.Is(err, manifest.ErrIdentity) || errors.Is(err, manifest.ErrWrongKey) ||
-		errors.Is(err, manifest.ErrUntrustedChain) || errors.Is(err, manifest.ErrVerificationMaterial)
+		errors.Is(err, manifest.ErrUntrustedChain) || errors.Is(err, manifest.ErrVerificationMaterial) ||
+		errors.Is(err, manifest.ErrCertificateUsage)
 }
 
 func anyIs(errs []error, targets ...error) bool {

@@ -21,6 +21,7 @@ type config struct {
 	logger     *slog.Logger
 	now        func() time.Time
 	progress   func(Progress)
+	recordKey  string
 	timeout    time.Duration
 }
 
@@ -47,6 +48,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithProgress asks for progress reports while models are downloaded and checked.
 func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
+
+// WithRecordKeyFile is the file holding the key verification records are authenticated with,
+// overriding MODELVERIFY_RECORD_KEY_FILE and the policy's records.keyFile (see RecordRules).
+func WithRecordKeyFile(path string) Option { return func(c *config) { c.recordKey = path } }
 
 // WithTimeout bounds each Verify as a whole: a verification still running after d is stopped
 // and refused as hub-error, with a cause that matches context.DeadlineExceeded and
@@ -77,7 +82,15 @@ type Progress struct {
 	Ref string
 	// Step is "resolve", "signature", "download", "check" or "publish".
 	Step string
-	// File, Bytes and Size describe a download in progress.
+	// File, Bytes and Size describe a download in progress. In VerifyDir's "check" step,
+	// Bytes and Size count the whole directory's hashing, and File is empty.
 	File        string
 	Bytes, Size int64
+	// State is what a download report is about: "started", "bytes", "retrying", "verified"
+	// (the file matched the Hub's digest), "cached" or "cache-corrupt" (hub.ProgressState).
+	// Err says why, for "retrying" and "cache-corrupt".
+	State string
+	Err   error
+	// Total is the size of every file of the model, in the report that starts the download step.
+	Total int64
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/echelongraph/go-modelverify/internal/scan"
+	"github.com/echelongraph/go-modelverify/manifest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -94,6 +95,8 @@ type Policy struct {
 	Content ContentRules `json:"content,omitempty"`
 	// Audit says where decisions are recorded.
 	Audit AuditConfig `json:"audit,omitempty"`
+	// Records says how far a verification of the same commit made earlier is trusted.
+	Records RecordRules `json:"records,omitempty"`
 }
 
 // Endpoint is an approved Hub: huggingface.co, a mirror, an internal hub.
@@ -134,6 +137,45 @@ type Publisher struct {
 	// IgnorePaths are repository paths the signature does not cover and that are never loaded
 	// (files, or directories and everything under them). The signature file is always ignored.
 	IgnorePaths []string `json:"ignorePaths,omitempty"`
+	// RequireSubjectName requires the signed statement's subject name to name the repository:
+	// its name ("tiny" for acme/tiny, as model_signing names a model after its directory) or
+	// its id ("acme/tiny"). A signature made for another of the publisher's models is refused.
+	RequireSubjectName bool `json:"requireSubjectName,omitempty"`
+	// PinnedManifests pin repositories to signed manifests by root digest, as an image is
+	// pinned by digest: a repository listed here loads only if its signed manifest is one of
+	// those pinned for it, so neither an older signed commit nor another signed model passes.
+	PinnedManifests []ManifestPin `json:"pinnedManifests,omitempty"`
+}
+
+// ManifestPin pins one repository to one signed manifest. A repository may be pinned to
+// several (during a roll-over, the old and the new).
+type ManifestPin struct {
+	// Repo is the repository id ("org/name"); one the publisher claims.
+	Repo string `json:"repo"`
+	// Digest is the signed manifest's root digest, "sha256:" and 64 lower-case hex digits, as
+	// Evidence.ManifestDigest and the audit log's manifestDigest give it.
+	Digest string `json:"digest"`
+}
+
+// PinnedDigests returns the root digests the publisher pins repoID to, or nil if it pins
+// none.
+func (pub *Publisher) PinnedDigests(repoID string) []string {
+	var out []string
+	for _, pin := range pub.PinnedManifests {
+		if pin.Repo == repoID {
+			out = append(out, pin.Digest)
+		}
+	}
+	return out
+}
+
+// subjectNames returns the subject names RequireSubjectName accepts for repoID: its name and
+// its id.
+func subjectNames(repoID string) []string {
+	if _, name, ok := strings.Cut(repoID, "/"); ok {
+		return []string{name, repoID}
+	}
+	return []string{repoID}
 }
 
 // Identity is one signer a publisher accepts. Exactly one of its fields is set.
@@ -147,22 +189,36 @@ type Identity struct {
 }
 
 // SigstoreIdentity is a keyless signer: the certificate's subject alternative name and the OIDC
-// issuer that vouched for it, each given exactly or as an anchored regular expression.
+// issuer that vouched for it, each given exactly or as a regular expression, and optionally what
+// else Fulcio recorded about the signer (for a CI workflow: repository, ref, commit, trigger).
+// A regular expression always matches the whole value, as if written ^(?:...)$.
 type SigstoreIdentity struct {
 	// Identity is the exact SAN: an e-mail address or a URI such as a workflow's.
 	Identity string `json:"identity,omitempty"`
-	// IdentityRegexp is a Go regular expression for the SAN, anchored with ^ and $.
+	// IdentityRegexp is a Go regular expression for the whole SAN.
 	IdentityRegexp string `json:"identityRegexp,omitempty"`
 	// Issuer is the exact OIDC issuer URL ("https://token.actions.githubusercontent.com").
 	Issuer string `json:"issuer,omitempty"`
-	// IssuerRegexp is a Go regular expression for the issuer, anchored with ^ and $.
+	// IssuerRegexp is a Go regular expression for the whole issuer.
 	IssuerRegexp string `json:"issuerRegexp,omitempty"`
+	// Extensions constrain the certificate's Fulcio extensions, each exactly or by a regular
+	// expression: "signed by this repository's release workflow on a tag".
+	Extensions *manifest.FulcioExtensions `json:"extensions,omitempty"`
 }
 
-// CertificateIdentity is a signer with an X.509 certificate chaining to one of Roots.
+// CertificateIdentity is a signer with an X.509 certificate chaining to one of Roots, whose
+// leaf carries one of ExtendedKeyUsages and names Subject.
 type CertificateIdentity struct {
 	// Roots are the trusted CA certificates, PEM, one or more per source.
 	Roots []PEMSource `json:"roots"`
+	// ExtendedKeyUsages are the extended key usages the leaf must carry one of: names
+	// (codeSigning, serverAuth, ...), dotted OIDs, or "none" for a leaf without the extension.
+	// Default [codeSigning], so that a TLS certificate from the same CA cannot sign models.
+	ExtendedKeyUsages []string `json:"extendedKeyUsages,omitempty"`
+	// Subject constrains the leaf's subject (commonName, organization, organizationalUnit) and
+	// subject alternative names (email, uri, dnsName), each exactly or by a regular
+	// expression. Unset, any leaf under Roots with the usage may sign.
+	Subject *manifest.CertificateSubject `json:"subject,omitempty"`
 }
 
 // PEMSource is PEM material given either as a file or inline. Exactly one field is set.
@@ -180,8 +236,13 @@ type ContentRules struct {
 	AllowFormats []string `json:"allowFormats,omitempty"`
 	// Pickle is deny (the default) or scan.
 	Pickle PickleAction `json:"pickle,omitempty"`
-	// AllowCode lets the model hold code that loaders run: .py and .pyc files (transformers
-	// imports them under trust_remote_code) and native libraries. Default false.
+	// AllowCode lets the model hold code that loaders run. Code is known by name (.py, .pyw,
+	// .pyc, .pyo, .pyz, .pyd, .so and versioned .so.N, .dylib, .dll: transformers imports .py
+	// files under trust_remote_code, Python and ctypes load the rest) and by content, whatever
+	// the name (TorchScript archives, which torch.load runs through torch.jit.load; ELF,
+	// Mach-O and PE binaries), in the file itself or in any archive member. Default false.
+	// When true, code files load as they are; an archive that merely holds code must still
+	// pass the format, pickle and scan rules.
 	AllowCode bool `json:"allowCode,omitempty"`
 	// MaxFiles is the most files a model may have; 0 means no limit.
 	MaxFiles int `json:"maxFiles,omitempty"`
@@ -197,6 +258,31 @@ type AuditConfig struct {
 	Path string `json:"path,omitempty"`
 	// Slog also sends each decision to the caller's slog.Logger.
 	Slog bool `json:"slog,omitempty"`
+}
+
+// Recheck says what a Verify of a commit verified earlier, and still in the cache, checks again.
+type Recheck string
+
+const (
+	// RecheckMetadata reuses the authenticated verification record of the earlier decision:
+	// the policy, the signature and the tree are checked again, and each file's metadata
+	// compared; a file is hashed again only when something differs. The default.
+	RecheckMetadata Recheck = "metadata"
+	// RecheckFull hashes and scans every file again on every Verify (from the cache, without
+	// downloading it again), for those who do not trust the disk.
+	RecheckFull Recheck = "full"
+)
+
+// RecordRules say how the verification record of an earlier decision is used (see
+// Verifier.Verify).
+type RecordRules struct {
+	// Recheck is metadata (the default) or full.
+	Recheck Recheck `json:"recheck,omitempty"`
+	// KeyFile holds the key verification records are authenticated with (HMAC-SHA256): at
+	// least 32 bytes, created with 32 random bytes, hex, mode 0600, if it does not exist. It must
+	// lie outside the cache. Relative to the policy file. Default: MODELVERIFY_RECORD_KEY_FILE,
+	// else modelverify/record.key under the user's configuration directory.
+	KeyFile string `json:"keyFile,omitempty"`
 }
 
 // ErrInvalidPolicy is matched (errors.Is) by every error that loading or validating a policy
@@ -447,7 +533,13 @@ func (id Identity) String() string {
 		if iss == "" {
 			iss = "matching " + s.IssuerRegexp
 		}
-		return fmt.Sprintf("sigstore identity %s issued by %s", who, iss)
+		out := fmt.Sprintf("sigstore identity %s issued by %s", who, iss)
+		if s.Extensions != nil {
+			if c := s.Extensions.String(); c != "" {
+				out += " with " + c
+			}
+		}
+		return out
 	case id.PublicKey != nil:
 		return "public key " + id.PublicKey.String()
 	case id.Certificate != nil:
@@ -455,7 +547,17 @@ func (id Identity) String() string {
 		for i, r := range id.Certificate.Roots {
 			names[i] = r.String()
 		}
-		return "certificate chaining to " + strings.Join(names, ", ")
+		c := id.Certificate
+		out := "certificate chaining to " + strings.Join(names, ", ")
+		if len(c.ExtendedKeyUsages) > 0 {
+			out += " for " + strings.Join(c.ExtendedKeyUsages, " or ")
+		}
+		if c.Subject != nil {
+			if s := c.Subject.String(); s != "" {
+				out += " naming " + s
+			}
+		}
+		return out
 	}
 	return "empty identity"
 }
@@ -470,6 +572,7 @@ func (p *Policy) resolvePaths(baseDir string) {
 		}
 	}
 	abs(&p.Audit.Path)
+	abs(&p.Records.KeyFile)
 	for i := range p.Publishers {
 		pub := &p.Publishers[i]
 		abs(&pub.TrustRoot)
@@ -516,11 +619,19 @@ func (p *Policy) applyDefaults() {
 		if pub.SignatureFile == "" {
 			pub.SignatureFile = DefaultSignatureFile
 		}
+		for _, id := range pub.Identities {
+			if id.Certificate != nil && id.Certificate.ExtendedKeyUsages == nil {
+				id.Certificate.ExtendedKeyUsages = slices.Clone(manifest.DefaultExtendedKeyUsages)
+			}
+		}
 	}
 	if p.Content.AllowFormats == nil {
 		p.Content.AllowFormats = slices.Clone(DefaultAllowFormats)
 	}
 	if p.Content.Pickle == "" {
 		p.Content.Pickle = PickleDeny
+	}
+	if p.Records.Recheck == "" {
+		p.Records.Recheck = RecheckMetadata
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/echelongraph/go-modelverify/manifest"
 )
 
 func (p *Policy) check() problems {
@@ -37,6 +39,7 @@ func (p *Policy) check() problems {
 	if p.Audit.Path != "" && strings.ContainsRune(p.Audit.Path, 0) {
 		ps.add("audit.path", "contains a NUL byte")
 	}
+	p.Records.check(&ps)
 	return ps
 }
 
@@ -140,6 +143,40 @@ func (p *Policy) checkPublishers(ps *problems) {
 				ps.add(fmt.Sprintf("%s.ignorePaths[%d]", at, j), "%v", err)
 			}
 		}
+		p.checkPins(pub, at, ps)
+	}
+}
+
+var rootDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// checkPins refuses pins that could never apply: to a repository another publisher owns, or
+// for a publisher whose models need no signature (there is no signed manifest to compare).
+func (p *Policy) checkPins(pub *Publisher, at string, ps *problems) {
+	if len(pub.PinnedManifests) > 0 && !pub.SignatureRequired() {
+		ps.add(at+".pinnedManifests", "pins signed manifests, but requireSignature is false; require a signature or remove the pins")
+	}
+	if pub.RequireSubjectName && !pub.SignatureRequired() {
+		ps.add(at+".requireSubjectName", "set, but requireSignature is false: there is no signed subject to check")
+	}
+	seen := map[ManifestPin]int{}
+	for j, pin := range pub.PinnedManifests {
+		field := fmt.Sprintf("%s.pinnedManifests[%d]", at, j)
+		if pat, err := parseNamespacePattern(pin.Repo); err != nil {
+			ps.add(field+".repo", "%v", err)
+		} else if pat.glob {
+			ps.add(field+".repo", "%q must be one repository (org/name), not a pattern", pin.Repo)
+		} else if owner, err := p.Publisher(pin.Repo); err == nil && owner != pub {
+			ps.add(field+".repo", "%q belongs to publisher %q, so this pin would never apply; move it there", pin.Repo, owner.Name)
+		} else if err != nil {
+			ps.add(field+".repo", "%q is not a repository of this publisher: %v", pin.Repo, err)
+		}
+		if !rootDigest.MatchString(pin.Digest) {
+			ps.add(field+".digest", "%q must be \"sha256:\" and 64 lower-case hex digits (the manifest's root digest)", pin.Digest)
+		}
+		if k, dup := seen[pin]; dup {
+			ps.add(field, "repeats pinnedManifests[%d]", k)
+		}
+		seen[pin] = j
 	}
 }
 
@@ -165,6 +202,10 @@ func (pub *Publisher) checkSigning(at string, ps *problems) {
 			}
 			for k := range id.Certificate.Roots {
 				checkCertificates(&id.Certificate.Roots[k], fmt.Sprintf("%s.certificate.roots[%d]", field, k), ps)
+			}
+			addOptionErrors(field+".certificate", manifest.CheckExtendedKeyUsages(id.Certificate.ExtendedKeyUsages), ps)
+			if id.Certificate.Subject != nil {
+				addOptionErrors(field+".certificate.subject", id.Certificate.Subject.Check(), ps)
 			}
 		}
 		if set != 1 {
@@ -194,7 +235,7 @@ func (s *SigstoreIdentity) check(at string, ps *problems) {
 	case s.Identity != "" && s.IdentityRegexp != "":
 		ps.add(at, "identity and identityRegexp are exclusive")
 	case s.IdentityRegexp != "":
-		checkAnchoredRegexp(s.IdentityRegexp, at+".identityRegexp", ps)
+		checkIdentityRegexp(s.IdentityRegexp, at+".identityRegexp", ps)
 	case strings.ContainsFunc(s.Identity, isSpaceOrControl):
 		ps.add(at+".identity", "contains white space or a control character")
 	}
@@ -204,21 +245,28 @@ func (s *SigstoreIdentity) check(at string, ps *problems) {
 	case s.Issuer != "" && s.IssuerRegexp != "":
 		ps.add(at, "issuer and issuerRegexp are exclusive")
 	case s.IssuerRegexp != "":
-		checkAnchoredRegexp(s.IssuerRegexp, at+".issuerRegexp", ps)
+		checkIdentityRegexp(s.IssuerRegexp, at+".issuerRegexp", ps)
 	case !strings.HasPrefix(s.Issuer, "https://") || strings.ContainsFunc(s.Issuer, isSpaceOrControl):
 		ps.add(at+".issuer", "%q must be an https:// OIDC issuer URL", s.Issuer)
 	}
+	if s.Extensions != nil {
+		addOptionErrors(at+".extensions", s.Extensions.Check(), ps)
+	}
 }
 
-// checkAnchoredRegexp insists on ^...$ because a signer-identity pattern is matched anywhere in
-// the value otherwise: "alice@example\.com" would accept "malice@example.com.evil.net".
-func checkAnchoredRegexp(expr, at string, ps *problems) {
-	if _, err := regexp.Compile(expr); err != nil {
-		ps.add(at, "not a valid regular expression: %v", err)
-		return
+// checkIdentityRegexp checks a pattern as the verifier will match it: against the whole value
+// (so "alice@example\.com" cannot accept "malice@example.com.evil.net", with or without a
+// written ^ and $), and never accepting an empty value.
+func checkIdentityRegexp(expr, at string, ps *problems) {
+	if _, err := manifest.CompileAnchored(expr); err != nil {
+		ps.add(at, "%v", err)
 	}
-	if !strings.HasPrefix(expr, "^") || !strings.HasSuffix(expr, "$") || strings.HasSuffix(expr, `\$`) {
-		ps.add(at, "%q must be anchored: start with ^ and end with $", expr)
+}
+
+// addOptionErrors reports the verifier's own checks of a set of options at their fields.
+func addOptionErrors(at string, errs []*manifest.OptionError, ps *problems) {
+	for _, e := range errs {
+		ps.add(at+"."+e.Field, "%s", e.Message)
 	}
 }
 
@@ -427,3 +475,14 @@ func readBounded(file string, limit int64) ([]byte, error) {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func isSpaceOrControl(r rune) bool { return r == ' ' || isControl(r) }
+
+func (r *RecordRules) check(ps *problems) {
+	switch r.Recheck {
+	case "", RecheckMetadata, RecheckFull:
+	default:
+		ps.add("records.recheck", "%q is not a recheck rule; use %q or %q", r.Recheck, RecheckMetadata, RecheckFull)
+	}
+	if strings.ContainsRune(r.KeyFile, 0) {
+		ps.add("records.keyFile", "contains a NUL byte")
+	}
+}

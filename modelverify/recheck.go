@@ -1,7 +1,10 @@
 package modelverify
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,45 +12,67 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/internal/scan"
+	"github.com/echelongraph/go-modelverify/manifest"
 )
 
 // A verification record lets a later Verify of the same commit skip the download and the
 // hashing when nothing has changed. It lives beside the cache's repositories, in
 // <cache>/.modelverify/<repo folder>/<commit>.json, out of the way of huggingface_hub's tools.
 //
+// A record is written only for a decision that found no problem at all: a model allowed in
+// audit mode despite a problem is verified in full again next time. A record is bound to what
+// produced it: the policy (the digest of its canonical document, mode included, and of every
+// key, certificate and trust root it names), the gate's build, the endpoint, the signature
+// bundle and the signed manifest's root digest. Any difference means a full verification.
+//
 // What a reuse re-checks: the policy (endpoint, publisher, pinning, organisation), the
 // signature (fetched and verified again), the tree (listed again; each file's blob id must be
-// the recorded one, and the signed manifest must still match it both ways), the content rules
+// the recorded one, and the signed manifest must still match it both ways), every file's
+// signed digests against the digests it was verified with (whatever the manifest's hash and
+// serialization, and whether or not the Hub gives an LFS sha256 for it), the content rules
 // (applied again to the recorded format and verdict), and every file's inode, size,
-// modification and change time. What it trusts: that a file whose metadata is unchanged still
-// holds the bytes that were hashed and scanned, as make and git trust it, and the record
-// itself. Both are only as safe as the cache directory's permissions: it must be writable by
-// the service alone.
-const recordVersion = 1
+// modification and change time. What it trusts: a record whose HMAC-SHA256 verifies under the
+// record key, kept outside the cache (loadRecordKey), so that an editor of the cache who cannot
+// read the key can neither forge nor edit one; and that a file whose metadata is unchanged
+// still holds the bytes that were hashed and scanned, as make and git trust it.
+const recordVersion = 2
+
+// maxRecordFileSize bounds a record read from the cache: about 500 bytes a file, for models of
+// several hundred thousand files.
+const maxRecordFileSize = 256 << 20
 
 type verificationRecord struct {
-	Version int            `json:"version"`
-	Repo    string         `json:"repo"`
-	Commit  string         `json:"commit"`
-	Bundle  string         `json:"bundle,omitempty"` // hex SHA-256 of the signature file
-	Files   []recordedFile `json:"files"`
+	Version  int            `json:"version"`
+	Repo     string         `json:"repo"`
+	Commit   string         `json:"commit"`
+	Endpoint string         `json:"endpoint"`
+	Policy   string         `json:"policy"`             // policyDigest of the policy that decided
+	Build    string         `json:"build"`              // gateBuild of the code that decided
+	Bundle   string         `json:"bundle,omitempty"`   // hex SHA-256 of the signature file
+	Manifest string         `json:"manifest,omitempty"` // the signed manifest's root digest
+	Files    []recordedFile `json:"files"`
 }
 
 type recordedFile struct {
-	Name     string      `json:"name"`
-	Blob     string      `json:"blob"` // the tree's blob id: LFS sha256 or git blob id
-	BlobPath string      `json:"blobPath"`
-	SHA256   string      `json:"sha256"`
-	Size     int64       `json:"size"`
-	Format   string      `json:"format"`
-	Verdict  string      `json:"verdict"`
-	Stamp    stampRecord `json:"stamp"`
+	Name     string `json:"name"`
+	Blob     string `json:"blob"` // the tree's blob id: LFS sha256 or git blob id
+	BlobPath string `json:"blobPath"`
+	SHA256   string `json:"sha256"`
+	// Signed lists the digests the file's bytes hashed to in the signed manifest's terms
+	// (its hash, whole file or shards), as formatDigests writes them; empty when unsigned.
+	Signed  []string    `json:"signed,omitempty"`
+	Size    int64       `json:"size"`
+	Format  string      `json:"format"`
+	Verdict string      `json:"verdict"`
+	Stamp   stampRecord `json:"stamp"`
 }
 
 type stampRecord struct {
@@ -93,22 +118,106 @@ func bundleDigest(bundle []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// recordContext is what a record is bound to besides the files: the decision's repository,
+// commit, signature bundle and signed manifest.
+type recordContext struct {
+	repo, commit string
+	bundle       []byte
+	signed       *manifest.Manifest // nil for a publisher that needs no signature
+}
+
+func (rc recordContext) manifestDigest() string {
+	if rc.signed == nil {
+		return ""
+	}
+	return rc.signed.RootDigest().String()
+}
+
 // writeRecord saves what was verified, atomically. A failure only costs the next Verify its
-// shortcut, so it is not an error for the caller.
-func (v *Verifier) writeRecord(repoID, commit string, bundle []byte, m *Model, blobs map[string]string, verdicts map[string]string) {
-	if bundle != nil && writeFileAtomic(v.signaturePath(repoID, commit), bundle) != nil {
+// shortcut, so it is not an error for the caller. The signature is kept whatever happens to
+// the record: offline verification reads it.
+func (v *Verifier) writeRecord(rc recordContext, m *Model, blobs map[string]string, checker *stagedChecker) {
+	if rc.bundle != nil && writeFileAtomic(v.signaturePath(rc.repo, rc.commit), rc.bundle) != nil {
 		return
 	}
-	rec := verificationRecord{Version: recordVersion, Repo: repoID, Commit: commit, Bundle: bundleDigest(bundle)}
+	if v.recordKey == nil {
+		return
+	}
+	rec := verificationRecord{Version: recordVersion, Repo: rc.repo, Commit: rc.commit, Endpoint: v.endpointURL,
+		Policy: v.policyDigest, Build: gateBuild(), Bundle: bundleDigest(rc.bundle), Manifest: rc.manifestDigest()}
 	for _, f := range m.files {
 		rec.Files = append(rec.Files, recordedFile{Name: f.Name, Blob: blobs[f.Name], BlobPath: f.path, SHA256: f.SHA256,
-			Size: f.Size, Format: f.Format, Verdict: verdicts[f.Name], Stamp: toStampRecord(f.stamp)})
+			Signed: checker.verified[f.Name], Size: f.Size, Format: f.Format, Verdict: checker.verdicts[f.Name],
+			Stamp: toStampRecord(f.stamp)})
 	}
-	data, err := json.Marshal(rec)
+	_ = v.saveRecord(&rec)
+}
+
+// saveRecord writes a record into the cache, atomically, with its MAC.
+func (v *Verifier) saveRecord(rec *verificationRecord) error {
+	payload, err := json.Marshal(rec)
 	if err != nil {
-		return
+		return err
 	}
-	_ = writeFileAtomic(v.recordPath(repoID, commit), data)
+	data, err := json.Marshal(recordFile{MAC: hex.EncodeToString(v.recordMAC(payload)), Record: payload})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(v.recordPath(rec.Repo, rec.Commit), data)
+}
+
+// recordFile is a record as stored: the record's JSON and its HMAC-SHA256 under the record key.
+type recordFile struct {
+	MAC    string          `json:"mac"`
+	Record json.RawMessage `json:"record"`
+	// Version is set only in records of version 1, which had no MAC and no envelope.
+	Version int `json:"version,omitempty"`
+}
+
+// recordMACContext separates the MAC of a record from any other use of the key.
+const recordMACContext = "modelverify verification record\x00"
+
+func (v *Verifier) recordMAC(payload []byte) []byte {
+	h := hmac.New(sha256.New, v.recordKey)
+	h.Write([]byte(recordMACContext))
+	h.Write(payload)
+	return h.Sum(nil)
+}
+
+// readRecord reads the record of repo@commit. It returns the record when it is authentic and
+// of this version, for this repository and commit; otherwise nil and why: none (no record),
+// RecordUnauthenticated (its MAC does not verify under the key: edited, or written under
+// another key), or RecordStale (an authentic record of another version or commit).
+func (v *Verifier) readRecord(repoID, commit string) (*verificationRecord, RecordUse) {
+	data, err := readBounded(v.recordPath(repoID, commit), maxRecordFileSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ""
+	}
+	if err != nil {
+		return nil, RecordUnauthenticated
+	}
+	return v.parseRecord(data, repoID, commit)
+}
+
+// parseRecord authenticates and decodes a record file's bytes, which anyone who can write the
+// cache controls; readRecord says what it returns.
+func (v *Verifier) parseRecord(data []byte, repoID, commit string) (*verificationRecord, RecordUse) {
+	var rf recordFile
+	if json.Unmarshal(data, &rf) != nil {
+		return nil, RecordUnauthenticated
+	}
+	if rf.MAC == "" && rf.Version > 0 && rf.Version < recordVersion {
+		return nil, RecordStale // written before records were authenticated
+	}
+	mac, err := hex.DecodeString(rf.MAC)
+	if err != nil || !hmac.Equal(mac, v.recordMAC(rf.Record)) {
+		return nil, RecordUnauthenticated
+	}
+	var rec verificationRecord
+	if err := json.Unmarshal(rf.Record, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
+		return nil, RecordStale
+	}
+	return &rec, RecordReused
 }
 
 // writeFileAtomic writes data to path through a temporary file and a rename.
@@ -135,22 +244,29 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // reuse returns the model from an earlier verification of this commit when every file is
-// still the one that was verified, or nil when it must be verified afresh. Problems the
-// content rules find are reported through d, as for a fresh check.
-func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub.TreeEntry) (*Model, error) {
-	data, err := os.ReadFile(v.recordPath(repoID, commit))
-	if err != nil {
-		return nil, nil
+// still the one that was verified, or nil when it must be verified afresh, and notes in the
+// audit record what became of the record. Problems the content rules find are reported
+// through d, as for a fresh check.
+func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (*Model, error) {
+	m, use, err := v.reuseRecord(d, rc, files)
+	if err == nil {
+		d.rec.VerificationRecord = use
 	}
-	var rec verificationRecord
-	if err := json.Unmarshal(data, &rec); err != nil || rec.Version != recordVersion || rec.Repo != repoID || rec.Commit != commit {
-		return nil, nil
+	return m, err
+}
+
+func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEntry) (*Model, RecordUse, error) {
+	repoID, commit := rc.repo, rc.commit
+	rec, use := v.readRecord(repoID, commit)
+	if rec == nil {
+		return nil, use, nil
 	}
-	if rec.Bundle != bundle {
-		return nil, nil
+	if rec.Endpoint != v.endpointURL || rec.Policy != v.policyDigest || rec.Build != gateBuild() ||
+		rec.Bundle != bundleDigest(rc.bundle) || rec.Manifest != rc.manifestDigest() {
+		return nil, RecordStale, nil
 	}
 	if len(rec.Files) != len(files) {
-		return nil, nil
+		return nil, RecordStale, nil
 	}
 	byName := make(map[string]recordedFile, len(rec.Files))
 	for _, f := range rec.Files {
@@ -158,18 +274,24 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	}
 	snapshot := v.client.Cache().SnapshotDir(repoID, commit)
 	m := &Model{dir: snapshot, byName: map[string]int{}}
+	signedByPath := resourcesByPath(rc.signed) // once: a lookup per file would be quadratic
 	for _, e := range files {
 		rf, ok := byName[e.Path]
 		if !ok || rf.Blob != e.BlobName() || rf.Size != e.Size {
-			return nil, nil
+			return nil, RecordStale, nil
+		}
+		// What the file was verified with must be what is signed now, for every file: the
+		// tree's LFS sha256 covers only LFS files under whole-file SHA-256 manifests.
+		if rc.signed != nil && !slices.Equal(rf.Signed, formatDigests(signedByPath[e.Path])) {
+			return nil, RecordStale, nil
 		}
 		target, err := filepath.EvalSymlinks(filepath.Join(snapshot, filepath.FromSlash(e.Path)))
 		if err != nil || target != rf.BlobPath {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		st, err := stampPath(rf.BlobPath)
 		if err != nil || st != rf.Stamp.stamp() {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		m.byName[e.Path] = len(m.files)
 		m.files = append(m.files, File{Name: e.Path, Size: rf.Size, SHA256: rf.SHA256, Format: rf.Format, path: rf.BlobPath, stamp: st})
@@ -178,12 +300,12 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	for _, rf := range rec.Files {
 		verdict, ok := parseVerdict(rf.Verdict)
 		if !ok {
-			return nil, nil
+			return nil, RecordStale, nil
 		}
 		rep := &scan.Report{Format: scan.Format(rf.Format), Verdict: verdict}
 		for _, p := range judgeContent(&v.policy.Content, rf.Name, rep) {
 			if err := d.fail(p, nil); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 	}
@@ -191,8 +313,188 @@ func (v *Verifier) reuse(d *decision, repoID, commit, bundle string, files []hub
 	for i, f := range m.files {
 		m.byName[f.Name] = i
 	}
-	return m, nil
+	return m, RecordReused, nil
 }
+
+// RecordKeyEnv names the environment variable that may give the record key file (see
+// RecordRules.KeyFile).
+const RecordKeyEnv = "MODELVERIFY_RECORD_KEY_FILE"
+
+// minRecordKeyLen is the shortest record key accepted: a shorter one would be weaker than the
+// HMAC-SHA256 it keys.
+const minRecordKeyLen = 32
+
+// loadRecordKey finds the key verification records are authenticated with, creating it on
+// first use: the option, else the environment, else the policy's records.keyFile, else
+// modelverify/record.key under the user's configuration directory. A key the service named
+// that cannot be read or made is an error. The default one may be out of reach (a read-only
+// file system or no home directory, as in many Kubernetes pods, KServe's among them): then it
+// returns a nil key and why, and records are neither written nor trusted, so every load is
+// verified in full, which is slower but never less safe.
+func (v *Verifier) loadRecordKey() (key []byte, unavailable string, err error) {
+	path, named := v.cfg.recordKey, true
+	if path == "" {
+		path = os.Getenv(RecordKeyEnv)
+	}
+	if path == "" {
+		path = v.policy.Records.KeyFile
+	}
+	if path == "" {
+		named = false
+		dir, derr := os.UserConfigDir()
+		if derr != nil {
+			return nil, "no configuration directory for the default record key: " + derr.Error(), nil
+		}
+		path = filepath.Join(dir, "modelverify", "record.key")
+		if derr := os.MkdirAll(filepath.Dir(path), 0o700); derr != nil {
+			return nil, "the default record key cannot be made: " + derr.Error(), nil
+		}
+	}
+	key, err = readOrCreateRecordKey(path, v.client.Cache().Dir)
+	if err != nil && !named {
+		return nil, "the default record key cannot be used: " + err.Error(), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("record key: %w", err)
+	}
+	return key, "", nil
+}
+
+// readOrCreateRecordKey reads the key at path, making it first if there is none. Several
+// processes may start at once: the key is written aside and linked into place, so none ever
+// reads a half-written key, and the first one made is the one all use.
+func readOrCreateRecordKey(path, cacheDir string) ([]byte, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if cache, err := filepath.Abs(cacheDir); err == nil && pathWithin(cache, abs) {
+		return nil, fmt.Errorf("%s lies inside the cache %s: whoever can write the cache could read it; keep it elsewhere", abs, cache)
+	}
+	data, err := readBounded(abs, 4096)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := createRecordKey(abs); err != nil {
+			return nil, err
+		}
+		data, err = readBounded(abs, 4096)
+	}
+	if err != nil {
+		return nil, err
+	}
+	key := bytes.TrimSpace(data)
+	if len(key) < minRecordKeyLen {
+		return nil, fmt.Errorf("%s holds %d bytes; a record key needs at least %d (make one with: openssl rand -hex 32)", abs, len(key), minRecordKeyLen)
+	}
+	return key, nil
+}
+
+func createRecordKey(path string) error {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".record-key-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(raw[:]) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// pathWithin reports whether path is dir or lies under it; both are absolute and clean.
+func pathWithin(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// formatDigests writes the digests the signed manifest gives a file, in the form verifiedDigests
+// records what its bytes hashed to: "resource algorithm:hex", sorted.
+func formatDigests(rs []manifest.Resource) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name + " " + r.Algorithm + ":" + r.Hex()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// policyDigest is the hex SHA-256 of the policy as a Verifier enforces it: the canonical JSON
+// of the loaded document (defaults applied, paths resolved, mode included), then the content
+// of every key, certificate and trust root file it names, which the document names only by
+// path. A verification record made under another policy is not reused.
+func policyDigest(p *Policy) (string, error) {
+	doc, err := json.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "modelverify policy\n%d\n", len(doc))
+	h.Write(doc)
+	var files []string
+	for i := range p.Publishers {
+		pub := &p.Publishers[i]
+		files = append(files, pub.TrustRoot)
+		for _, id := range pub.Identities {
+			if id.PublicKey != nil {
+				files = append(files, id.PublicKey.Path)
+			}
+			if id.Certificate != nil {
+				for _, r := range id.Certificate.Roots {
+					files = append(files, r.Path)
+				}
+			}
+		}
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		data, err := readBounded(f, maxTrustRootLen)
+		if err != nil {
+			return "", err
+		}
+		s := sha256.Sum256(data)
+		fmt.Fprintf(h, "%s\x00%x\n", f, s)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// gateBuild names the code that verified: this module's version and checksum from the
+// binary's build information (or the VCS revision of a development build). A record made by
+// another build is not reused, because its scanner may have judged the files differently.
+var gateBuild = sync.OnceValue(func() string {
+	const self = "github.com/echelongraph/go-modelverify"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	mod := &bi.Main
+	for _, d := range bi.Deps {
+		if d.Path == self {
+			mod = d
+		}
+	}
+	if mod.Replace != nil {
+		mod = mod.Replace
+	}
+	out := mod.Path + "@" + mod.Version + " " + mod.Sum
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+			out += " " + s.Key + "=" + s.Value
+		}
+	}
+	return out
+})
 
 func parseVerdict(s string) (scan.Verdict, bool) {
 	for _, v := range []scan.Verdict{scan.Safe, scan.Suspicious, scan.Dangerous} {

@@ -56,24 +56,70 @@ func carriesPickle(rep *scan.Report) bool {
 }
 
 // codeExtensions are the names loaders run as code: transformers imports a repository's .py
-// files under trust_remote_code, and Python or ctypes load the rest.
-var codeExtensions = []string{".py", ".pyc", ".pyo", ".so", ".dylib", ".dll"}
+// files under trust_remote_code, Python imports source, bytecode, zip applications and
+// extension modules (.pyd on Windows, .so elsewhere), and ctypes loads native libraries.
+var codeExtensions = []string{".py", ".pyw", ".pyc", ".pyo", ".pyz", ".pyd", ".so", ".dylib", ".dll"}
 
-func isCode(name string) bool {
-	ext := strings.ToLower(path.Ext(name))
-	return slices.Contains(codeExtensions, ext)
+// isCodeName reports whether a file or archive member name is code by its extension. A
+// versioned shared library (libfoo.so.1, libfoo.so.1.2.3) counts: the dynamic loader takes it
+// by that name.
+func isCodeName(name string) bool {
+	name = strings.ToLower(path.Base(name))
+	if slices.Contains(codeExtensions, path.Ext(name)) {
+		return true
+	}
+	if i := strings.LastIndex(name, ".so."); i > 0 {
+		return strings.Trim(name[i+4:], "0123456789.") == "" && !strings.HasSuffix(name, ".")
+	}
+	return false
+}
+
+// codeFormats are the formats the scanner recognises as code by content.
+var codeFormats = func() map[scan.Format]bool {
+	m := map[scan.Format]bool{}
+	for _, f := range scan.CodeFormats {
+		m[f] = true
+	}
+	return m
+}()
+
+// codeIn names the code a file is or holds: by its own name, by its content (a TorchScript
+// archive, an ELF, Mach-O or PE binary), or by an archive member's name or content. It
+// returns "" for a file without code.
+func codeIn(name string, rep *scan.Report) string {
+	switch {
+	case isCodeName(name):
+		return name
+	case codeFormats[rep.Format]:
+		return fmt.Sprintf("%s (%s)", name, rep.Format)
+	}
+	for _, m := range rep.Members {
+		if isCodeName(m.Name) {
+			return fmt.Sprintf("member %s", m.Name)
+		}
+		if codeFormats[m.Format] {
+			return fmt.Sprintf("member %s (%s)", m.Name, m.Format)
+		}
+	}
+	return ""
 }
 
 // judgeContent applies the policy's content rules to one file's scan.
 func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem {
-	if isCode(name) {
-		if rules.AllowCode {
+	if code := codeIn(name, rep); code != "" {
+		if !rules.AllowCode {
+			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: "code",
+				Detail: "the policy does not allow code in a model (content.allowCode): " + code + " is code a loader runs (transformers imports .py files under trust_remote_code, torch.load runs TorchScript, ctypes and Python load native libraries)"}}
+		}
+		if isCodeName(name) || codeFormats[rep.Format] {
 			// The policy accepts code, which can do anything when it runs; what the scanner
-			// makes of its bytes (Python source can read as a protocol-0 pickle) adds nothing.
+			// makes of its bytes adds nothing (Python source can read as a protocol-0 pickle,
+			// and TorchScript's pickles are read by torch.jit's own unpickler, which resolves
+			// torch.jit helpers the Python allowlist calls dangerous).
 			return nil
 		}
-		return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: "code",
-			Detail: "the policy does not allow code in a model (content.allowCode); transformers runs .py files under trust_remote_code"}}
+		// An archive holding code: the code is allowed, but the archive's other members still
+		// meet the format and scan rules below.
 	}
 	format := string(rep.Format)
 	switch {
@@ -87,6 +133,19 @@ func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem 
 		return []Problem{unsafeProblem(name, rep)}
 	}
 	return nil
+}
+
+// scanOptions are the scanner's options under the policy's content rules: a compressed
+// stream may expand to no more than a model file may be (maxFileSize, else maxTotalSize).
+func scanOptions(rules *ContentRules, name string) []scan.Option {
+	opts := []scan.Option{scan.WithName(name)}
+	switch {
+	case rules.MaxFileSize > 0:
+		opts = append(opts, scan.WithMaxDecompressed(int64(rules.MaxFileSize)))
+	case rules.MaxTotalSize > 0:
+		opts = append(opts, scan.WithMaxDecompressed(int64(rules.MaxTotalSize)))
+	}
+	return opts
 }
 
 func allowedFormats(rules *ContentRules) []string {

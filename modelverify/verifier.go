@@ -32,10 +32,14 @@ type Verifier struct {
 	client      *hub.Client
 	endpointURL string
 	endpoint    *Endpoint // nil when the configured endpoint is not one the policy approves
-	signers     map[string]*signers
-	sink        Sink
-	group       singleflight.Group
-	closeOnce   sync.Once
+	// policyDigest binds verification records to the policy that made them (policyDigest).
+	policyDigest string
+	// recordKey authenticates verification records; nil when they are not used.
+	recordKey []byte
+	signers   map[string]*signers
+	sink      Sink
+	group     singleflight.Group
+	closeOnce sync.Once
 }
 
 // NewVerifier returns a Verifier for the policy. It builds every publisher's signature
@@ -49,6 +53,10 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{policy: p, signers: map[string]*signers{}}
+	var err error
+	if v.policyDigest, err = policyDigest(p); err != nil {
+		return nil, fmt.Errorf("modelverify: policy: %w", err)
+	}
 	for _, o := range opts {
 		o(&v.cfg)
 	}
@@ -90,16 +98,33 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 		// Downloads may be redirected only to the CDN hosts the policy lists for this endpoint.
 		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts(ep.CDNHosts...))
 	} else {
-		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts())
+		// An endpoint the policy does not approve (reachable only in audit mode) gets no
+		// credentials: not HF_TOKEN, not the token file, not even a token the caller passed,
+		// which is why this comes after the caller's options. Audit mode records what enforce
+		// would refuse; it must not hand the service's token to whoever runs that endpoint.
+		hubOpts = append(hubOpts, hub.WithAllowedRedirectHosts(), hub.WithToken(""))
 	}
 	if v.cfg.progress != nil {
 		progress := v.cfg.progress
 		hubOpts = append(hubOpts, hub.WithProgress(func(hp hub.Progress) {
-			progress(Progress{Ref: hp.Repo, Step: "download", File: hp.Path, Bytes: hp.Bytes, Size: hp.Size})
+			progress(Progress{Ref: hp.Repo, Step: "download", File: hp.Path, Bytes: hp.Bytes, Size: hp.Size,
+				State: hp.State.String(), Err: hp.Err})
 		}))
 	}
 	if v.client, err = hub.NewClient(hubOpts...); err != nil {
 		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+
+	if p.Records.Recheck != RecheckFull {
+		key, unavailable, err := v.loadRecordKey()
+		if err != nil {
+			return nil, fmt.Errorf("modelverify: %w", err)
+		}
+		if key == nil {
+			v.cfg.logger.Warn("modelverify: verification records are off, so every load is verified in full; set "+
+				RecordKeyEnv+" or the policy's records.keyFile to a key outside the cache", "reason", unavailable)
+		}
+		v.recordKey = key
 	}
 
 	if v.cfg.sinkSet {
@@ -152,10 +177,20 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // model is allowed; failures to reach the Hub or to download still refuse.
 //
 // A model already in the cache from an earlier verification is re-checked cheaply: the policy
-// and the signature are checked again, the tree is listed again, and each file's inode, size
-// and times are compared with those recorded when it was verified; only files whose metadata
-// changed are hashed and scanned again. The file contents are trusted to be unchanged when that
-// metadata is, as make and git trust it, so the cache must be writable only by the service.
+// and the signature are checked again, the tree is listed again, each file's signed digests are
+// compared with those it was verified with, and each file's inode, size and times with those
+// recorded when it was verified; when anything differs, the model is verified in full (files
+// already in the cache are hashed again rather than downloaded). Only a decision that found no
+// problem leaves a record, and a record counts only under the same policy (mode included) and
+// the same build of the gate. What is trusted, exactly: a record whose HMAC-SHA256 verifies
+// under the record key, which is kept outside the cache (RecordRules.KeyFile), so that whoever
+// can write the cache but not read the key can neither forge nor edit one (such a record is
+// noted in the audit log as unauthenticated and the model verified in full); and that a file
+// whose inode, size, modification and change time are those recorded still holds the bytes
+// that were verified, as make and git trust it. The service's own user, who can read the key,
+// and root, who can reset a change time, are not guarded against: for them, the policy's
+// records.recheck: full hashes and scans every file on every load. Without a record key (the
+// default one out of reach, as on a read-only file system) every load is verified in full.
 //
 // Offline (HF_HUB_OFFLINE=1, or hub.WithOffline), the revision resolves from the cache's refs,
 // the tree and the signature come from what was kept when the commit was last verified, and
@@ -385,24 +420,39 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		return nil, err
 	}
 
-	// A commit verified before, whose files are untouched since, needs no download.
-	bdig := bundleDigest(bundleBytes)
-	if m, err := v.reuse(d, r.RepoID(), d.commit, bdig, files); err != nil {
-		return nil, err
-	} else if m != nil {
-		// A publication killed part way leaves temporary links that would read as extra files.
-		_ = v.client.Cache().CleanSnapshot(ctx, r.RepoID(), d.commit)
-		if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
+	// A commit verified before, whose files are untouched since, needs no download. Only a
+	// decision that has found nothing wrong so far may take the shortcut: one with problems
+	// (in audit mode) checks every file afresh, so that its record of problems is complete.
+	rc := recordContext{repo: r.RepoID(), commit: d.commit, bundle: bundleBytes, signed: signed}
+	if v.recordKey == nil {
+		d.rec.VerificationRecord = RecordDisabled
+	} else if len(d.problems) == 0 {
+		m, err := v.reuse(d, rc, files)
+		if err != nil {
 			return nil, err
 		}
-		v.complete(d, r, pub, result, m)
-		m.evidence.Cached = true
-		return m, nil
+		if m != nil {
+			// A publication killed part way leaves temporary links that would read as extra files.
+			_ = v.client.Cache().CleanSnapshot(ctx, r.RepoID(), d.commit)
+			if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
+				return nil, err
+			}
+			v.complete(d, r, pub, result, m)
+			m.evidence.Cached = true
+			return m, nil
+		}
 	}
 
 	// 5. Download into staging and check every file before anything is published.
-	checker := &stagedChecker{v: v, d: d, signed: signed, signedByPath: resourcesByPath(signed), files: map[string]*File{}, verdicts: map[string]string{}}
-	v.progress(r, "download")
+	checker := &stagedChecker{v: v, d: d, signed: signed, signedByPath: resourcesByPath(signed), files: map[string]*File{},
+		verdicts: map[string]string{}, verified: map[string][]string{}}
+	if v.cfg.progress != nil {
+		var total int64
+		for _, e := range files {
+			total += e.Size
+		}
+		v.cfg.progress(Progress{Ref: r.String(), Step: "download", Total: total})
+	}
 	snap, err := v.client.Download(ctx, r.RepoID(), d.commit, files,
 		hub.WithRef(r.Rev()), hub.WithStagedCheck(checker.check), hub.WithStagedSetCheck(checker.checkSet))
 	if err != nil {
@@ -431,11 +481,17 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		return nil, err
 	}
 	v.complete(d, r, pub, result, m)
-	blobs := make(map[string]string, len(files))
-	for _, e := range files {
-		blobs[e.Path] = e.BlobName()
+	// Only a decision with no problem is worth reusing: a model allowed in audit mode despite
+	// a problem must not come back allowed, from the cache, under enforce.
+	if len(d.problems) == 0 {
+		blobs := make(map[string]string, len(files))
+		for _, e := range files {
+			blobs[e.Path] = e.BlobName()
+		}
+		v.writeRecord(rc, m, blobs, checker)
+	} else if bundleBytes != nil {
+		_ = writeFileAtomic(v.signaturePath(rc.repo, rc.commit), bundleBytes)
 	}
-	v.writeRecord(r.RepoID(), d.commit, bundleBytes, m, blobs, checker.verdicts)
 	return m, nil
 }
 
@@ -462,8 +518,9 @@ func (v *Verifier) publisherFor(d *decision, r hub.Reference, fetching bool) (*P
 	return pub, nil
 }
 
-// verifySignature checks a signature file against the publisher's identities. It returns the
-// result, or nil and no error when the signature failed in audit mode.
+// verifySignature checks a signature file against the publisher's identities, and that it was
+// made for the repository being verified (checkSignedFor). It returns the result, or nil and
+// no error when the signature failed in audit mode.
 func (v *Verifier) verifySignature(ctx context.Context, d *decision, pub *Publisher, sigPath string, bundle []byte) (*manifest.Result, error) {
 	res, problem, err := v.signers[pub.Name].verify(ctx, bundle)
 	switch {
@@ -473,7 +530,33 @@ func (v *Verifier) verifySignature(ctx context.Context, d *decision, pub *Publis
 		problem.File = sigPath
 		return nil, d.fail(*problem, err)
 	}
+	if err := checkSignedFor(d, pub, d.rec.Repo, sigPath, res.Manifest); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// checkSignedFor binds a valid signature to the repository it is loaded from: a signature
+// proves who signed a model, not which repository or which version it was meant for. The
+// subject name and root digest go into the audit record whatever the outcome.
+func checkSignedFor(d *decision, pub *Publisher, repoID, sigPath string, signed *manifest.Manifest) error {
+	root := signed.RootDigest().String()
+	d.rec.SubjectName, d.rec.ManifestDigest = signed.ModelName, root
+	if pub.RequireSubjectName && !slices.Contains(subjectNames(repoID), signed.ModelName) {
+		if err := d.fail(Problem{Reason: ErrSubjectMismatch, File: sigPath, Expected: strings.Join(subjectNames(repoID), " or "),
+			Actual: signed.ModelName, Detail: "the signature is valid but was made for another model; " +
+				"sign the model under the repository's name (model_signing names it after the model's directory)"}, nil); err != nil {
+			return err
+		}
+	}
+	if pins := pub.PinnedDigests(repoID); len(pins) > 0 && !slices.Contains(pins, root) {
+		if err := d.fail(Problem{Reason: ErrManifestNotPinned, File: sigPath, Expected: strings.Join(pins, " or "), Actual: root,
+			Detail: "the signature is valid but signs another version or model than the policy pins " +
+				"(an older commit, or another repository's files); load the pinned commit, or pin this manifest"}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // crossCheck compares the signed manifest with the tree both ways and returns the files to
@@ -576,21 +659,26 @@ type stagedChecker struct {
 	mu           sync.Mutex
 	files        map[string]*File
 	verdicts     map[string]string
+	// verified holds, for each file, the digests its bytes hashed to in the signed manifest's
+	// terms (formatDigests), which the verification record keeps.
+	verified map[string][]string
 }
 
 func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 	f := &File{Name: sf.Path, Size: sf.Size, SHA256: sf.SHA256.Encoded()}
 	var problems []Problem
+	var verified []string
 	if c.signed != nil {
-		p, err := checkSignedDigest(ctx, c.signed.Serialization, c.signedByPath[sf.Path], sf)
+		got, p, err := checkSignedDigest(ctx, c.signed.Serialization, c.signedByPath[sf.Path], sf)
 		if err != nil {
 			return err
 		}
 		if p != nil {
 			problems = append(problems, *p)
 		}
+		verified = formatDigests(got)
 	}
-	rep, err := scan.ScanFile(ctx, sf.LocalPath, scan.WithName(sf.Path))
+	rep, err := scan.ScanFile(ctx, sf.LocalPath, scanOptions(&c.v.policy.Content, sf.Path)...)
 	if err != nil {
 		return err
 	}
@@ -606,6 +694,7 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 	defer c.mu.Unlock()
 	c.files[sf.Path] = f
 	c.verdicts[sf.Path] = rep.Verdict.String()
+	c.verified[sf.Path] = verified
 	for _, p := range problems {
 		if err := c.d.fail(p, nil); err != nil {
 			return err
@@ -670,22 +759,28 @@ func resourcesByPath(m *manifest.Manifest) map[string][]manifest.Resource {
 	return out
 }
 
-// checkSignedDigest compares a staged file with the signed manifest. For whole-file SHA-256
-// manifests the digest computed while the file streamed is compared directly; otherwise the
-// staged file is hashed as the manifest says.
-func checkSignedDigest(ctx context.Context, ser manifest.Serialization, want []manifest.Resource, sf hub.StagedFile) (*Problem, error) {
+// checkSignedDigest compares a staged file with the signed manifest, and returns what the file
+// hashed to in the manifest's terms. For whole-file SHA-256 manifests the digest computed while
+// the file streamed is used directly; otherwise the staged file is hashed as the manifest says.
+func checkSignedDigest(ctx context.Context, ser manifest.Serialization, want []manifest.Resource, sf hub.StagedFile) ([]manifest.Resource, *Problem, error) {
 	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(want) == 1 {
-		if got := sf.SHA256.Encoded(); got != want[0].Hex() {
-			return &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: "sha256:" + want[0].Hex(), Actual: "sha256:" + got}, nil
+		got := sf.SHA256.Encoded()
+		d, err := hexBytes(got)
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil, nil
+		res := []manifest.Resource{{Name: sf.Path, Algorithm: manifest.SHA256, Digest: d}}
+		if got != want[0].Hex() {
+			return res, &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: "sha256:" + want[0].Hex(), Actual: "sha256:" + got}, nil
+		}
+		return res, nil, nil
 	}
 	got, err := manifest.HashFile(ctx, sf.LocalPath, sf.Path, ser)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(got) != len(want) {
-		return &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: fmt.Sprintf("%d signed shards", len(want)),
+		return got, &Problem{Reason: ErrDigestMismatch, File: sf.Path, Expected: fmt.Sprintf("%d signed shards", len(want)),
 			Actual: fmt.Sprintf("%d shards", len(got))}, nil
 	}
 	wantByName := make(map[string]manifest.Resource, len(want))
@@ -695,10 +790,10 @@ func checkSignedDigest(ctx context.Context, ser manifest.Serialization, want []m
 	for _, g := range got {
 		w, ok := wantByName[g.Name]
 		if !ok || w.Hex() != g.Hex() {
-			return &Problem{Reason: ErrDigestMismatch, File: g.Name, Expected: w.Algorithm + ":" + w.Hex(), Actual: g.Algorithm + ":" + g.Hex()}, nil
+			return got, &Problem{Reason: ErrDigestMismatch, File: g.Name, Expected: w.Algorithm + ":" + w.Hex(), Actual: g.Algorithm + ":" + g.Hex()}, nil
 		}
 	}
-	return nil, nil
+	return got, nil, nil
 }
 
 // complete gives a verified model its manifest (the signed one, or for an unsigned publisher
@@ -725,6 +820,7 @@ func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *m
 		ev.Verification = VerifiedSignature
 		ev.Signer = signerOf(res.Signer)
 		ev.SignedAt = res.SignedAt
+		ev.SubjectName = res.Manifest.ModelName
 	}
 	for _, f := range m.files {
 		ev.Digests[f.Name] = "sha256:" + f.SHA256
@@ -732,7 +828,7 @@ func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *m
 	}
 	d.rec.Verification = ev.Verification
 	d.rec.Signer, d.rec.SignerIssuer = ev.Signer.Identity, ev.Signer.Issuer
-	d.rec.ManifestDigest = ev.ManifestDigest
+	d.rec.ManifestDigest, d.rec.SubjectName = ev.ManifestDigest, ev.SubjectName
 	return ev
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/echelongraph/go-modelverify/hub"
@@ -24,9 +26,17 @@ import (
 // links are refused unless the manifest allows them, and never followed out of dir; every
 // file must pass the policy's content rules; and, since the caller loads from dir itself, no
 // other file may be there, even one the signature's ignore list names: only the signature, git
-// metadata and the publisher's ignorePaths may sit beside the verified files. A publisher that needs no signature gets only the
-// content rules: nothing on disk can prove such a model's integrity, which the evidence records
-// as VerifiedNone. The endpoint rules do not apply: nothing is fetched.
+// metadata and the publisher's ignorePaths may sit beside the verified files. A publisher that
+// needs no signature gets only the content rules: nothing on disk can prove such a model's
+// integrity, which the evidence records as VerifiedNone. The endpoint rules do not apply:
+// nothing is fetched.
+//
+// What a stat can tell comes first, before any byte is read: the policy's maxFiles,
+// maxFileSize and maxTotalSize, the files the signature does not cover, and (for a manifest in
+// shards) a file whose size differs from what its signed shards cover. Such files are never
+// read, not even in audit mode, where they are recorded and left out of the Model. The work
+// is linear in the number of files. With WithProgress, the hashing is reported as the "check"
+// step.
 func (v *Verifier) VerifyDir(ctx context.Context, dir, ref string) (*Model, error) {
 	r, err := hub.ParseReference(ref)
 	if err != nil {
@@ -93,15 +103,48 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		return nil, d.fatal(Problem{Reason: ErrFileChanged, Detail: firstLine(err)}, err)
 	}
 
-	// Hash the directory: as the signed manifest says, or (unsigned) with the defaults, so that
-	// the same walk refuses links out of the directory and files that are not regular.
-	var actual *manifest.Manifest
+	// Everything a stat can tell comes before any byte is read, so that a directory padded
+	// with something huge costs a stat, not a read: the policy's limits, and (when signed) the
+	// files the signature does not cover. Only the signature, git metadata and the policy's own
+	// ignore paths may sit beside the model unverified: the caller loads from dir itself, so a
+	// file the signature's ignore list left out is still within reach of a loader.
+	allowed := append([]string{sigPath}, manifest.GitPaths...)
+	allowed = append(allowed, pubIgnores...)
+	var present []hub.TreeEntry
+	for _, name := range slices.Sorted(maps.Keys(before)) {
+		if !ignoredPath(name, allowed) {
+			present = append(present, hub.TreeEntry{Path: name, Size: before[name].size})
+		}
+	}
+	if err := v.checkLimits(d, present); err != nil {
+		return nil, err
+	}
+	reported := map[string]bool{}
 	if signed != nil {
-		actual, err = manifest.CheckDir(ctx, dir, signed, manifest.CheckOptions{IgnorePaths: pubIgnores, SignatureFile: sigPath})
+		bySignedFile := signed.ByFile()
+		for _, e := range present {
+			if _, ok := bySignedFile[e.Path]; !ok {
+				reported[e.Path] = true
+				if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: e.Path,
+					Detail: "in the directory but not covered by the signature; a loader could read it"}, nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	// Hash the directory: as the signed manifest says (CheckDir reads only the signed files
+	// whose size can be right), or (unsigned) with the defaults, so that the same walk refuses
+	// links out of the directory and files that are not regular.
+	var actual *manifest.Manifest
+	hashed := manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath, Progress: v.checkProgress(r)}
+	if signed != nil {
+		actual, err = manifest.CheckDir(ctx, dir, signed, manifest.CheckOptions{IgnorePaths: hashed.IgnorePaths,
+			SignatureFile: hashed.SignatureFile, Progress: hashed.Progress})
 		var diff *manifest.Diff
 		switch {
 		case errors.As(err, &diff):
-			if err := v.diffProblems(d, diff); err != nil {
+			if err := v.diffProblems(d, diff, reported); err != nil {
 				return nil, err
 			}
 		case errors.Is(err, manifest.ErrSymlink) || errors.Is(err, manifest.ErrFileType):
@@ -111,23 +154,9 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 			return nil, d.fatal(Problem{Reason: ErrManifest, Detail: firstLine(err)}, err)
 		}
 	} else {
-		actual, err = manifest.FromDir(ctx, dir, manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath})
+		actual, err = manifest.FromDir(ctx, dir, hashed)
 		if err != nil {
 			return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
-		}
-	}
-
-	// The caller loads from dir itself, so a file the signature's ignore list left out is still
-	// within reach of a loader. Only the signature, git metadata and the policy's own ignore
-	// paths may sit there unverified.
-	allowed := append([]string{sigPath}, manifest.GitPaths...)
-	allowed = append(allowed, pubIgnores...)
-	for name := range before {
-		if !ignoredPath(name, allowed) && len(actual.ResourcesFor(name)) == 0 {
-			if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: name,
-				Detail: "in the directory but left out of the signature; a loader could read it"}, nil); err != nil {
-				return nil, err
-			}
 		}
 	}
 
@@ -141,9 +170,10 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	var mu sync.Mutex
+	byFile := actual.ByFile()
 	for i, name := range names {
 		g.Go(func() error {
-			f, problems, err := v.checkLocalFile(gctx, dir, name, actual, before[name])
+			f, problems, err := v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
 			if err != nil {
 				return err
 			}
@@ -198,9 +228,9 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 }
 
 // checkLocalFile hashes and scans one file of a directory model, and records what Open will
-// compare against. The stamp is taken before the file is read, so a change during the check is
-// caught by Open.
-func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, actual *manifest.Manifest, before fileStamp) (File, []Problem, error) {
+// compare against. rs are the file's resources as hashed under ser. The stamp is taken before
+// the file is read, so a change during the check is caught by Open.
+func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, ser manifest.Serialization, rs []manifest.Resource, before fileStamp) (File, []Problem, error) {
 	p := filepath.Join(dir, filepath.FromSlash(name))
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
@@ -215,8 +245,7 @@ func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, actual 
 			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
 	}
 	f := File{Name: name, Size: st.size, path: real, stamp: st}
-	ser := actual.Serialization
-	if rs := actual.ResourcesFor(name); ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
+	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
 		f.SHA256 = rs[0].Hex()
 	} else {
 		rs, err := manifest.HashFile(ctx, real, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
@@ -225,7 +254,7 @@ func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, actual 
 		}
 		f.SHA256 = rs[0].Hex()
 	}
-	rep, err := scan.ScanFile(ctx, real, scan.WithName(name))
+	rep, err := scan.ScanFile(ctx, real, scanOptions(&v.policy.Content, name)...)
 	if err != nil {
 		return File{}, nil, err
 	}
@@ -233,14 +262,18 @@ func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, actual 
 	return f, judgeContent(&v.policy.Content, name, rep), nil
 }
 
-// diffProblems turns a manifest comparison into problems, one per file.
-func (v *Verifier) diffProblems(d *decision, diff *manifest.Diff) error {
+// diffProblems turns a manifest comparison into problems, one per file, leaving out the extra
+// files already reported.
+func (v *Verifier) diffProblems(d *decision, diff *manifest.Diff, reported map[string]bool) error {
 	for _, f := range diff.Missing {
 		if err := d.fail(Problem{Reason: ErrMissingFile, File: f, Detail: "signed, but not in the directory"}, nil); err != nil {
 			return err
 		}
 	}
 	for _, f := range diff.Extra {
+		if reported[f] {
+			continue
+		}
 		if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: f, Detail: "in the directory, but not covered by the signature"}, nil); err != nil {
 			return err
 		}
@@ -251,6 +284,18 @@ func (v *Verifier) diffProblems(d *decision, diff *manifest.Diff) error {
 		}
 	}
 	return nil
+}
+
+// checkProgress reports VerifyDir's hashing as the "check" step: bytes hashed of the total the
+// directory's files hold. It is nil when nobody asked for progress.
+func (v *Verifier) checkProgress(r hub.Reference) func(done, total int64) {
+	if v.cfg.progress == nil {
+		return nil
+	}
+	ref := r.String()
+	return func(done, total int64) {
+		v.cfg.progress(Progress{Ref: ref, Step: "check", Bytes: done, Size: total})
+	}
 }
 
 // stampTree records the metadata of every file under dir (through symbolic links), by

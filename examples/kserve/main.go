@@ -4,7 +4,7 @@
 // KServe runs it as the predictor pod's init container, with the arguments of its
 // storage-initializer contract:
 //
-//	storage-initializer [--policy FILE] <src_uri> <dest_path> [<src_uri> <dest_path>]...
+//	storage-initializer [--policy FILE] [--progress-interval D] <src_uri> <dest_path> [<src_uri> <dest_path>]...
 //
 // where src_uri is an hf:// reference (hf://org/name, hf://org/name@rev, or KServe's
 // hf://org/name:rev) and dest_path is usually /mnt/models. The policy is read from --policy
@@ -13,11 +13,20 @@
 // Hub is HF_ENDPOINT (default https://huggingface.co) and the token HF_TOKEN. Downloads are
 // staged in HF_HUB_CACHE, or in a directory inside dest_path that is removed afterwards.
 //
-// Each model is verified (publisher, signature, digests, content) and only then copied into
-// dest_path, each file hashed again as it is copied. On any refusal the command exits 1 and
-// leaves dest_path empty, so the predictor never starts with unverified weights; a usage,
-// configuration or I/O error exits 2, with the same guarantee. Every decision is logged to
-// stderr as slog JSON (and to the policy's audit log file, if it names one).
+// Each model is verified (publisher, signature, digests, content) and only then published into
+// dest_path. With the staging cache on the same volume (inside dest_path, as KServe's single
+// volume has it) the verified files are hard-linked into place, each hashed again, so the
+// volume needs room for the model once, plus a few KiB of signature and records; with a cache
+// elsewhere they are copied, each hashed again as it is copied. Until then dest_path holds only
+// the hidden staging directory. On any refusal the command exits 1 and leaves dest_path empty,
+// so the predictor never starts with unverified weights; a usage, configuration or I/O error
+// exits 2, with the same guarantee.
+//
+// stderr is slog JSON, for kubectl logs: each step, each file as it starts and finishes (and
+// every retry), a summary every --progress-interval (default $MODELVERIFY_PROGRESS_INTERVAL,
+// else 10s: bytes, rate, time left, and how long no byte has arrived), the audit record, and
+// last one line with the decision and its evidence or reasons. Decisions also go to the
+// policy's audit log file, if it names one.
 package main
 
 import (
@@ -33,6 +42,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/modelverify"
@@ -53,6 +63,10 @@ const (
 	evidenceFile = ".modelverify-evidence.json"
 	// stagingCache is the cache directory made inside dest_path when HF_HUB_CACHE is not set.
 	stagingCache = ".modelverify-cache"
+	// progressEnv sets the interval between progress summaries (a Go duration; 0 turns them off).
+	progressEnv = "MODELVERIFY_PROGRESS_INTERVAL"
+	// defaultProgressInterval is short enough that a pull never looks hung in kubectl logs.
+	defaultProgressInterval = 10 * time.Second
 )
 
 func main() {
@@ -62,25 +76,51 @@ func main() {
 	os.Exit(code)
 }
 
-// initializer is one run: its logger, environment and the directories it must clean up.
+// initializer is one run: its logger, environment and the points a test may observe.
 type initializer struct {
 	log    *slog.Logger
 	getenv func(string) string
+	now    func() time.Time
+	// observe, when a test sets it, is called wherever the volume's use may peak: at every
+	// progress report of a pull, once the model is verified, published and its evidence
+	// written, and before the staging cache is removed.
+	observe func(point string)
+}
+
+func newInitializer(stderr io.Writer, getenv func(string) string) *initializer {
+	return &initializer{log: slog.New(slog.NewJSONHandler(stderr, nil)), getenv: getenv, now: time.Now, observe: func(string) {}}
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
-	in := &initializer{log: slog.New(slog.NewJSONHandler(stderr, nil)), getenv: getenv}
+	return newInitializer(stderr, getenv).run(ctx, args, stderr)
+}
+
+func (in *initializer) run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("storage-initializer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	policyFile := fs.String("policy", "", "the policy file (default: $"+policyEnv+", else "+defaultPolicyFile+")")
+	interval := defaultProgressInterval
+	if text := in.getenv(progressEnv); text != "" {
+		d, err := time.ParseDuration(text)
+		if err != nil || d < 0 {
+			in.log.Error("$"+progressEnv+" is not a duration such as 10s or 1m (0 turns the summaries off)", "value", text)
+			return exitError
+		}
+		interval = d
+	}
+	fs.DurationVar(&interval, "progress-interval", interval, "how often to log a progress summary; 0 for never (default: $"+progressEnv+", else 10s)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: storage-initializer [--policy FILE] <src_uri> <dest_path> [<src_uri> <dest_path>]...")
+		fmt.Fprintln(stderr, "usage: storage-initializer [--policy FILE] [--progress-interval D] <src_uri> <dest_path> [<src_uri> <dest_path>]...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
+		return exitError
+	}
+	if interval < 0 {
+		in.log.Error("--progress-interval must not be negative", "value", interval.String())
 		return exitError
 	}
 	pairs := fs.Args()
@@ -112,7 +152,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	var written []string
 	for i := 0; i < len(pairs); i += 2 {
 		src, dest := pairs[i], pairs[i+1]
-		code := in.pull(ctx, p, src, dest)
+		code := in.pull(ctx, p, src, dest, interval)
 		if code != exitOK {
 			// One refused model stops the pod: empty every destination this run wrote, so no
 			// predictor can find a partial set of models.
@@ -140,9 +180,10 @@ func (in *initializer) loadPolicy(flagPath string) (*modelverify.Policy, string,
 	return p, defaultPolicyFile, err
 }
 
-// pull verifies one model and exports it into dest; on any failure dest is left empty.
-func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, dest string) int {
+// pull verifies one model and publishes it into dest; on any failure dest is left empty.
+func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, dest string, interval time.Duration) int {
 	log := in.log.With("src_uri", src, "dest_path", dest)
+	start := in.now()
 	cacheDir := in.getenv("HF_HUB_CACHE")
 	if cacheDir == "" {
 		cacheDir = filepath.Join(dest, stagingCache)
@@ -152,9 +193,18 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 		return exitError
 	}
 	// A cache inside dest (the usual case: the pod's only writable volume) is staging only. It
-	// goes when the run ends, so dest holds exactly the verified files, or nothing.
-	if top, inside := topEntryWithin(dest, cacheDir); inside {
-		defer os.RemoveAll(top)
+	// is made private to this user, and goes when the run ends, so dest holds exactly the
+	// verified files, or nothing.
+	top, inside := topEntryWithin(dest, cacheDir)
+	if inside {
+		if err := os.Mkdir(top, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			log.Error("cannot make the staging cache; nothing was written", "error", err.Error())
+			return exitError
+		}
+		defer func() {
+			in.observe("before removing the staging cache")
+			os.RemoveAll(top)
+		}()
 	}
 
 	// Decisions go to stderr as slog JSON whatever the policy says, plus the policy's own sinks.
@@ -165,10 +215,15 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 		log.Error("cannot open the audit log; nothing was written", "error", err.Error())
 		return exitError
 	}
+	progress := newPullLog(log, in.now)
 	v, err := modelverify.NewVerifier(p,
 		modelverify.WithCacheDir(cacheDir),
 		modelverify.WithLogger(in.log),
-		modelverify.WithAuditSink(sink))
+		modelverify.WithAuditSink(sink),
+		modelverify.WithProgress(func(ev modelverify.Progress) {
+			progress.report(ev)
+			in.observe("download")
+		}))
 	if err != nil {
 		sink.Close()
 		log.Error("cannot build the verifier; nothing was written", "error", err.Error())
@@ -176,37 +231,91 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 	}
 	defer v.Close()
 
+	pullCtx, stopSummaries := context.WithCancel(ctx)
+	if interval > 0 {
+		go progress.every(pullCtx, interval)
+	}
 	m, err := v.Verify(ctx, src)
+	stopSummaries()
 	if err != nil {
 		emptyDir(dest)
-		var ref *modelverify.Refusal
-		if errors.As(err, &ref) {
-			log.Error("model refused; nothing was written", "reasons", ref.ReasonNames(), "error", err.Error())
-			return exitRefused
-		}
-		log.Error("verification failed; nothing was written", "error", err.Error())
-		return exitError
+		return in.refused(log, "model refused; nothing was written", err, start)
 	}
-	if err := m.Export(ctx, dest); err != nil {
+	in.observe("verified")
+
+	// Linking needs the cache on dest's file system, which a cache inside dest is (unless a
+	// mount sits between them: then the copy, which that file system has room for). A cache
+	// elsewhere is kept, so dest gets its own copy rather than sharing the cache's files.
+	published := "linked"
+	if inside {
+		err = m.Link(ctx, dest)
+		if errors.Is(err, syscall.EXDEV) {
+			log.Warn("the staging cache is on another file system than dest_path; copying the verified files", "error", err.Error())
+			published, err = "copied", m.Export(ctx, dest)
+		}
+	} else {
+		published, err = "copied", m.Export(ctx, dest)
+	}
+	if err != nil {
 		emptyDir(dest)
-		var ref *modelverify.Refusal
-		if errors.As(err, &ref) {
-			log.Error("model changed while it was copied; nothing was written", "error", err.Error())
-			return exitRefused
-		}
-		log.Error("copying the verified model failed; nothing was written", "error", err.Error())
-		return exitError
+		return in.refused(log, "publishing the verified model failed; nothing was written", err, start)
 	}
+	in.observe("published")
 	if err := writeEvidence(dest, m.Evidence()); err != nil {
 		emptyDir(dest)
-		log.Error("writing the evidence failed; nothing was written", "error", err.Error())
-		return exitError
+		return in.refused(log, "writing the evidence failed; nothing was written", err, start)
 	}
+	in.observe("evidence written")
+
 	ev := m.Evidence()
-	log.Info("model verified and ready", "commit", ev.Commit, "publisher", ev.Publisher,
-		"verification", string(ev.Verification), "decision", string(ev.Decision),
-		"manifest_digest", ev.ManifestDigest, "files", len(m.Files()))
+	var bytes int64
+	for _, f := range m.Files() {
+		bytes += f.Size
+	}
+	evidence := []any{"ref", ev.Ref, "repo", ev.Repo, "revision", ev.Revision, "commit", ev.Commit,
+		"endpoint", ev.Endpoint, "publisher", ev.Publisher, "verification", string(ev.Verification),
+		"manifest_digest", ev.ManifestDigest, "files", len(m.Files()), "bytes", bytes}
+	if ev.Signer.Kind != "" {
+		evidence = append(evidence, slog.Group("signer", "kind", ev.Signer.Kind, "identity", ev.Signer.Identity,
+			"issuer", ev.Signer.Issuer, "key_fingerprint", ev.Signer.KeyFingerprint))
+	}
+	if !ev.SignedAt.IsZero() {
+		evidence = append(evidence, "signed_at", ev.SignedAt)
+	}
+	if len(ev.Problems) > 0 {
+		evidence = append(evidence, "problems", problemStrings(ev.Problems))
+	}
+	log.Info("model verified and ready", "decision", string(ev.Decision), slog.Group("evidence", evidence...),
+		"published", published, "evidence_file", filepath.Join(dest, evidenceFile),
+		"seconds", seconds(in.now().Sub(start)))
 	return exitOK
+}
+
+// refused logs the run's last line for a model that was not published: the decision, the
+// reasons and each problem (file, expected, found), and returns the exit status. A refusal
+// exits 1; any other failure (I/O, the Hub unreachable) 2. Either way nothing was written.
+func (in *initializer) refused(log *slog.Logger, msg string, err error, start time.Time) int {
+	code := exitError
+	attrs := []any{"decision", string(modelverify.DecisionRefused)}
+	var ref *modelverify.Refusal
+	if errors.As(err, &ref) {
+		code = exitRefused
+		attrs = append(attrs, "reasons", ref.ReasonNames(), "problems", problemStrings(ref.Problems))
+		if ref.Commit != "" {
+			attrs = append(attrs, "commit", ref.Commit)
+		}
+	}
+	attrs = append(attrs, "error", err.Error(), "seconds", seconds(in.now().Sub(start)))
+	log.Error(msg, attrs...)
+	return code
+}
+
+func problemStrings(problems []modelverify.Problem) []string {
+	out := make([]string, len(problems))
+	for i, p := range problems {
+		out[i] = p.String()
+	}
+	return out
 }
 
 // prepareDest makes dest and checks that it is empty, or holds only what an earlier run of

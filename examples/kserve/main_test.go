@@ -76,6 +76,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, modelFiles())
+}
+
+// newFixtureWith serves files signed as acme/tiny-llm (and as mallory's, whom the policy does
+// not list), and a copy whose first safetensors file was changed after signing.
+func newFixtureWith(t *testing.T, files map[string][]byte) *fixture {
+	t.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(k)
 	pubDER, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
@@ -83,7 +90,7 @@ func newFixture(t *testing.T) *fixture {
 	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 
 	dir := t.TempDir()
-	for name, data := range modelFiles() {
+	for name, data := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, data, 0o644)
@@ -98,12 +105,20 @@ func newFixture(t *testing.T) *fixture {
 	}
 	signed := map[string][]byte{"model.sig": bundle}
 	tampered := map[string][]byte{"model.sig": bundle}
-	for k, v := range modelFiles() {
+	var names []string
+	for k, v := range files {
 		signed[k], tampered[k] = v, v
+		names = append(names, k)
 	}
-	w := bytes.Clone(signed["model.safetensors"])
-	w[len(w)-1] ^= 0xff
-	tampered["model.safetensors"] = w
+	sort.Strings(names)
+	for _, name := range names {
+		if strings.HasSuffix(name, ".safetensors") {
+			w := bytes.Clone(signed[name])
+			w[len(w)-1] ^= 0xff
+			tampered[name] = w
+			break
+		}
+	}
 
 	ts := hubtest.NewServer(t,
 		hubtest.WithModel("acme/tiny-llm", signed),

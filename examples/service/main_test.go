@@ -71,7 +71,8 @@ audit:
 	run := func(ref string) (string, int) {
 		cmd := exec.Command(bin, "--policy", "policy.yaml", ref)
 		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "HF_ENDPOINT="+ts.URL, "HF_HUB_CACHE="+filepath.Join(work, "cache"), "HF_TOKEN=", "HF_HUB_OFFLINE=")
+		cmd.Env = append(os.Environ(), "HF_ENDPOINT="+ts.URL, "HF_HUB_CACHE="+filepath.Join(work, "cache"), "HF_TOKEN=", "HF_HUB_OFFLINE=",
+			"XDG_CONFIG_HOME="+filepath.Join(work, "config")) // the record key, out of the home directory
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()

@@ -95,3 +95,29 @@ func TestVerifySigstoreWithAnExplicitTrustRoot(t *testing.T) {
 		t.Errorf("bad trust root: %q", stderr)
 	}
 }
+
+// The command line says who may sign as a policy does: regular expressions over the whole
+// value, and Fulcio extension constraints by the policy's names.
+func TestVerifySigstoreIdentityRegexpsAndExtensions(t *testing.T) {
+	dir := absPath(t, filepath.Join(signedDir, "v1.1.0-sigstore"))
+	base := []string{"verify", "sigstore", ".", "--signature", "model.sig", "--ignore-paths", "ignore-me"}
+	wantExit(t, 0, dir, append(base, "--identity-regexp", `stefanb@us\.ibm\.com`, "--identity-provider-regexp", `https://sigstore\.verify\.ibm\.com/.+`)...)
+	// Matched as written, the second alternative would accept the identity.
+	_, stderr := wantExit(t, 1, dir, append(base, "--identity-regexp", `^alice@us\.ibm\.com|us\.ibm\.com$`, "--identity-provider", "https://sigstore.verify.ibm.com/oauth2")...)
+	if !strings.Contains(stderr, `want a whole match for "^alice@us\\.ibm\\.com|us\\.ibm\\.com$", found "stefanb@us.ibm.com"`) {
+		t.Errorf("alternation: %q", stderr)
+	}
+	id := append(base, "--identity", "stefanb@us.ibm.com", "--identity-provider", "https://sigstore.verify.ibm.com/oauth2")
+	_, stderr = wantExit(t, 1, dir, append(id, "--extension", "sourceRepositoryURI=https://github.com/acme/models")...)
+	if !strings.Contains(stderr, `certificate extension sourceRepositoryURI (OID 1.3.6.1.4.1.57264.1.12): want "https://github.com/acme/models", found none`) {
+		t.Errorf("extension: %q", stderr)
+	}
+	_, stderr = wantExit(t, 2, dir, append(id, "--extension", "sourceRepositoryUri=x")...)
+	if !strings.Contains(stderr, `unknown name "sourceRepositoryUri"`) || !strings.Contains(stderr, "sourceRepositoryURI") {
+		t.Errorf("unknown extension: %q", stderr)
+	}
+	_, stderr = wantExit(t, 2, dir, append(id, "--extension", "buildTriggerRegexp=push|")...)
+	if !strings.Contains(stderr, "matches an empty value") {
+		t.Errorf("empty-matching pattern: %q", stderr)
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/echelongraph/go-modelverify/hub"
@@ -12,7 +15,7 @@ import (
 )
 
 func runPolicy(ctx context.Context, e *env, args []string) error {
-	const synopsis = "verifier policy show P | check P | explain P hf://org/name[@rev] [--endpoint URL] [--online [--cache-dir D]]\n" +
+	const synopsis = "verifier policy show P | check P | explain P hf://org/name[@rev] [--endpoint URL] [--online]\n" +
 		"  (P may also be given as --policy P)"
 	fs := newFlagSet(e, "policy", synopsis)
 	var hf hubFlags
@@ -44,6 +47,9 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	}
 	if *online && sub != "explain" {
 		return usagef("policy %s: --online applies to explain only", sub)
+	}
+	if hf.cacheDir != "" {
+		return usagef("policy %s: --cache-dir does not apply: explain --online verifies in a temporary cache and leaves nothing behind", sub)
 	}
 	switch sub {
 	case "check":
@@ -300,24 +306,109 @@ func policyExplain(ctx context.Context, e *env, p *modelverify.Policy, ref strin
 	if !online {
 		return nil
 	}
-	v, err := modelverify.NewVerifier(p, hf.verifierOptions()...)
+	return explainOnline(ctx, e, p, ref, hf, steps)
+}
+
+// explainOnline runs the whole verification of ref and shows its result against the steps the
+// policy alone could not decide. It is a question, not a load: the verification runs in a
+// temporary cache with its own record key, writes no audit record, and leaves nothing behind.
+func explainOnline(ctx context.Context, e *env, p *modelverify.Policy, ref string, hf hubFlags, steps []explainStep) error {
+	tmp, err := os.MkdirTemp("", "modelverify-explain-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	opts := append(hf.verifierOptions(), modelverify.WithCacheDir(filepath.Join(tmp, "hub")),
+		modelverify.WithRecordKeyFile(filepath.Join(tmp, "record.key")), modelverify.WithAuditSink(discardSink{}))
+	v, err := modelverify.NewVerifier(p, opts...)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	m, err := v.Verify(ctx, ref)
-	if err != nil {
-		return err
+	m, verr := v.Verify(ctx, ref)
+	var refusal *modelverify.Refusal
+	if verr != nil && !errors.As(verr, &refusal) {
+		return verr // the question could not be answered: the Hub or the disk failed
 	}
+	steps = onlineResults(steps, refusal)
 	if e.json {
-		j := evidenceJSON(m.Evidence())
-		j["steps"], j["dir"] = steps, m.Dir()
-		return writeJSON(e, j)
+		j := map[string]any{"ref": ref, "mode": p.Mode, "steps": steps, "refused": refusal != nil}
+		if m != nil {
+			for k, val := range evidenceJSON(m.Evidence()) {
+				j[k] = val
+			}
+		}
+		if refusal != nil {
+			j["refusal"] = refusal
+		}
+		if err := writeJSON(e, j); err != nil {
+			return err
+		}
+		if refusal != nil {
+			return silentExit{exitRefused} // one JSON document, the refusal inside it
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "online %s (policy mode %s, a temporary cache, no audit record)\n", ref, p.Mode)
+		for i, s := range steps {
+			fmt.Fprintf(e.stdout, "%2d. %-22s %-7s %s\n", i+1, s.Step, s.Result, s.Detail)
+		}
+		if m != nil {
+			fmt.Fprintln(e.stdout, "online: allowed")
+			printEvidence(e.stdout, m.Evidence(), "  ")
+		}
 	}
-	fmt.Fprintf(e.stdout, "online: allowed, %s\n", m.Dir())
-	printEvidence(e.stdout, m.Evidence(), "  ")
-	return nil
+	return verr
 }
+
+// onlineSteps says which explanation step each refusal reason belongs to.
+var onlineSteps = map[string][]*modelverify.Reason{
+	"verified organisation": {modelverify.ErrUnverifiedOrg},
+	"signature":             {modelverify.ErrUnsigned, modelverify.ErrSignature, modelverify.ErrIdentity},
+	"manifest":              {modelverify.ErrManifest, modelverify.ErrDigestMismatch, modelverify.ErrMissingFile, modelverify.ErrUnexpectedFile},
+	"content":               {modelverify.ErrUnsafeContent, modelverify.ErrFormatNotAllowed, modelverify.ErrLimitExceeded},
+}
+
+// onlineResults fills in the steps marked online from the verification's outcome: each one a
+// refusal reason belongs to is refused with it, the others passed. Reasons no step covers (a
+// redirect, the Hub's own digests) get a step of their own, so none is hidden.
+func onlineResults(steps []explainStep, refusal *modelverify.Refusal) []explainStep {
+	out := slices.Clone(steps)
+	var reasons []*modelverify.Reason
+	if refusal != nil {
+		reasons = refusal.Reasons()
+	}
+	placed := map[*modelverify.Reason]bool{}
+	for i := range out {
+		if out[i].Result != "online" {
+			continue
+		}
+		out[i].Result = "pass"
+		for _, r := range onlineSteps[out[i].Step] {
+			if slices.Contains(reasons, r) {
+				out[i].Result, out[i].Reason = "refuse", r.Name()
+				placed[r] = true
+			}
+		}
+	}
+	for _, r := range reasons {
+		if !placed[r] {
+			out = append(out, explainStep{Step: "online check", Result: "refuse", Reason: r.Name(), Detail: r.Error()})
+		}
+	}
+	if refusal != nil {
+		// The refusal's own message names the file, what was expected and what was found.
+		out = append(out, explainStep{Step: "decision", Result: "refuse", Detail: refusal.Error()})
+	} else {
+		out = append(out, explainStep{Step: "decision", Result: "pass", Detail: "allowed"})
+	}
+	return out
+}
+
+// discardSink drops audit records: an explanation is not a decision to load.
+type discardSink struct{}
+
+func (discardSink) Write(context.Context, modelverify.Record) error { return nil }
+func (discardSink) Close() error                                    { return nil }
 
 func nameSuffix(name string) string {
 	if name == "" {

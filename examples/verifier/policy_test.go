@@ -2,7 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -153,17 +158,56 @@ func TestPolicyExplainStepByStep(t *testing.T) {
 	}
 }
 
-func TestPolicyExplainOnlineRunsTheVerification(t *testing.T) {
+// explain --online answers a question and loads nothing: its table shows the online results, and
+// it leaves no audit record and nothing in the user's cache or temporary directory.
+func TestPolicyExplainOnlineRunsTheVerificationWithoutSideEffects(t *testing.T) {
 	f := newPullFixture(t, nil)
-	out, stderr, code := runVerifier(t, f.workDir, "policy", "explain", f.policy, "hf://acme/tiny-llm@main", "--online",
-		"--endpoint", f.hubURL, "--cache-dir", f.cacheDir)
+	tmp := t.TempDir()
+	env := append(testEnv(t, "HF_HUB_CACHE="+f.cacheDir), "TMPDIR="+tmp)
+	out, stderr, code := runVerifierEnv(t, f.workDir, env, "policy", "explain", f.policy, "hf://acme/tiny-llm@main", "--online",
+		"--endpoint", f.hubURL)
 	if code != 0 || !strings.Contains(out, "online: allowed") || !strings.Contains(out, "decision:     allowed (signature)") {
 		t.Errorf("exit %d:\n%s%s", code, out, stderr)
 	}
-	_, stderr, code = runVerifier(t, f.workDir, "policy", "explain", f.policy, "hf://acme/tiny-llm-tampered@main", "--online",
-		"--endpoint", f.hubURL, "--cache-dir", f.cacheDir)
-	if code != 1 || !strings.Contains(stderr, "digest-mismatch") {
-		t.Errorf("tampered, online: exit %d, %q", code, stderr)
+	if !regexp.MustCompile(`signature +pass`).MatchString(out) || !regexp.MustCompile(`manifest +pass`).MatchString(out) {
+		t.Errorf("the online table does not show the online checks passed:\n%s", out)
+	}
+
+	out, stderr, code = runVerifierEnv(t, f.workDir, env, "policy", "explain", f.policy, "hf://acme/tiny-llm-tampered@main", "--online",
+		"--endpoint", f.hubURL, "--json")
+	var res struct {
+		Refused bool
+		Steps   []explainStep
+		Refusal struct{ Reasons []string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || !res.Refused || !slices.Equal(res.Refusal.Reasons, []string{"digest-mismatch"}) {
+		t.Fatalf("tampered, online: exit %d, %v, %q\n%s", code, err, stderr, out)
+	}
+	results := map[string]explainStep{}
+	for _, s := range res.Steps {
+		results[s.Step] = s
+	}
+	if s := results["manifest"]; s.Result != "refuse" || s.Reason != "digest-mismatch" {
+		t.Errorf("manifest step %+v, want refused as digest-mismatch", s)
+	}
+	if s := results["signature"]; s.Result != "pass" {
+		t.Errorf("signature step %+v, want pass", s)
+	}
+	if s := results["decision"]; !strings.Contains(s.Detail, "model.safetensors") {
+		t.Errorf("decision step %+v does not name the file", s)
+	}
+
+	for what, dir := range map[string]string{"the user's cache": f.cacheDir, "the temporary directory": tmp} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("explain --online left %d entries in %s (%s)", len(entries), what, entries[0].Name())
+		}
+	}
+	if _, err := os.Stat(f.auditLog); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("explain --online wrote the audit log: %v", err)
+	}
+	_, stderr, code = runVerifier(t, f.workDir, "policy", "explain", f.policy, "hf://acme/tiny-llm@main", "--online", "--cache-dir", f.cacheDir)
+	if code != 2 || !strings.Contains(stderr, "temporary cache") {
+		t.Errorf("--cache-dir: exit %d, %q", code, stderr)
 	}
 }
 

@@ -155,7 +155,7 @@ func TestSignAndVerifyUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"verify", "key", "."}, "--signature is required"},
 		{[]string{"verify", "key", ".", "--signature", "model.sig"}, "--public-key is required"},
 		{[]string{"verify", "certificate", ".", "--signature", "model.sig"}, "--certificate-chain"},
-		{[]string{"verify", "sigstore", ".", "--signature", "model.sig", "--identity", "a@b"}, "--identity-provider are required"},
+		{[]string{"verify", "sigstore", ".", "--signature", "model.sig", "--identity", "a@b"}, "--identity-provider (or --identity-provider-regexp) are required"},
 		{[]string{"verify", ".", "--signature", "model.sig", "--identity", "a@b", "--identity-provider", "https://x", "--use-staging"}, "--trust-config"},
 		{[]string{"verify", "key", ".", "--signature", "absent.sig", "--public-key", key.pubPath}, "absent.sig"},
 	} {
@@ -214,5 +214,41 @@ func TestSignRefusesSymbolicLinksUnlessAllowed(t *testing.T) {
 	_, stderr = wantExit(t, 1, dir, "verify", "key", ".", "--signature", "model.sig", "--public-key", key.pubPath)
 	if !strings.Contains(stderr, "alias.safetensors") {
 		t.Errorf("retargeted link: %q", stderr)
+	}
+}
+
+func TestSignRefusesAModelWithNoFiles(t *testing.T) {
+	key := newTestKey(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "model"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := wantExit(t, 2, dir, "sign", "key", "model", "--private-key", key.privPath, "--signature", "model.sig")
+	if !strings.Contains(stderr, "no file to sign") || !strings.Contains(stderr, "section 6.1") {
+		t.Errorf("empty model: %q", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.sig")); err == nil {
+		t.Error("a refused signing wrote model.sig")
+	}
+}
+
+func TestVerifyCertificateChecksTheLeafsUsageAndSubject(t *testing.T) {
+	ca := newTestCA(t) // its leaf: CN "model signer", codeSigning
+	dir := t.TempDir()
+	writeModel(t, dir, tinyModel())
+	wantExit(t, 0, dir, "sign", "certificate", ".", "--private-key", ca.leafKeyPath, "--signing-certificate", ca.leafCertPath)
+	verify := []string{"verify", "certificate", ".", "--signature", "model.sig", "--certificate-chain", ca.rootPath}
+	wantExit(t, 0, dir, append(verify, "--subject", "commonNameRegexp=model .+")...)
+	_, stderr := wantExit(t, 1, dir, append(verify, "--subject", "commonName=release signer")...)
+	if !strings.Contains(stderr, `certificate subject commonName (CN): want "release signer", found "model signer"`) {
+		t.Errorf("subject: %q", stderr)
+	}
+	_, stderr = wantExit(t, 1, dir, append(verify, "--extended-key-usage", "serverAuth")...)
+	if !strings.Contains(stderr, `has extended key usages [codeSigning]; want one of [serverAuth]`) {
+		t.Errorf("usage: %q", stderr)
+	}
+	_, stderr = wantExit(t, 2, dir, append(verify, "--extended-key-usage", "code-signing")...)
+	if !strings.Contains(stderr, `"code-signing" is not an extended key usage`) {
+		t.Errorf("unknown usage: %q", stderr)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/echelongraph/go-modelverify/manifest"
@@ -34,7 +36,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify", "verifier verify [key|certificate|sigstore] MODEL_PATH --signature F [flags]\n"+
 		"  key:         --public-key PEM\n"+
 		"  certificate: --certificate-chain PEM [--certificate-chain PEM]... [--log-fingerprints]\n"+
-		"  sigstore:    --identity ID --identity-provider URL [--trust-config F]")
+		"               [--extended-key-usage EKU]... [--subject NAME=VALUE]...\n"+
+		"  sigstore:    --identity ID | --identity-regexp RE, --identity-provider URL | --identity-provider-regexp RE\n"+
+		"               [--extension NAME=VALUE]... [--trust-config F]")
 	var (
 		mf    modelFlags
 		sf    signatureFlags
@@ -49,8 +53,14 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	publicKey := fs.String("public-key", "", "key: the signer's public key (PEM)")
 	fs.Var(&chain, "certificate-chain", "certificate: a trusted root certificate file, PEM (repeatable)")
 	logFingerprints := fs.Bool("log-fingerprints", false, "certificate: print the signing key's SHA-256 fingerprint")
-	identity := fs.String("identity", "", "sigstore: the signer's identity, the certificate's SAN (required)")
-	identityProvider := fs.String("identity-provider", "", "sigstore: the OIDC issuer that vouched for the identity (required)")
+	var ekus, subject, extensions stringList
+	fs.Var(&ekus, "extended-key-usage", "certificate: an extended key usage the leaf may carry, by name or OID, or none (repeatable; default codeSigning)")
+	fs.Var(&subject, "subject", "certificate: a constraint on the leaf's names, as a policy's certificate.subject writes it: commonName=X, emailRegexp=RE, ... (repeatable)")
+	identity := fs.String("identity", "", "sigstore: the signer's identity, the certificate's SAN (this or --identity-regexp is required)")
+	identityRegexp := fs.String("identity-regexp", "", "sigstore: a regular expression the whole identity must match")
+	identityProvider := fs.String("identity-provider", "", "sigstore: the OIDC issuer that vouched for the identity (this or --identity-provider-regexp is required)")
+	identityProviderRegexp := fs.String("identity-provider-regexp", "", "sigstore: a regular expression the whole OIDC issuer must match")
+	fs.Var(&extensions, "extension", "sigstore: a constraint on a Fulcio certificate extension, as a policy's sigstore.extensions writes it: sourceRepositoryURI=X, sourceRepositoryRefRegexp=RE, ... (repeatable)")
 	staging := fs.Bool("use-staging", false, "sigstore: trust Sigstore's staging instance (needs --trust-config with its trusted root)")
 	trustConfig := fs.String("trust-config", "", "sigstore: a trusted_root.json or ClientTrustConfig (default: the embedded production root)")
 	fs.StringVar(trustConfig, "trust-root", "", "sigstore: alias of --trust-config")
@@ -64,8 +74,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	if err := checkFlagsFor(fs, "verify", method, map[string][]string{
 		methodKey:         {"public-key"},
-		methodCertificate: {"certificate-chain", "log-fingerprints"},
-		methodSigstore:    {"identity", "identity-provider", "use-staging", "trust-config", "trust-root"},
+		methodCertificate: {"certificate-chain", "log-fingerprints", "extended-key-usage", "subject"},
+		methodSigstore:    {"identity", "identity-regexp", "identity-provider", "identity-provider-regexp", "extension", "use-staging", "trust-config", "trust-root"},
 	}); err != nil {
 		return err
 	}
@@ -102,19 +112,29 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			}
 			roots = append(roots, b)
 		}
-		if v, err = manifest.NewCertificateVerifier(roots...); err != nil {
-			return fmt.Errorf("--certificate-chain: %w", err)
+		opts := manifest.CertificateVerifierOptions{Roots: roots, ExtendedKeyUsages: ekus}
+		if err := parseConstraints("--subject", subject, &opts.Subject); err != nil {
+			return err
+		}
+		if v, err = manifest.NewCertificateVerifier(opts); err != nil {
+			return fmt.Errorf("verify certificate: %w", err)
 		}
 	case methodSigstore:
-		if *identity == "" || *identityProvider == "" {
-			return usagef("verify sigstore: --identity and --identity-provider are required")
+		if (*identity == "" && *identityRegexp == "") || (*identityProvider == "" && *identityProviderRegexp == "") {
+			return usagef("verify sigstore: --identity (or --identity-regexp) and --identity-provider (or --identity-provider-regexp) are required")
 		}
 		if *staging && *trustConfig == "" {
 			return usagef("verify sigstore: --use-staging needs --trust-config with the staging trusted root (this tool does not fetch trust roots over the network)")
 		}
-		if v, err = manifest.NewSigstoreVerifier(manifest.SigstoreVerifierOptions{
-			Identity: *identity, Issuer: *identityProvider, TrustRootPath: *trustConfig,
-		}); err != nil {
+		opts := manifest.SigstoreVerifierOptions{
+			Identity: *identity, IdentityRegexp: *identityRegexp,
+			Issuer: *identityProvider, IssuerRegexp: *identityProviderRegexp,
+			TrustRootPath: *trustConfig,
+		}
+		if err := parseConstraints("--extension", extensions, &opts.Extensions); err != nil {
+			return err
+		}
+		if v, err = manifest.NewSigstoreVerifier(opts); err != nil {
 			return fmt.Errorf("verify sigstore: %w", err)
 		}
 	}
@@ -160,10 +180,42 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// parseConstraints reads NAME=VALUE flags into a constraints struct (manifest.CertificateSubject,
+// manifest.FulcioExtensions) by the names a policy gives its fields, spelt exactly as there, so
+// that the command line and the policy say the same thing the same way.
+func parseConstraints(flagName string, pairs []string, into any) error {
+	v := reflect.ValueOf(into).Elem()
+	fields := map[string]reflect.Value{}
+	var names []string
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		fields[name] = v.Field(i)
+		names = append(names, name)
+	}
+	for _, p := range pairs {
+		name, value, ok := strings.Cut(p, "=")
+		if !ok || value == "" {
+			return usagef("%s %q: want NAME=VALUE", flagName, p)
+		}
+		f, ok := fields[name]
+		switch {
+		case !ok:
+			return usagef("%s: unknown name %q; use one of %s", flagName, name, strings.Join(names, ", "))
+		case f.String() != "":
+			return usagef("%s: %s is given twice", flagName, name)
+		}
+		f.SetString(value)
+	}
+	return nil
+}
+
 func signerJSON(s manifest.SignerInfo) map[string]any {
 	out := map[string]any{"kind": string(s.Kind), "keyFingerprint": s.KeyFingerprint}
 	if s.Identity != "" {
 		out["identity"], out["issuer"] = s.Identity, s.OIDCIssuer
+	}
+	if len(s.Extensions) > 0 {
+		out["extensions"] = s.Extensions
 	}
 	if s.Subject != "" {
 		out["subject"], out["certificateIssuer"] = s.Subject, s.Issuer

@@ -3,13 +3,16 @@
 // bytes. It never executes or unpickles anything, and a file that cannot be parsed is never
 // reported as safe.
 //
-// The format is decided by content, never by file name. A protocol 0 or 1 pickle has no
-// magic bytes, so content that matches no format is walked by the pickle analyser: if an
-// unpickler would get as far as importing something (or would finish a pickle), the file is a
-// pickle and judged as one; otherwise an unpickler fails before it can run anything and the
-// file is FormatUnknown with a Safe verdict, and the load gate's policy decides whether
-// unknown files may pass. Files of other formats are also probed as pickles, because
-// torch.load unpickles any file that is not a zip.
+// The format is decided by content. A protocol 0 or 1 pickle has no magic bytes, so content
+// that matches no format is walked by the pickle analyser: if an unpickler would finish a
+// pickle, call something or reach a dangerous import, the file is a pickle and judged as one.
+// So it is if an unpickler would import anything off the allowlist (importing runs the
+// module's code) and a loader would unpickle the file: its name is one loaders unpickle
+// (.pkl, .bin, .pt, a tar checkpoint's pickle member...) or its bytes up to the import are
+// not text. Otherwise the file is FormatUnknown with a Safe verdict (a word list "cat\ndog"
+// named classes.txt reads as one import of at.dog, but nothing unpickles a .txt file), and the
+// load gate's policy decides whether unknown files may pass. Files of other formats are also
+// probed as pickles, because torch.load unpickles any file that is not a zip.
 //
 // Pickles are judged by a symbolic pickle machine (stack, marks and memo of abstract values),
 // so imports are resolved the way an unpickler resolves them, through the memo and across

@@ -21,6 +21,11 @@ var (
 	ErrUnsupported = errors.New("content cannot be inspected")
 	// ErrLimit: a resource limit (memo size, stack depth, member count, nesting) was hit.
 	ErrLimit = errors.New("scan limit exceeded")
+	// ErrAmbiguous: the loaders that read this format would read different content from the
+	// same bytes (two central directories, members one reader sees and another does not,
+	// overlapping members, names that differ between headers). Every reading is scanned, but
+	// the file is refused: what loads depends on who loads it.
+	ErrAmbiguous = errors.New("loaders would read different content")
 	// ErrNote classifies Safe findings that only record an observation.
 	ErrNote = errors.New("note")
 )

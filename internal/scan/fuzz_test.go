@@ -3,9 +3,11 @@ package scan
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 )
 
 // seed adds every file matching the globs to the corpus.
@@ -52,6 +54,60 @@ func FuzzPickle(f *testing.F) {
 			t.Fatalf("os.system import not dangerous:\n%s", dump(rep))
 		}
 	})
+}
+
+// FuzzUnpickledContent checks the decision on content without magic: the file's name can
+// only add findings where loaders unpickle that name, and the text check agrees with a
+// whole-buffer reference however the reads split the bytes.
+func FuzzUnpickledContent(f *testing.F) {
+	files, _ := filepath.Glob(fixtureDir + "/imports/*")
+	for i, p := range files {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
+			f.Add(b, uint8(i))
+		}
+	}
+	f.Add([]byte("cat\ndog\n"), uint8(3))
+	f.Add([]byte("K\x01caf\xc3\xa9\nx\n"), uint8(6))
+	f.Fuzz(func(t *testing.T, b []byte, split uint8) {
+		base := checkInvariants(t, b)
+		text, err := Scan(context.Background(), bytes.NewReader(b), int64(len(b)), WithMaxDepth(3), WithName("notes.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkl, err := Scan(context.Background(), bytes.NewReader(b), int64(len(b)), WithMaxDepth(3), WithName("model.pkl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text.Format != base.Format || text.Verdict != base.Verdict {
+			t.Fatalf("a .txt name changed the result: %s %s, unnamed %s %s", text.Format, text.Verdict, base.Format, base.Verdict)
+		}
+		if base.Format == FormatPickle && (pkl.Format != FormatPickle || pkl.Verdict < base.Verdict) {
+			t.Fatalf("a .pkl name lost a pickle: %s %s, unnamed %s %s", pkl.Format, pkl.Verdict, base.Format, base.Verdict)
+		}
+		at := min(int(split), len(b))
+		tw := &textWatch{r: &splitReader{parts: [][]byte{b[:at], b[at:]}}, binaryAt: -1}
+		if _, err := io.Copy(io.Discard, tw); err != nil {
+			t.Fatal(err)
+		}
+		if want := firstNonText(b); tw.binaryAt != want {
+			t.Fatalf("textWatch says byte %d, the reference %d", tw.binaryAt, want)
+		}
+	})
+}
+
+// firstNonText is textWatch's rule over a whole buffer: a character cut off by the end is text.
+func firstNonText(b []byte) int64 {
+	for i := 0; i < len(b); {
+		if !utf8.FullRune(b[i:]) {
+			return -1
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return int64(i)
+		}
+		i += size
+	}
+	return -1
 }
 
 func FuzzSafetensors(f *testing.F) {

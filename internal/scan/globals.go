@@ -2,9 +2,12 @@ package scan
 
 import "strings"
 
-// The allowlist is what PyTorch's weights_only unpickler accepts by default
+// The allowlist is what current PyTorch's weights_only unpickler accepts by default
 // (torch/_weights_only_unpickler.py _get_allowed_globals), plus the NumPy reconstructors that
 // object arrays need. A checkpoint that imports only these loads under torch.load(weights_only=True).
+// Names are the "module.qualname" strings that unpickler matches, so aliases it does not list
+// (torch.float, torch.long) and objects that pickle otherwise (layouts go through
+// torch.serialization._get_layout; memory formats cannot be pickled) are not on it.
 var allowedGlobals = func() map[string]bool {
 	m := map[string]bool{}
 	add := func(module string, names ...string) {
@@ -16,40 +19,43 @@ var allowedGlobals = func() map[string]bool {
 	add("torch.nn.parameter", "Parameter")
 	add("torch.serialization", "_get_layout")
 	add("torch", "Size", "Tensor", "device")
-	add("_codecs", "encode")
+	add("_codecs", "encode") // bytes, and bytearray's argument, under protocol 2
 	add("builtins", "bytearray", "set", "complex")
 	add("torch._utils", "_rebuild_parameter", "_rebuild_parameter_with_state", "_rebuild_qtensor",
 		"_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_sparse_tensor",
 		"_rebuild_meta_tensor_no_storage", "_rebuild_wrapper_subclass",
 		"_rebuild_device_tensor_from_numpy", "_rebuild_device_tensor_from_cpu_tensor")
 	add("torch._tensor", "_rebuild_from_type_v2")
-	// dtypes
-	add("torch", "float32", "float", "float64", "double", "float16", "half", "bfloat16",
-		"complex32", "chalf", "complex64", "cfloat", "complex128", "cdouble",
-		"uint8", "int8", "int16", "short", "int32", "int", "int64", "long", "bool",
-		"uint16", "uint32", "uint64", "quint8", "qint8", "qint32", "quint4x2", "quint2x4",
+	// dtypes, by their canonical names (str(dtype)): the legacy storage dtypes, the ones
+	// serialized through UntypedStorage, and the sub-byte integers.
+	add("torch", "float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8",
+		"uint8", "bool", "complex128", "complex64", "complex32", "qint8", "qint32", "quint8",
+		"quint4x2", "quint2x4",
 		"float8_e5m2", "float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz", "float8_e8m0fnu",
-		"float4_e2m1fn_x2", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16",
+		"float4_e2m1fn_x2", "bits8", "bits16", "bits1x8", "bits2x4", "bits4x2",
+		"uint16", "uint32", "uint64",
 		"uint1", "uint2", "uint3", "uint4", "uint5", "uint6", "uint7",
 		"int1", "int2", "int3", "int4", "int5", "int6", "int7")
-	// layouts, memory formats and quantization schemes
-	add("torch", "strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc",
-		"_mkldnn", "contiguous_format", "channels_last", "channels_last_3d", "preserve_format",
-		"per_tensor_affine", "per_channel_affine", "per_tensor_symmetric", "per_channel_symmetric",
-		"per_channel_affine_float_qparams")
-	// storage and tensor classes
+	// quantization schemes
+	add("torch", "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
+		"per_channel_symmetric", "per_channel_affine_float_qparams")
+	// storage classes (torch._storage_classes, by their __module__)
 	for _, t := range []string{"Double", "Float", "Half", "BFloat16", "Long", "Int", "Short",
-		"Char", "Byte", "Bool", "ComplexFloat", "ComplexDouble", "QUInt8", "QInt8", "QInt32",
-		"QUInt4x2", "QUInt2x4"} {
+		"Char", "Byte", "Bool", "ComplexFloat", "ComplexDouble"} {
 		add("torch", t+"Storage")
 		add("torch.cuda", t+"Storage")
 	}
-	add("torch", "UntypedStorage", "TypedStorage")
+	add("torch", "QUInt8Storage", "QInt8Storage", "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage")
 	add("torch.storage", "UntypedStorage", "TypedStorage")
+	// legacy tensor classes (torch._tensor_classes)
 	for _, t := range []string{"Double", "Float", "Half", "BFloat16", "Long", "Int", "Short",
 		"Char", "Byte", "Bool"} {
 		add("torch", t+"Tensor")
 		add("torch.cuda", t+"Tensor")
+		if t != "Bool" {
+			add("torch.sparse", t+"Tensor")
+			add("torch.cuda.sparse", t+"Tensor")
+		}
 	}
 	// NumPy object arrays and scalars pickle through these (picklescan's safe set).
 	add("numpy", "dtype", "ndarray")
@@ -86,6 +92,9 @@ var deniedModules = setOf(
 	"torch.fx.experimental.symbolic_shapes", "torch._export", "torch.export", "torch.compiler",
 	"torch.multiprocessing", "torch.distributed", "fickling", "picklescan", "modelscan",
 	"model_unpickler", "saferpickle", "modelaudit", "mlflow", "keras", "tensorflow",
+	// Importing these alone acts: antigravity opens a web browser, this prints, __hello__ and
+	// __phello__ print on older Pythons. An unpickler imports before it can fail.
+	"antigravity", "this", "__hello__", "__phello__",
 )
 
 // deniedNames are dangerous attributes of modules that are otherwise harmless or allowlisted.
@@ -153,8 +162,9 @@ func normaliseModule(m string) string {
 	return m
 }
 
-// judgeGlobal rates the import of name from module. Denylisted beats allowlisted, and
-// anything on neither list is Suspicious: unlisted is not proven safe.
+// judgeGlobal rates the import of name from module. Denylisted beats allowlisted; the
+// built-in allowlist beats the dangerous-component rules, which beat the caller's extra
+// allowlist; anything on no list is Suspicious: unlisted is not proven safe.
 func judgeGlobal(module, name string, extra map[string]bool) globalJudgement {
 	mod := normaliseModule(module)
 	full := mod + "." + name
@@ -176,9 +186,19 @@ func judgeGlobal(module, name string, extra map[string]bool) globalJudgement {
 	if deniedNames[mod][first] || deniedNames[mod][name] {
 		return globalJudgement{Dangerous, "global.denylisted", full + " is denylisted", ErrDangerousGlobal}
 	}
-	for _, part := range strings.Split(mod, ".") {
+	// The allowlist decides before the component rules: builtins.set is what PyTorch's
+	// weights_only unpickler accepts, although "builtins" also leads to eval.
+	if allowedGlobals[full] {
+		return globalJudgement{Safe, "global.allowlisted", "", nil}
+	}
+	for i, part := range strings.Split(mod, ".") {
 		if dangerousComponents[part] {
 			return globalJudgement{Dangerous, "global.dangerous-component", "module path reaches " + part, ErrDangerousGlobal}
+		}
+		if part == "__main__" && i > 0 {
+			// pkg.__main__ runs the package's command line when imported; a bare
+			// __main__ is the running program, which classes defined in scripts name.
+			return globalJudgement{Dangerous, "global.dangerous-component", "module " + mod + " runs its package's main program when imported", ErrDangerousGlobal}
 		}
 	}
 	for _, part := range strings.Split(name, ".") {
@@ -186,7 +206,7 @@ func judgeGlobal(module, name string, extra map[string]bool) globalJudgement {
 			return globalJudgement{Dangerous, "global.dangerous-component", "attribute path reaches " + part, ErrDangerousGlobal}
 		}
 	}
-	if allowedGlobals[full] || extra[full] || extra[module+"."+name] {
+	if extra[full] || extra[module+"."+name] {
 		return globalJudgement{Safe, "global.allowlisted", "", nil}
 	}
 	return globalJudgement{Suspicious, "global.unlisted", full + " is not on the allowlist", ErrUnlistedGlobal}

@@ -12,6 +12,7 @@ type config struct {
 	maxNestedPickle int64
 	maxDepth        int
 	maxJSONIndex    int64
+	maxDecompressed int64
 	progress        func(Progress)
 }
 
@@ -29,6 +30,7 @@ func newConfig(opts []Option) *config {
 		maxNestedPickle: 16 << 20,
 		maxDepth:        4,
 		maxJSONIndex:    256 << 20,
+		maxDecompressed: DefaultMaxDecompressed,
 	}
 	for _, o := range opts {
 		o(c)
@@ -49,9 +51,11 @@ func WithAllowedGlobals(globals ...string) Option {
 	}
 }
 
-// WithName gives the file's name for Scan (ScanFile uses the path). The name never decides
-// the format; it only makes a file whose content matches no format, but whose extension names
-// a weight format, be validated as that format and reported, instead of passing as unknown.
+// WithName gives the file's name for Scan (ScanFile uses the path). The name decides two things
+// only: a file whose content matches no format, but whose extension names a weight format, is
+// validated as that format and reported, instead of passing as unknown; and content without
+// magic that an unpickler would read as far as an import off the allowlist is a pickle when
+// loaders unpickle files of that name (model.pkl, pytorch_model.bin), even if it is text.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithMaxMemo bounds the pickle memo entries tracked (default 1<<18; a state dict uses about
@@ -71,6 +75,21 @@ func WithMaxNestedPickle(n int64) Option { return func(c *config) { c.maxNestedP
 
 // WithMaxDepth bounds archive-in-archive and pickle-in-pickle nesting (default 4).
 func WithMaxDepth(n int) Option { return func(c *config) { c.maxDepth = n } }
+
+// DefaultMaxDecompressed is how many bytes a compressed stream (or a deflated archive member
+// that must be read whole) may expand to before the scan calls it a compression bomb.
+const DefaultMaxDecompressed = 64 << 30
+
+// WithMaxDecompressed bounds the bytes one compressed stream may decompress to (default
+// DefaultMaxDecompressed). Past it the scan stops reading and reports ErrLimit (rule
+// compress.bomb); the load gate passes its policy's maxFileSize here.
+func WithMaxDecompressed(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxDecompressed = n
+		}
+	}
+}
 
 // WithProgress reports bytes read to fn as the scan goes. fn is called from the scanning goroutine.
 func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }

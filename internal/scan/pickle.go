@@ -84,6 +84,8 @@ type pickleScanner struct {
 	imports      int               // import opcodes reached with decodable operands, all pickles
 	plausible    int               // of which, plausible Python names
 	calls        int               // calls reached (REDUCE, INST, OBJ, NEWOBJ...), all pickles
+	unlistedEnd  int64             // stream offset after the first import of a plausible name off the allowlist; -1 if none
+	unlisted     string            // that import's "module.name"
 	seen         map[string]bool   // de-duplicates global findings
 	scratch      [8]byte
 }
@@ -97,7 +99,7 @@ func newPickleScanner(cfg *config, rep *Report, member string, r io.Reader, base
 		}
 		br = bufio.NewReaderSize(r, int(n))
 	}
-	return &pickleScanner{cfg: cfg, rep: rep, member: member, r: br, base: base, depth: depth, seen: map[string]bool{}}
+	return &pickleScanner{cfg: cfg, rep: rep, member: member, r: br, base: base, depth: depth, seen: map[string]bool{}, unlistedEnd: -1}
 }
 
 // pickleError is a point where a real unpickler would raise: the pickle ends there.
@@ -1044,11 +1046,14 @@ func latin1(b []byte) ([]byte, bool) {
 
 func (s *pickleScanner) containerOp(op byte, opOff int64) *pickleError {
 	var target *pval
+	var appended pval
 	switch op {
 	case opAppend:
-		if _, perr := s.pop(op); perr != nil {
+		v, perr := s.pop(op)
+		if perr != nil {
 			return perr
 		}
+		appended = v
 	case opSetItem:
 		for range 2 {
 			if _, perr := s.pop(op); perr != nil {
@@ -1077,6 +1082,9 @@ func (s *pickleScanner) containerOp(op byte, opOff int64) *pickleError {
 		return perr
 	}
 	if op == opAppend && s.keepAllItems && target.kind == pkList {
+		// Picklers write a one-item batch with APPEND (a legacy checkpoint's list of one
+		// storage key): the item is kept like APPENDS items are.
+		target.items = append(target.items, appended)
 		target.n++
 	}
 	switch target.kind {
@@ -1178,6 +1186,10 @@ func (s *pickleScanner) addGlobalFinding(opOff int64, op byte, g string, j globa
 	if j.verdict == Safe {
 		return
 	}
+	if s.unlistedEnd < 0 && j.rule != "global.invalid" {
+		// An unpickler imports the module here, before anything can fail later on.
+		s.unlistedEnd, s.unlisted = s.pos, g
+	}
 	key := s.member + "|" + j.rule + "|" + g
 	if s.seen[key] {
 		if j.verdict > s.rep.Verdict {
@@ -1231,4 +1243,135 @@ func (s *pickleScanner) call(op byte, opOff int64, callee, args pval) pval {
 	s.add(Finding{Verdict: Suspicious, Offset: s.base + opOff, Opcode: opcodeNames[op], Rule: "pickle.call-invalid",
 		Message: fmt.Sprintf("%s calls a %s, which loaders reject", opcodeNames[op], callee.kind), Err: ErrMalformed})
 	return pval{kind: pkUnknown}
+}
+
+// probeAsPickle decides whether content that matches no format is a protocol 0 or 1 pickle
+// (they have no magic), scanning it into a report of its own. It is one when an unpickler
+// would complete a pickle, call something, or reach an import judged dangerous. It is also
+// one when an unpickler reaches an import outside the allowlist, even with no call and no
+// STOP after it (importing a module runs its top-level code, and a cloned model repository
+// on sys.path supplies modules), if the file would be handed to an unpickler: its name is one
+// loaders unpickle (unpickledName: model.pkl, pytorch_model.bin, a tar checkpoint's pickle
+// member), or the bytes up to that import are not plain text, which no text file holds.
+// Otherwise the content is unknown (config.json, README.md, a PNG), including text that an
+// unpickler would read as one harmless import and then reject: a word list "cat\ndog\n"
+// named classes.txt parses as GLOBAL at.dog, but no loader unpickles a .txt file.
+func probeAsPickle(r io.Reader, cfg *config, member string, depth int) (*Report, bool) {
+	probe := &Report{}
+	tw := &textWatch{r: r, binaryAt: -1}
+	n := 64 << 10
+	if sized, ok := r.(interface{ Size() int64 }); ok {
+		n = int(bufferSize(sized.Size()))
+	} else if br, ok := r.(*bufio.Reader); ok {
+		n = max(16, min(n, br.Size()))
+	}
+	ps := newPickleScanner(cfg, probe, member, bufio.NewReaderSize(tw, n), 0, depth)
+	res := ps.scanAll()
+	if res.pickles > 0 || ps.calls > 0 || probe.Verdict >= Dangerous {
+		return probe, true
+	}
+	if ps.unlistedEnd < 0 {
+		return probe, false
+	}
+	name := cfg.name
+	if member != "" {
+		name = member
+	}
+	var why string
+	switch {
+	case unpickledName(name):
+		why = fmt.Sprintf("loaders unpickle a file named %q", baseName(name))
+	case tw.binaryAt >= 0 && tw.binaryAt < ps.unlistedEnd:
+		why = fmt.Sprintf("it is not text (byte %d) and parses as a pickle up to that import", tw.binaryAt)
+	default:
+		return probe, false
+	}
+	probe.add(Finding{Verdict: Safe, Member: member, Offset: ps.unlistedEnd, Rule: "pickle.import-only",
+		Message: fmt.Sprintf("read as a pickle although no pickle in it completes: %s, and an unpickler imports %s before it fails; importing a module runs its code", why, ps.unlisted),
+		Err:     ErrNote})
+	return probe, true
+}
+
+// unpickledSuffixes are the name endings of files that loaders hand to an unpickler:
+// torch.load's checkpoints (.pt, .pth, .bin, .ckpt, and the common .pth.tar, which is not a
+// tar), pickle and pandas (.pkl, .pickle, .pk, .p), joblib and scikit-learn (.joblib, .sav,
+// .dat, .data), dill (.dill), gensim (.model), and numpy.load with allow_pickle, which
+// unpickles any .npy or .npz that lacks the NumPy or zip magic. Other tools' conventions
+// (picklescan and modelscan scan the same set) agree.
+var unpickledSuffixes = []string{".pt", ".pth", ".bin", ".ckpt", ".pth.tar", ".pt.tar",
+	".pkl", ".pickle", ".pk", ".p", ".joblib", ".sav", ".dat", ".data", ".dill", ".model",
+	".npy", ".npz", ".torch"}
+
+// unpickledMembers are checkpoint members loaders unpickle whatever their content: the
+// pickle member of a PyTorch <= 0.1 tar checkpoint, which torch.load's legacy_load hands to
+// its unpickler (it never unpickles sys_info; storages and tensors are walked by scanTar).
+var unpickledMembers = setOf("pickle")
+
+// unpickledName reports whether loaders unpickle a file (or archive member) of this name.
+func unpickledName(name string) bool {
+	base := strings.ToLower(baseName(name))
+	if unpickledMembers[base] {
+		return true
+	}
+	for _, suf := range unpickledSuffixes {
+		if strings.HasSuffix(base, suf) && len(base) > len(suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// baseName is the last element of a file or archive member path ("a.zip!dir/x.pkl": x.pkl).
+func baseName(name string) string {
+	if i := strings.LastIndexAny(name, "/!\\"); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// textWatch passes reads through and records the offset of the first byte that plain text
+// (UTF-8 without control characters other than tab, CR and LF) does not hold.
+type textWatch struct {
+	r        io.Reader
+	n        int64 // bytes read so far
+	binaryAt int64 // offset of the first non-text byte, -1 while there is none
+	carry    []byte
+}
+
+func (t *textWatch) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if t.binaryAt < 0 && n > 0 {
+		t.check(p[:n])
+	}
+	t.n += int64(n)
+	return n, err
+}
+
+func (t *textWatch) check(b []byte) {
+	start := t.n - int64(len(t.carry)) // offset of b's first byte, counting the carried bytes
+	if len(t.carry) > 0 {
+		b = append(t.carry, b...)
+		t.carry = nil
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				t.binaryAt = start + int64(i)
+				return
+			}
+			i++
+			continue
+		}
+		if !utf8.FullRune(b[i:]) {
+			t.carry = append([]byte(nil), b[i:]...) // a character split across reads
+			return
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			t.binaryAt = start + int64(i)
+			return
+		}
+		i += size
+	}
 }

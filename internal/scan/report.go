@@ -26,17 +26,25 @@ const (
 	FormatZip              Format = "zip"               // any other zip archive; every member is scanned by content
 	FormatTar              Format = "tar"               // any other tar archive; every member is scanned by content
 	Format7z               Format = "7z"                // 7-Zip archive; no model loader reads it, but payloads ship in it
+	FormatTorchScript      Format = "torchscript"       // torch.jit.save's zip: data.pkl, constants.pkl and code/, which torch.load runs
+	FormatNativeCode       Format = "native-code"       // an ELF, Mach-O (thin or universal) or PE executable or library
+	FormatCompressed       Format = "compressed"        // a gzip, bzip2, xz or zstd stream; what it holds is scanned
 )
 
 // Formats lists every format the scanner reports.
 var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
-	FormatTar, Format7z,
+	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed,
 }
 
 // PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.
-var PickleFormats = []Format{FormatPickle, FormatPyTorchZip, FormatPyTorchLegacy, FormatPyTorchTar}
+var PickleFormats = []Format{FormatPickle, FormatPyTorchZip, FormatPyTorchLegacy, FormatPyTorchTar, FormatTorchScript}
+
+// CodeFormats are the formats that are code a loader runs, whatever the file is called: a
+// TorchScript archive (torch.load hands it to torch.jit.load, which runs its code/) and
+// native executables and libraries.
+var CodeFormats = []Format{FormatTorchScript, FormatNativeCode}
 
 // Verdict is the scanner's judgement. Verdicts are ordered: Safe < Suspicious < Dangerous.
 type Verdict int

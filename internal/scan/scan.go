@@ -136,8 +136,12 @@ func sniff(head []byte) Format {
 		return Format7z
 	case bytes.HasPrefix(head, magicTorchPick):
 		return FormatPyTorchLegacy
-	case len(head) >= 262 && string(head[257:262]) == "ustar":
+	case len(head) >= 262 && string(head[257:262]) == "ustar", isTarHeader(head):
 		return FormatTar
+	case compressionOf(head) != "":
+		return FormatCompressed
+	case nativeKind(head, nil, int64(len(head))) != "" || len(head) >= 0x40 && head[0] == 'M' && head[1] == 'Z':
+		return FormatNativeCode // confirmed (a PE's signature may lie past head) or demoted by scanAt
 	case looksLikeSafetensors(head):
 		return FormatSafetensors
 	case len(head) >= 2 && head[0] == opProto && head[1] <= 5:
@@ -204,7 +208,15 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	case FormatPyTorchLegacy:
 		scanLegacy(r, size, cfg, rep, member, depth)
 	case FormatTar:
-		format = scanTar(r, size, cfg, rep, member, depth)
+		format = scanTar(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
+	case FormatCompressed:
+		scanCompressed(sectionReader(r, size), compressionOf(head), cfg, rep, member, depth)
+	case FormatNativeCode:
+		if kind := nativeKind(head, r, size); kind != "" {
+			scanNative(kind, rep, member)
+		} else {
+			format = FormatUnknown
+		}
 	case FormatSafetensors:
 		scanSafetensors(r, size, rep, member)
 	case FormatPickle:
@@ -218,7 +230,8 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 			format = scanHinted(r, size, cfg, rep)
 		}
 	} else if format != FormatPickle && format != FormatPyTorchLegacy && format != FormatZip &&
-		format != FormatPyTorchZip && format != FormatNumPyZip && format != FormatSafetensorsIndex {
+		format != FormatPyTorchZip && format != FormatNumPyZip && format != FormatSafetensorsIndex &&
+		format != FormatTorchScript {
 		// torch.load unpickles any file that is not a zip: make sure no other format's bytes
 		// also parse as a pickle that imports something (a polyglot).
 		probePolyglot(io.NewSectionReader(r, 0, polyglotWindow(format, head, size)), cfg, rep, member, depth, format)
@@ -235,18 +248,10 @@ func scanPickleStream(r io.Reader, cfg *config, rep *Report, member string, dept
 	return ps.scanAll()
 }
 
-// probeUnknown decides whether content without magic is a protocol 0 or 1 pickle. It is one
-// if an unpickler would complete a pickle, would call something, or would reach something the
-// scanner judges dangerous (a denylisted import such as os.system, an import it cannot
-// resolve): then the whole stream is scanned and reported as a pickle. Otherwise an unpickler
-// fails before it can call anything, and the content is unknown (config.json, README.md, a
-// PNG). That includes text an unpickler would read as one harmless import and then reject: a
-// word list starting "cat\ndog\n" parses as GLOBAL at.dog, but nothing is ever called.
+// probeUnknown reports content without magic as a pickle when probeAsPickle says it is one.
 func probeUnknown(r io.Reader, cfg *config, rep *Report, member string, depth int) Format {
-	probe := &Report{}
-	ps := newPickleScanner(cfg, probe, member, r, 0, depth)
-	res := ps.scanAll()
-	if res.pickles == 0 && ps.calls == 0 && probe.Verdict < Dangerous {
+	probe, ok := probeAsPickle(r, cfg, member, depth)
+	if !ok {
 		return FormatUnknown
 	}
 	mergeReport(rep, probe)

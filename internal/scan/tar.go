@@ -3,6 +3,7 @@ package scan
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,16 +11,67 @@ import (
 	"math"
 )
 
-// scanTar scans a tar archive member by member, by content. The tar checkpoints of
-// PyTorch <= 0.1.x (members sys_info, pickle, storages, tensors) are walked the way torch
-// reads them: storages and tensors interleave small pickles with raw bytes.
-func scanTar(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, depth int) Format {
+// Tar archives are read the way Python's tarfile reads them, since that is the loader: torch
+// <= 1.x's legacy_load opens every non-zip checkpoint with tarfile.open(mode="r:") first and
+// unpickles its storages, tensors and pickle members. tarfile knows a header by its checksum,
+// not by the "ustar" magic (V7 headers have none), reads a member of a type it does not know
+// as a regular file, and stops at the first zero block.
+
+// isTarHeader reports whether block is a tar header as tarfile.TarInfo.frobuf accepts it: the
+// octal checksum field (cut at its first NUL, spaces stripped) equals the unsigned or signed
+// sum of the block with that field counted as spaces. V7, GNU and POSIX headers all pass.
+func isTarHeader(block []byte) bool {
+	if len(block) < 512 {
+		return false
+	}
+	field := block[148:156]
+	if i := bytes.IndexByte(field, 0); i >= 0 {
+		field = field[:i]
+	}
+	field = bytes.TrimSpace(field)
+	if len(field) == 0 {
+		return false
+	}
+	var want int64
+	for _, c := range field {
+		if c < '0' || c > '7' {
+			return false
+		}
+		want = want*8 + int64(c-'0')
+	}
+	var unsigned, signed int64
+	for i, c := range block[:512] {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		unsigned += int64(c)
+		signed += int64(int8(c))
+	}
+	return want == unsigned || want == signed
+}
+
+// tarMetadataTypes are the header types Go's archive/tar consumes itself (PAX and GNU long
+// names) and the types that carry no data; every other member, including types neither
+// reader knows, is read as a file by tarfile and so is scanned.
+func tarCarriesData(t byte) bool {
+	switch t {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo,
+		tar.TypeXHeader, tar.TypeXGlobalHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
+		return false
+	}
+	return true
+}
+
+// scanTar scans a tar archive read as a stream, member by member, by content. The tar
+// checkpoints of PyTorch <= 0.1.x (members sys_info, pickle, storages, tensors) are walked
+// the way torch reads them: storages and tensors interleave small pickles with raw bytes.
+func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Format {
 	if depth >= cfg.maxDepth {
 		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: 0, Rule: "limit.depth",
 			Message: fmt.Sprintf("archive nested deeper than %d levels; not scanned", cfg.maxDepth), Err: ErrLimit})
 		return FormatTar
 	}
-	tr := tar.NewReader(io.NewSectionReader(r, 0, size))
+	tr := tar.NewReader(r)
 	format := FormatTar
 	torch := map[string]bool{}
 	n := 0
@@ -38,7 +90,7 @@ func scanTar(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 				Message: fmt.Sprintf("archive has more than %d members; the rest are not scanned", cfg.maxMembers), Err: ErrLimit})
 			break
 		}
-		if h.Typeflag != tar.TypeReg {
+		if !tarCarriesData(h.Typeflag) {
 			continue
 		}
 		name := memberPath(member, h.Name)

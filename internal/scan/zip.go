@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -12,11 +11,11 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/zip"
 )
 
-// maxBufferedMember bounds how much of a compressed archive member is buffered for a format
-// that needs random access (a zip or safetensors file inside a zip). Pickles always stream.
+// maxBufferedMember bounds how much of a compressed archive member is buffered in memory for a
+// format that needs random access (a zip or safetensors file inside a zip); larger content
+// goes to a temporary file. Pickles always stream.
 const maxBufferedMember = 64 << 20
 
 // Zip members are read the way PyTorch's reader (miniz) reads them, not the way CPython's
@@ -42,42 +41,93 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 	// Offsets in a hostile central directory can point anywhere: out-of-range reads are
 	// the archive's fault, not an I/O failure.
 	r = boundedReaderAt{r: r, size: size}
-	zr, err := zip.NewReader(r, size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: 0, Rule: "zip.unreadable",
-			Message: "starts like a zip but its central directory cannot be read: " + err.Error(), Err: ErrMalformed})
-		return FormatZip
+	views, disagree := zipReadings(r, size, cfg.maxMembers)
+	for _, d := range disagree {
+		rep.add(Finding{Verdict: Dangerous, Member: member, Offset: -1, Rule: "zip.ambiguous",
+			Message: d + "; every reading was scanned", Err: ErrAmbiguous})
 	}
-	files := zr.File
+	format := FormatZip
+	scanned := map[zipMemberKey]bool{}
+	var refusals []string
+	read := false
+	for _, v := range views {
+		if v.err != "" {
+			refusals = append(refusals, v.readers+": "+v.err)
+		}
+		if v.err != "" && len(v.records) == 0 {
+			continue
+		}
+		f := scanZipView(r, size, v, scanned, cfg, rep, member, depth)
+		if !read {
+			format, read = f, true // PyTorch's reading names the format when it has one
+		}
+	}
+	if !read {
+		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: 0, Rule: "zip.unreadable",
+			Message: "starts like a zip but its central directory cannot be read: " + strings.Join(refusals, "; "), Err: ErrMalformed})
+	}
+	return format
+}
+
+// zipMemberKey identifies a member's bytes, so a member two readings share is scanned once.
+type zipMemberKey struct {
+	name       string
+	dataOffset int64
+	csize      uint64
+	method     uint16
+}
+
+// scanZipView scans the members of one reading of the archive and returns its format.
+func scanZipView(r io.ReaderAt, size int64, v zipView, scanned map[zipMemberKey]bool, cfg *config, rep *Report, member string, depth int) Format {
+	files := v.records
 	if len(files) > cfg.maxMembers {
 		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "limit.members",
-			Message: fmt.Sprintf("archive has %d members; only the first %d are scanned", len(files), cfg.maxMembers), Err: ErrLimit})
+			Message: fmt.Sprintf("archive has more than %d members; only the first %d are scanned", cfg.maxMembers, cfg.maxMembers), Err: ErrLimit})
 		files = files[:cfg.maxMembers]
+	}
+	locals := make([]zipLocal, len(files))
+	for i := range files {
+		locals[i] = readLocalHeader(r, size, &files[i])
+		if l := locals[i]; l.err == "" && l.name != files[i].name {
+			rep.add(Finding{Verdict: Dangerous, Member: memberPath(member, files[i].name), Offset: files[i].headerOffset, Rule: "zip.name-mismatch",
+				Message: fmt.Sprintf("the local header names the member %q: Python's zipfile refuses it, PyTorch's miniz loads it by the directory's name (it was scanned)", l.name), Err: ErrAmbiguous})
+		}
+	}
+	for _, o := range zipOverlaps(files, locals, v.dirStart) {
+		rep.add(Finding{Verdict: Dangerous, Member: member, Offset: -1, Rule: "zip.overlap",
+			Message: o + ": Python's zipfile refuses overlapping members, PyTorch's miniz reads them", Err: ErrAmbiguous})
 	}
 
 	// PyTorch: the first record's top folder is the archive name; the pickle is <name>/data.pkl.
 	prefix := ""
 	if len(files) > 0 {
-		if i := strings.IndexByte(files[0].Name, '/'); i >= 0 {
-			prefix = files[0].Name[:i+1]
+		if i := strings.IndexByte(files[0].name, '/'); i >= 0 {
+			prefix = files[0].name[:i+1]
 		}
 	}
-	var dataPkl []*zip.File
+	var dataPkl []*zipRecord
 	names := map[string]int{}
-	for _, f := range files {
-		names[f.Name]++
-		if strings.HasSuffix(f.Name, "/data.pkl") && strings.Count(f.Name, "/") == 1 || f.Name == "data.pkl" {
+	torchScript := false
+	for i := range files {
+		f := &files[i]
+		names[f.name]++
+		if strings.HasSuffix(f.name, "/data.pkl") && strings.Count(f.name, "/") == 1 || f.name == "data.pkl" {
 			dataPkl = append(dataPkl, f)
 		}
-		if !safeMemberName(f.Name) {
-			rep.add(Finding{Verdict: Suspicious, Member: memberPath(member, f.Name), Offset: -1, Rule: "zip.path",
+		// torch.load hands any archive with a constants.pkl record to torch.jit.load
+		// (serialization.py _is_torchscript_zip), which compiles and runs code/.
+		if f.name == prefix+"constants.pkl" || strings.HasPrefix(f.name, prefix+"code/") {
+			torchScript = true
+		}
+		if !safeMemberName(f.name) {
+			rep.add(Finding{Verdict: Suspicious, Member: memberPath(member, f.name), Offset: -1, Rule: "zip.path",
 				Message: "member name is absolute or climbs out of the archive", Err: ErrMalformed})
 		}
 	}
 	for name, n := range names {
 		if n > 1 {
-			rep.add(Finding{Verdict: Suspicious, Member: memberPath(member, name), Offset: -1, Rule: "zip.duplicate",
-				Message: fmt.Sprintf("the central directory lists this member %d times; readers disagree on which one they load (all were scanned)", n), Err: ErrMalformed})
+			rep.add(Finding{Verdict: Dangerous, Member: memberPath(member, name), Offset: -1, Rule: "zip.duplicate",
+				Message: fmt.Sprintf("the central directory lists this member %d times: Python's zipfile loads the last, PyTorch's miniz another (all were scanned)", n), Err: ErrAmbiguous})
 		}
 	}
 	format := FormatZip
@@ -89,26 +139,43 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 				Message: fmt.Sprintf("the archive holds %d data.pkl records; which one loads depends on the reader", len(dataPkl)), Err: ErrMalformed})
 		}
 	}
+	if torchScript {
+		format = FormatTorchScript
+		rep.add(Finding{Verdict: Safe, Member: member, Offset: -1, Rule: "code.torchscript",
+			Message: "a TorchScript archive (constants.pkl or code/): torch.load passes it to torch.jit.load, which runs its code", Err: ErrNote})
+	}
 	refs := map[string]storageRef{}
 	records := map[string]uint64{}
 	allNumPy := len(files) > 0
-	for _, f := range files {
-		if strings.HasSuffix(f.Name, "/") && f.UncompressedSize64 == 0 {
+	for i := range files {
+		f := &files[i]
+		if strings.HasSuffix(f.name, "/") && f.usize == 0 {
 			continue
 		}
-		name := memberPath(member, f.Name)
-		if f.Flags&0x61 != 0 {
-			rep.add(Finding{Verdict: Safe, Member: name, Offset: -1, Rule: "zip.flags",
-				Message: fmt.Sprintf("general-purpose flags 0x%04x (encryption or patch bits): CPython's zipfile refuses the member, PyTorch reads it as stored bytes, and so does this scan", f.Flags), Err: ErrNote})
+		name := memberPath(member, f.name)
+		records[f.name] = f.usize
+		if locals[i].err != "" {
+			rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.local-header",
+				Message: "local header cannot be read: " + locals[i].err, Err: ErrMalformed})
+			allNumPy = false
+			continue
 		}
-		records[f.Name] = f.UncompressedSize64
-		storage := isTorch && prefix != "" && strings.HasPrefix(f.Name, prefix+"data/")
+		key := zipMemberKey{f.name, locals[i].dataOffset, f.csize, f.method}
+		if scanned[key] {
+			continue
+		}
+		scanned[key] = true
+		if f.flags&0x61 != 0 {
+			rep.add(Finding{Verdict: Safe, Member: name, Offset: -1, Rule: "zip.flags",
+				Message: fmt.Sprintf("general-purpose flags 0x%04x (encryption or patch bits): CPython's zipfile refuses the member, PyTorch reads it as stored bytes, and so does this scan", f.flags), Err: ErrNote})
+		}
+		storage := isTorch && prefix != "" && strings.HasPrefix(f.name, prefix+"data/")
 		var onPersistent func(pval, int64)
-		if isTorch && (f == dataPkl[0]) {
+		if isTorch && f == dataPkl[0] {
 			onPersistent = collectStorages(rep, name, refs)
 		}
-		mf := scanZipMember(r, f, name, storage, onPersistent, cfg, rep, depth)
-		rep.Members = append(rep.Members, Member{Name: name, Format: mf, Size: int64(f.UncompressedSize64)})
+		mf := scanZipMember(r, f, locals[i].dataOffset, name, storage, onPersistent, cfg, rep, depth)
+		rep.Members = append(rep.Members, Member{Name: name, Format: mf, Size: int64(min(f.usize, math.MaxInt64))})
 		if mf != FormatNumPy {
 			allNumPy = false
 		}
@@ -120,6 +187,8 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 					Message: "PyTorch archive has no version record; torch.load rejects it", Err: ErrMalformed})
 			}
 		}
+	}
+	if isTorch && !torchScript {
 		for key, ref := range refs {
 			rec := prefix + "data/" + key
 			got, ok := records[rec]
@@ -133,7 +202,7 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 					Message: fmt.Sprintf("storage %q declares %d elements of %s (%d bytes) but its record holds %d bytes", key, ref.numel, ref.typeName, need, got), Err: ErrMalformed})
 			}
 		}
-	} else if allNumPy {
+	} else if !isTorch && !torchScript && allNumPy {
 		format = FormatNumPyZip
 	}
 	return format
@@ -150,28 +219,29 @@ func safeMemberName(name string) bool {
 	return clean != ".." && !strings.HasPrefix(clean, "../")
 }
 
-// scanZipMember scans one member by its content and returns the format found there.
-func scanZipMember(r io.ReaderAt, f *zip.File, name string, storage bool, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
-	off, err := f.DataOffset()
-	if err != nil {
-		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.local-header",
-			Message: "local header cannot be read: " + err.Error(), Err: ErrMalformed})
-		return FormatUnknown
-	}
-	if f.CompressedSize64 > math.MaxInt64-uint64(off) {
+// scanZipMember scans one member, whose data starts at off, by its content and returns the
+// format found there.
+func scanZipMember(r io.ReaderAt, f *zipRecord, off int64, name string, storage bool, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
+	if f.csize > math.MaxInt64-uint64(off) {
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.size",
-			Message: fmt.Sprintf("member size %d is impossible", f.CompressedSize64), Err: ErrMalformed})
+			Message: fmt.Sprintf("member size %d is impossible", f.csize), Err: ErrMalformed})
 		return FormatUnknown
 	}
-	raw := io.NewSectionReader(r, off, int64(f.CompressedSize64))
-	switch f.Method {
-	case zip.Store:
-		if f.CompressedSize64 != f.UncompressedSize64 && f.Flags&0x1 == 0 { // encryption adds a header
+	raw := io.NewSectionReader(r, off, int64(f.csize))
+	switch f.method {
+	case zipStore:
+		if f.csize != f.usize && f.flags&0x1 == 0 { // encryption adds a header
 			rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.size-mismatch",
-				Message: fmt.Sprintf("stored member's sizes disagree (%d compressed, %d uncompressed)", f.CompressedSize64, f.UncompressedSize64), Err: ErrMalformed})
+				Message: fmt.Sprintf("stored member's sizes disagree (%d compressed, %d uncompressed)", f.csize, f.usize), Err: ErrMalformed})
 		}
-		if storage && !startsLikePickle(raw) {
-			return FormatUnknown // raw tensor bytes: torch reads them, never unpickles them
+		if storage {
+			// Raw tensor bytes: torch reads them, never unpickles them. Only a pickle or
+			// native code at their start is worth a look.
+			head := make([]byte, 64)
+			n, _ := raw.ReadAt(head, 0)
+			if !(n >= 2 && head[0] == opProto && head[1] <= 5) && nativeKind(head[:n], raw, int64(f.csize)) == "" {
+				return FormatUnknown
+			}
 		}
 		sub := &Report{}
 		var mf Format
@@ -181,32 +251,39 @@ func scanZipMember(r io.ReaderAt, f *zip.File, name string, storage bool, onPers
 			ps.scanAll()
 			mf = FormatPickle
 		} else {
-			mf = scanAt(raw, int64(f.CompressedSize64), cfg, sub, name, depth+1)
+			mf = scanAt(raw, int64(f.csize), cfg, sub, name, depth+1)
 		}
 		mergeReport(rep, sub)
-		if f.Flags&0x1 == 0 && f.CompressedSize64 <= maxBufferedMember && (mf == FormatPickle || mf == FormatNumPy) {
+		if f.flags&0x1 == 0 && f.csize <= maxBufferedMember && (mf == FormatPickle || mf == FormatNumPy) {
 			h := crc32.NewIEEE()
-			if _, err := io.Copy(h, io.NewSectionReader(r, off, int64(f.CompressedSize64))); err == nil && h.Sum32() != f.CRC32 {
+			if _, err := io.Copy(h, io.NewSectionReader(r, off, int64(f.csize))); err == nil && h.Sum32() != f.crc32 {
 				rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.crc",
-					Message: fmt.Sprintf("CRC-32 is 0x%08x, the directory says 0x%08x: CPython's zipfile refuses the member, PyTorch loads it (its content was scanned)", h.Sum32(), f.CRC32), Err: ErrMalformed})
+					Message: fmt.Sprintf("CRC-32 is 0x%08x, the directory says 0x%08x: CPython's zipfile refuses the member, PyTorch loads it (its content was scanned)", h.Sum32(), f.crc32), Err: ErrMalformed})
 			}
 		}
 		return mf
-	case zip.Deflate:
+	case zipDeflate:
 		if storage {
-			head := make([]byte, 2)
+			head := make([]byte, 64)
 			n, _ := io.ReadFull(flate.NewReader(raw), head)
-			if !(n == 2 && head[0] == opProto && head[1] <= 5) {
+			if !(n >= 2 && head[0] == opProto && head[1] <= 5) && nativeKind(head[:n], nil, int64(f.usize)) == "" {
 				return FormatUnknown
 			}
-			raw = io.NewSectionReader(r, off, int64(f.CompressedSize64))
+			raw = io.NewSectionReader(r, off, int64(f.csize))
 		}
 		return scanCompressedMember(flate.NewReader(raw), f, name, onPersistent, cfg, rep, depth)
 	}
 	rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.method",
-		Message: fmt.Sprintf("compression method %d is not supported, so the member cannot be inspected", f.Method), Err: ErrUnsupported})
+		Message: fmt.Sprintf("compression method %d is not supported, so the member cannot be inspected", f.method), Err: ErrUnsupported})
 	return FormatUnknown
 }
+
+// The compression methods PyTorch's miniz reads; Python's zipfile also reads bzip2 (12) and
+// LZMA (14), which this scan reports as not inspected.
+const (
+	zipStore   = 0
+	zipDeflate = 8
+)
 
 func startsLikePickle(r io.ReaderAt) bool {
 	head := make([]byte, 2)
@@ -215,51 +292,67 @@ func startsLikePickle(r io.ReaderAt) bool {
 }
 
 // scanCompressedMember scans a deflated zip member as a stream and checks its CRC.
-func scanCompressedMember(zr io.ReadCloser, f *zip.File, name string, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
+func scanCompressedMember(zr io.ReadCloser, f *zipRecord, name string, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
 	defer zr.Close()
 	h := crc32.NewIEEE()
 	cr := &countingReader{r: io.TeeReader(zr, h)}
-	br := bufio.NewReaderSize(cr, int(bufferSize(int64(min(f.UncompressedSize64, 1<<40)))))
-	format := scanStreamMember(br, int64(f.UncompressedSize64), name, onPersistent, cfg, rep, depth)
+	br := bufio.NewReaderSize(cr, int(bufferSize(int64(min(f.usize, 1<<40)))))
+	format := scanStreamMember(br, int64(min(f.usize, math.MaxInt64)), name, onPersistent, cfg, rep, depth)
 	// Drain the rest, so the CRC and the decompressor's own checks see every byte.
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: cr.n, Rule: "zip.inflate",
 			Message: "member cannot be decompressed: " + err.Error(), Err: ErrMalformed})
-	} else if f.Flags&0x1 == 0 && h.Sum32() != f.CRC32 {
+	} else if f.flags&0x1 == 0 && h.Sum32() != f.crc32 {
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.crc",
-			Message: fmt.Sprintf("CRC-32 is 0x%08x, the directory says 0x%08x (the content was scanned)", h.Sum32(), f.CRC32), Err: ErrMalformed})
+			Message: fmt.Sprintf("CRC-32 is 0x%08x, the directory says 0x%08x (the content was scanned)", h.Sum32(), f.crc32), Err: ErrMalformed})
 	}
 	return format
 }
 
-// scanStreamMember scans an archive member that can only be read as a stream. Pickles and
-// NumPy arrays are streamed; formats that need random access are buffered up to a limit.
+// scanStreamMember scans content that can only be read as a stream (a deflated zip member, a
+// tar member, a decompressed stream) of size bytes, or -1 when unknown. Pickles, NumPy
+// arrays, tars and compressed streams are streamed; formats that need random access are
+// materialized (see materialize) up to the decompression limit.
 func scanStreamMember(br *bufio.Reader, size int64, name string, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
 	head, _ := br.Peek(512)
 	format := sniff(head)
 	sub := &Report{}
-	switch format {
-	case FormatPickle:
+	switch {
+	case format == FormatPickle:
 		ps := newPickleScanner(cfg, sub, name, br, 0, depth+1)
 		ps.onPersistent = onPersistent
 		ps.scanAll()
-	case FormatNumPy:
+	case format == FormatNumPy && size >= 0:
 		scanNumPy(br, size, cfg, sub, name, depth+1)
-	case FormatUnknown:
+	case format == FormatUnknown:
 		format = probeUnknown(br, cfg, sub, name, depth+1)
+	case format == FormatTar:
+		format = scanTar(br, cfg, sub, name, depth+1)
+	case format == FormatCompressed:
+		scanCompressed(br, compressionOf(head), cfg, sub, name, depth+1)
+	case format == FormatNativeCode:
+		if kind := streamNativeKind(br, head); kind != "" {
+			scanNative(kind, sub, name)
+		} else {
+			format = probeUnknown(br, cfg, sub, name, depth+1)
+		}
 	default:
-		if size > maxBufferedMember {
-			sub.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "limit.member-size",
-				Message: fmt.Sprintf("%s member of %d bytes is too large to buffer for inspection", format, size), Err: ErrLimit})
-			break
+		limit := cfg.maxDecompressed
+		if size >= 0 {
+			limit = min(limit, size)
 		}
-		buf, err := io.ReadAll(io.LimitReader(br, maxBufferedMember+1))
+		ra, n, cleanup, err := materialize(br, limit)
 		if err != nil {
-			sub.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "archive.read",
-				Message: "member cannot be read: " + err.Error(), Err: ErrMalformed})
+			rule, class := "archive.read", ErrMalformed
+			if errors.Is(err, ErrLimit) {
+				rule, class = "limit.member-size", ErrLimit
+			}
+			sub.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: rule,
+				Message: fmt.Sprintf("%s member cannot be read for inspection: %v", format, err), Err: class})
 			break
 		}
-		format = scanAt(bytes.NewReader(buf), int64(len(buf)), cfg, sub, name, depth+1)
+		format = scanAt(ra, n, cfg, sub, name, depth+1)
+		cleanup()
 	}
 	mergeReport(rep, sub)
 	return format

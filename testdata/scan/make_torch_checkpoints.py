@@ -47,6 +47,22 @@ def main():
                _use_new_zipfile_serialization=False)
     # Protocol 4 pickle inside the zip (torch.save's pickle_protocol argument).
     torch.save(sd, os.path.join(HERE, "torch_state_dict_zip_proto4.pt"), pickle_protocol=4)
+    # One storage: torch.save pickles the one-key storage list with APPEND, not APPENDS.
+    torch.save(torch.arange(4, dtype=torch.float32), os.path.join(HERE, "torch_one_tensor_legacy.pt"),
+               _use_new_zipfile_serialization=False)
+    torch.save({"w": torch.ones(2, 2)}, os.path.join(HERE, "torch_one_storage_dict_legacy.pt"),
+               _use_new_zipfile_serialization=False)
+    # builtins.set, builtins.complex and builtins.bytearray (written as __builtin__.* under
+    # protocol 2), which current PyTorch's weights_only unpickler accepts.
+    builtins_ckpt = {"w": torch.ones(2), "classes": {1, 2, 3}, "phase": 1 + 2j, "magic": bytearray(b"\x00ab")}
+    torch.save(builtins_ckpt, os.path.join(HERE, "torch_builtins_zip.pt"))
+    torch.save(builtins_ckpt, os.path.join(HERE, "torch_builtins_legacy.pt"), _use_new_zipfile_serialization=False)
+    for name in ("torch_builtins_zip.pt", "torch_builtins_legacy.pt"):
+        # torch 1.13's weights_only list predates these builtins; the content round-trips.
+        back = torch.load(os.path.join(HERE, name), weights_only=False)
+        assert back["classes"] == {1, 2, 3} and back["phase"] == 1 + 2j and back["magic"] == bytearray(b"\x00ab"), name
+    for name in ("torch_one_tensor_legacy.pt", "torch_one_storage_dict_legacy.pt"):
+        torch.load(os.path.join(HERE, name), weights_only=True)
     # Round trip: what was written loads back with weights_only=True.
     for name in ("torch_state_dict_zip.pt", "torch_state_dict_legacy.pt"):  # torch 1.13 rejects protocol 4 here
         back = torch.load(os.path.join(HERE, name), weights_only=True)

@@ -1,0 +1,208 @@
+package scan
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const containersDir = "testdata/containers"
+
+// expectedMembers is what make_containers.py recorded from Python's zipfile and tarfile (and
+// PyTorch's reader, for zips) for every zip and tar fixture in the repository.
+type expectedMembers struct {
+	Reader  string `json:"reader"`
+	Error   string `json:"error"`
+	Members []struct {
+		Name    string `json:"name"`
+		Refused string `json:"refused"`
+	} `json:"members"`
+	Torch []string `json:"torch"`
+}
+
+// For every zip and tar fixture, the scanner reads the members Python's zipfile or tarfile
+// reads, and PyTorch's reader's records too. Where the readers disagree the scanner reads every
+// reading, so it may read more, but only with an ambiguity finding; where Python refuses the
+// archive, the scanner never calls it safe.
+func TestContainerMembersMatchPython(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(containersDir, "expected_members.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]expectedMembers
+	if err := json.Unmarshal(b, &all); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 30 {
+		t.Fatalf("only %d fixtures recorded", len(all))
+	}
+	for rel, want := range all {
+		t.Run(rel, func(t *testing.T) {
+			rep := scanPath(t, filepath.Join("../..", rel))
+			var got []string
+			for _, m := range rep.Members {
+				if !strings.Contains(m.Name, "!") {
+					got = append(got, m.Name)
+				}
+			}
+			if want.Error != "" {
+				if rep.Verdict == Safe {
+					t.Fatalf("Python refuses the archive (%s) but the scan is safe\n%s", want.Error, dump(rep))
+				}
+				return
+			}
+			var names []string
+			for _, m := range want.Members {
+				names = append(names, m.Name)
+			}
+			if want.Torch != nil {
+				prefix := ""
+				if len(got) > 0 {
+					if i := strings.IndexByte(got[0], '/'); i >= 0 {
+						prefix = got[0][:i+1]
+					}
+				}
+				for _, r := range want.Torch {
+					names = append(names, prefix+r)
+				}
+			}
+			gotSet, wantSet := dedupe(got), dedupe(names)
+			if rep.Has(ErrAmbiguous) {
+				for _, n := range wantSet {
+					if !slices.Contains(gotSet, n) {
+						t.Fatalf("ambiguous archive: the scan did not read %q, which Python or PyTorch reads; it read %v", n, gotSet)
+					}
+				}
+				return
+			}
+			if !slices.Equal(gotSet, wantSet) {
+				t.Fatalf("the scan read %v, Python's %s and PyTorch read %v\n%s", gotSet, want.Reader, wantSet, dump(rep))
+			}
+		})
+	}
+}
+
+func dedupe(names []string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Each hostile container is refused for the reason its loader trick needs, and the payload is
+// found whichever reader's view holds it (see NOTES.json for how each loader reads each file).
+func TestHostileContainers(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		format  Format
+		verdict Verdict
+		rule    string
+		global  string
+	}{
+		// 15.1: miniz reads the directory in the comment, Python and Go the one before the end record.
+		{"bad_zip_two_directories.zip", FormatPyTorchZip, Dangerous, "zip.ambiguous", "os.system"},
+		{"bad_zip_hidden_entry.zip", FormatPyTorchZip, Dangerous, "zip.ambiguous", "os.system"},
+		{"bad_zip_overlap.zip", FormatPyTorchZip, Dangerous, "zip.overlap", "os.system"},
+		{"bad_zip_end_record_in_comment.zip", FormatPyTorchZip, Dangerous, "zip.ambiguous", "os.system"},
+		// 15.2: tar without the ustar magic, and a member type tarfile reads as a file.
+		{"bad_legacy_tar_v7.tar", FormatPyTorchTar, Dangerous, "global.denylisted", "os.system"},
+		{"bad_tar_contiguous_type.tar", FormatTar, Dangerous, "global.denylisted", "os.system"},
+		// 15.3: compressed containers.
+		{"bad_model.tar.gz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
+		{"bad_model.tar.bz2", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
+		{"bad_model.tar.xz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
+		{"bad_pickle.gz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			rep := scanPath(t, filepath.Join(containersDir, tc.file))
+			if rep.Format != tc.format || rep.Verdict != tc.verdict || !hasRule(rep, tc.rule) || !hasGlobal(rep, tc.global) {
+				t.Fatalf("got %s %s, want %s %s with %s and %s\n%s", rep.Format, rep.Verdict, tc.format, tc.verdict, tc.rule, tc.global, dump(rep))
+			}
+		})
+	}
+}
+
+func TestBenignContainersAreSafe(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		format Format
+		inner  Format
+	}{
+		{"ok_zip_stored.zip", FormatPyTorchZip, ""},
+		{"ok_tar_v7.tar", FormatPyTorchTar, ""},
+		{"ok_model.tar.gz", FormatCompressed, FormatTar},
+		{"torch_state_dict.pt.gz", FormatCompressed, FormatPyTorchZip},
+		{"ok_java_class.bin", FormatUnknown, ""},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			rep := scanPath(t, filepath.Join(containersDir, tc.file))
+			if rep.Format != tc.format || rep.Verdict != Safe {
+				t.Fatalf("got %s %s, want %s safe\n%s", rep.Format, rep.Verdict, tc.format, dump(rep))
+			}
+			if tc.inner != "" && (len(rep.Members) == 0 || rep.Members[len(rep.Members)-1].Format != tc.inner) {
+				t.Fatalf("members %+v, want the stream to hold %s", rep.Members, tc.inner)
+			}
+		})
+	}
+}
+
+func TestCompressionBombIsAFinding(t *testing.T) {
+	rep := scanPath(t, filepath.Join(containersDir, "bad_gzip_bomb.gz"), WithMaxDecompressed(1<<20))
+	if rep.Verdict == Safe || !hasRule(rep, "compress.bomb") || !rep.Has(ErrLimit) {
+		t.Fatalf("8 MiB of zeros under a 1 MiB cap: %s", dump(rep))
+	}
+	if rep := scanPath(t, filepath.Join(containersDir, "bad_gzip_bomb.gz")); rep.Verdict != Safe {
+		t.Fatalf("under the default cap the zeros are just unknown content: %s", dump(rep))
+	}
+}
+
+// 10.4 and 10.8: code is recognised by content, whatever the name, at the top and inside archives.
+func TestCodeIsRecognisedByContent(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		format Format
+		member Format
+	}{
+		{"elf_renamed.bin", FormatNativeCode, ""},
+		{"macho_thin.bin", FormatNativeCode, ""},
+		{"macho_fat.bin", FormatNativeCode, ""},
+		{"pe_renamed.bin", FormatNativeCode, ""},
+		{"torchscript_tiny.pt", FormatTorchScript, ""},
+		{"bad_zip_with_so.zip", FormatZip, FormatNativeCode},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			rep := scanPath(t, filepath.Join(containersDir, tc.file))
+			if rep.Format != tc.format {
+				t.Fatalf("got %s, want %s\n%s", rep.Format, tc.format, dump(rep))
+			}
+			if tc.member != "" && !slices.ContainsFunc(rep.Members, func(m Member) bool { return m.Format == tc.member }) {
+				t.Fatalf("members %+v hold no %s", rep.Members, tc.member)
+			}
+		})
+	}
+	// TorchScript nested in a tar inside gzip is still found.
+	ts, err := os.ReadFile(filepath.Join(containersDir, "torchscript_tiny.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := scanBytes(t, makeZip(t, zipEntry{name: "models/ts.pt", data: ts}))
+	if !slices.ContainsFunc(rep.Members, func(m Member) bool { return m.Format == FormatTorchScript }) {
+		t.Fatalf("nested TorchScript not reported: %+v", rep.Members)
+	}
+}
+
+func TestTarIsRecognisedByItsHeaderChecksum(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(containersDir, "ok_tar_v7.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b[257:262]) == "ustar" || !isTarHeader(b[:512]) {
+		t.Fatal("fixture is not a V7 header, or its checksum is not accepted")
+	}
+	b[0] ^= 1 // a changed byte breaks the checksum: no longer a tar
+	if isTarHeader(b[:512]) {
+		t.Fatal("a header with a wrong checksum was accepted")
+	}
+}
