@@ -124,8 +124,8 @@ type blobSums struct {
 //
 // A blob's lock under .locks (the one huggingface_hub takes) is held only while that blob is
 // fetched, so a download of any number of files holds a bounded number of files open (about
-// three per job of WithJobs). What a crashed download left (half-built snapshots, temporary
-// links, earlier versions' staging names) is recognised by its name and removed under the lock
+// three per job of WithJobs). What a crashed download left (staging folders, half-built snapshots,
+// temporary links, earlier versions' staging names) is recognised by its name and removed under the lock
 // its owner would hold. Offline, Download succeeds only if every blob is already cached.
 //
 // A failure of the network, of the Hub's service or of the local disk (full, I/O error) matches
@@ -178,13 +178,19 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 
 	// Each missing blob is fetched under its own lock, held only while it is fetched, so a
 	// download holds a bounded number of files open whatever the number of files. A verified
-	// blob then waits as its complete .incomplete file until every file has passed: another
-	// download that needs it meanwhile finds it there, and only re-hashes it.
-	var legacy map[string][]string
+	// blob then stays as its complete .incomplete file, where another download that needs it
+	// meanwhile finds it and only re-hashes it, and this one checks and publishes it through a
+	// hard link in its own staging folder.
+	legacy, err := c.cache.recoverBlobs(repoID)
+	if err != nil {
+		return nil, err
+	}
+	var st *stagingArea
 	if len(missing) > 0 {
-		if legacy, err = c.cache.legacyIncomplete(repoID); err != nil {
+		if st, err = c.cache.newStaging(ctx, repoID); err != nil {
 			return nil, err
 		}
+		defer st.remove()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.jobs)
@@ -192,7 +198,7 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 	for _, j := range jobs {
 		g.Go(func() error {
 			if !j.cached {
-				if err := c.obtainBlob(gctx, repoID, commit, files, j, legacy[j.blob], transfers); err != nil {
+				if err := c.obtainBlob(gctx, repoID, commit, files, j, st, legacy[j.blob], transfers); err != nil {
 					return err
 				}
 			}
@@ -295,7 +301,7 @@ func (c *Client) rehashCached(ctx context.Context, repoID string, files []TreeEn
 // obtainBlob fetches a missing blob under its lock into its .incomplete file, unless another
 // process published it while this one waited for the lock. legacy are staging files an earlier
 // version left for this blob.
-func (c *Client) obtainBlob(ctx context.Context, repoID, commit string, files []TreeEntry, j *blobJob, legacy []string, transfers chan struct{}) error {
+func (c *Client) obtainBlob(ctx context.Context, repoID, commit string, files []TreeEntry, j *blobJob, st *stagingArea, legacy []string, transfers chan struct{}) error {
 	unlock, err := c.cache.Lock(ctx, repoID, j.blob)
 	if err != nil {
 		return err
@@ -321,7 +327,11 @@ func (c *Client) obtainBlob(ctx context.Context, repoID, commit string, files []
 	if err := os.Chmod(incomplete, 0o644); err != nil {
 		return &FileError{Path: j.entry.Path, Err: err}
 	}
-	j.staged = &stagedBlob{path: incomplete, sums: j.sums}
+	staged := filepath.Join(st.dir, j.blob)
+	if err := os.Link(incomplete, staged); err != nil {
+		return &FileError{Path: j.entry.Path, Err: fmt.Errorf("staging: %w", err)}
+	}
+	j.staged = &stagedBlob{path: staged, sums: j.sums}
 	return nil
 }
 
@@ -363,8 +373,9 @@ func (c *Client) discardStaged(repoID string, jobs []*blobJob) {
 		if err != nil {
 			continue
 		}
-		os.Remove(j.staged.path)
-		os.Remove(markerPath(j.staged.path))
+		incomplete := c.cache.BlobPath(repoID, j.blob) + incompleteSuffix
+		os.Remove(incomplete)
+		os.Remove(markerPath(incomplete))
 		unlock()
 	}
 }
@@ -427,11 +438,17 @@ func (c *Client) publish(ctx context.Context, repoID, commit string, files []Tre
 			continue
 		}
 		if err := os.Rename(j.staged.path, c.cache.BlobPath(repoID, j.blob)); err != nil {
-			// Another download that needed the same blob published it first.
-			if _, serr := os.Stat(c.cache.BlobPath(repoID, j.blob)); serr != nil {
-				return nil, &FileError{Path: j.entry.Path, Err: fmt.Errorf("publishing blob: %w", err)}
-			}
+			return nil, &FileError{Path: j.entry.Path, Err: fmt.Errorf("publishing blob: %w", err)}
 		}
+		// The blob's .incomplete file, the other name of what was just published, has served.
+		unlock, err := c.cache.Lock(ctx, repoID, j.blob)
+		if err != nil {
+			return nil, err
+		}
+		incomplete := c.cache.BlobPath(repoID, j.blob) + incompleteSuffix
+		os.Remove(incomplete)
+		os.Remove(markerPath(incomplete))
+		unlock()
 		j.staged = nil
 	}
 	l, err := lockFile(ctx, c.cache.snapshotLockPath(repoID, commit))

@@ -124,6 +124,10 @@ func TestLeftoversOfACrashedPublicationAreCleaned(t *testing.T) {
 	}
 	aside := filepath.Join(c.Cache().RepoDir(repoID), ".modelverify-snapshot-"+commit+"-deadbeef")
 	os.MkdirAll(aside, 0o755)
+	// A dead download's staging folder, its lock free.
+	staging := filepath.Join(c.Cache().RepoDir(repoID), "blobs", ".modelverify-staging-0dead0")
+	os.MkdirAll(staging, 0o700)
+	os.WriteFile(filepath.Join(staging, cfg.BlobName()), files["config.json"], 0o644)
 	// Not ours: a regular file with a similar name stays.
 	notOurs := filepath.Join(snapDir, "notes.1a2b3c4d.tmp")
 	os.WriteFile(notOurs, []byte("mine"), 0o644)
@@ -178,4 +182,28 @@ func TestDownloadOfManyFilesHoldsFewDescriptors(t *testing.T) {
 		t.Fatalf("%d files published, want %d", len(snap.Files), n)
 	}
 	assertNoStaging(t, c.Cache().Dir)
+}
+
+func TestALiveDownloadsStagingIsLeftAlone(t *testing.T) {
+	files := faultRepo()
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files))
+	c := newClient(t, ts)
+	commit, tree := treeOf(t, c, ts)
+	staging := filepath.Join(c.Cache().RepoDir(repoID), "blobs", ".modelverify-staging-a11ve0")
+	os.MkdirAll(staging, 0o700)
+	lockPath := filepath.Join(c.Cache().Dir, ".locks", hub.RepoFolderName(repoID), ".modelverify-staging-a11ve0.lock")
+	os.MkdirAll(filepath.Dir(lockPath), 0o755)
+	f, err := os.Create(lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Download(context.Background(), repoID, commit, tree)
+	assertComplete(t, snap, err, files)
+	if _, err := os.Stat(staging); err != nil {
+		t.Errorf("a live download's staging folder was removed: %v", err)
+	}
 }

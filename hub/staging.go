@@ -20,13 +20,17 @@ import (
 //	                                       name, written only under the blob's lock, and resumed
 //	blobs/{blob}.incomplete.prefix         how many leading bytes of it were written in order (a
 //	                                       transfer in parallel ranges writes with holes)
+//	blobs/.modelverify-staging-{rand}/{blob} a hard link to a verified .incomplete file, private to
+//	                                       one Download, which checks and publishes it from there;
+//	                                       guarded by .locks/{repo}/.modelverify-staging-{rand}.lock
 //	.modelverify-snapshot-{commit}-{rand}/ a snapshot being built, renamed into snapshots/{commit}
 //	snapshots/{commit}/.../.modelverify-link-{rand}  a link about to replace one in place
 //
 // An .incomplete file is never thrown away for being old: the next transfer of its blob
-// re-hashes its bytes with the rest. The others are removed by the next publication of the
-// commit, under the lock that their live owner would hold.
+// re-hashes its bytes with the rest. The others are removed by the next Download (or
+// CleanSnapshot) under the lock that their live owner would hold.
 const (
+	stagingPrefix    = ".modelverify-staging-"
 	snapshotPrefix   = ".modelverify-snapshot-"
 	linkPrefix       = ".modelverify-link-"
 	incompleteSuffix = ".incomplete"
@@ -40,21 +44,80 @@ var (
 	blobLinkPattern      = regexp.MustCompile(`^(\.\./)+blobs/([0-9a-f]{40}|[0-9a-f]{64})$`)
 )
 
-// legacyIncomplete lists the staging files earlier versions of this package left in blobs/, by
-// blob: the caller removes them under that blob's lock. One listing serves every blob.
-func (c *Cache) legacyIncomplete(repoID string) (map[string][]string, error) {
+// recoverBlobs removes the staging folders of Downloads that died (their lock is free; their
+// links only duplicate .incomplete files) and lists the staging files earlier versions of this
+// package left in blobs/, by blob, for the caller to remove under that blob's lock. One listing
+// serves every blob.
+func (c *Cache) recoverBlobs(repoID string) (legacy map[string][]string, err error) {
 	dir := filepath.Join(c.RepoDir(repoID), "blobs")
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	legacy := map[string][]string{}
+	legacy = map[string][]string{}
 	for _, e := range entries {
-		if m := legacyIncompleteName.FindStringSubmatch(e.Name()); m != nil && e.Type().IsRegular() {
-			legacy[m[1]] = append(legacy[m[1]], filepath.Join(dir, e.Name()))
+		name := e.Name()
+		if m := legacyIncompleteName.FindStringSubmatch(name); m != nil && e.Type().IsRegular() {
+			legacy[m[1]] = append(legacy[m[1]], filepath.Join(dir, name))
+			continue
+		}
+		if !strings.HasPrefix(name, stagingPrefix) || !e.IsDir() {
+			continue
+		}
+		lockPath := c.stagingLockPath(repoID, name)
+		l, err := tryLockFile(lockPath)
+		if err != nil || l == nil {
+			continue // alive, or not ours to judge
+		}
+		rmErr := os.RemoveAll(filepath.Join(dir, name))
+		if rmErr == nil {
+			os.Remove(lockPath)
+		}
+		l.unlock()
+		if rmErr != nil {
+			return nil, fmt.Errorf("hub: removing a dead download's staging: %w", rmErr)
 		}
 	}
 	return legacy, nil
+}
+
+// stagingArea is one Download's private folder of links to the verified blobs it will publish.
+// The Download holds the folder's lock for its whole life, so that another can tell a live
+// folder from a dead one's.
+type stagingArea struct {
+	dir      string
+	lockPath string
+	lock     *fileLock
+}
+
+func (c *Cache) stagingLockPath(repoID, name string) string {
+	return filepath.Join(c.Dir, ".locks", RepoFolderName(repoID), name+".lock")
+}
+
+// newStaging creates a staging folder under blobs/, its lock taken first.
+func (c *Cache) newStaging(ctx context.Context, repoID string) (*stagingArea, error) {
+	name := stagingPrefix + randomSuffix()
+	st := &stagingArea{dir: filepath.Join(c.RepoDir(repoID), "blobs", name), lockPath: c.stagingLockPath(repoID, name)}
+	l, err := lockFile(ctx, st.lockPath)
+	if err != nil {
+		return nil, err
+	}
+	st.lock = l
+	if err := os.Mkdir(st.dir, 0o700); err != nil {
+		st.remove()
+		return nil, fmt.Errorf("hub: creating the staging folder: %w", err)
+	}
+	return st, nil
+}
+
+// remove deletes the folder with what is left in it, then its lock.
+func (st *stagingArea) remove() {
+	os.RemoveAll(st.dir)
+	os.Remove(st.lockPath)
+	st.lock.unlock()
 }
 
 // readPrefixMarker returns how many leading bytes of an .incomplete file were written in order,
@@ -123,10 +186,10 @@ func (c *Cache) cleanSnapshotLeftovers(repoID, commit string) error {
 	return nil
 }
 
-// CleanSnapshot removes what a crashed publication of commit left, under the commit's snapshot
-// lock: a snapshot being built aside, and temporary links inside the snapshot (this package's,
-// and those earlier versions left, which would otherwise read as files of the model). Download
-// does it before every publication; a caller that reuses a snapshot without a Download calls it
+// CleanSnapshot removes what a crashed Download of commit left, under the locks its owner would
+// hold: staging folders, a snapshot being built aside, and temporary links inside the snapshot
+// (this package's, and those earlier versions left, which would otherwise read as files of the
+// model). Download does it itself; a caller that reuses a snapshot without a Download calls it
 // first.
 func (c *Cache) CleanSnapshot(ctx context.Context, repoID, commit string) error {
 	if err := ValidateRepoID(repoID); err != nil {
@@ -143,5 +206,8 @@ func (c *Cache) CleanSnapshot(ctx context.Context, repoID, commit string) error 
 		return err
 	}
 	defer l.unlock()
+	if _, err := c.recoverBlobs(repoID); err != nil {
+		return err
+	}
 	return c.cleanSnapshotLeftovers(repoID, commit)
 }
