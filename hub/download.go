@@ -124,9 +124,10 @@ type blobSums struct {
 //
 // A blob's lock under .locks (the one huggingface_hub takes) is held only while that blob is
 // fetched, so a download of any number of files holds a bounded number of files open (about
-// three per job of WithJobs). What a crashed download left (staging folders, half-built snapshots,
-// temporary links, earlier versions' staging names) is recognised by its name and removed under the lock
-// its owner would hold. Offline, Download succeeds only if every blob is already cached.
+// three per job of WithJobs). What a crashed download left (staging folders, half-built
+// snapshots, temporary links, earlier versions' staging names) is recognised by its name and
+// removed under the lock its owner would hold. Offline, Download succeeds only if every blob is
+// already cached.
 //
 // A failure of the network, of the Hub's service or of the local disk (full, I/O error) matches
 // ErrTemporary: the same Download may pass later. Other failures will fail again.
