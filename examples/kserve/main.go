@@ -276,8 +276,11 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 		"endpoint", ev.Endpoint, "publisher", ev.Publisher, "verification", string(ev.Verification),
 		"manifest_digest", ev.ManifestDigest, "files", len(m.Files()), "bytes", bytes}
 	if ev.Signer.Kind != "" {
-		evidence = append(evidence, slog.Group("signer", "kind", ev.Signer.Kind, "identity", ev.Signer.Identity,
-			"issuer", ev.Signer.Issuer, "key_fingerprint", ev.Signer.KeyFingerprint))
+		signer := []any{"kind", ev.Signer.Kind, "identity", ev.Signer.Identity}
+		if ev.Signer.Issuer != "" {
+			signer = append(signer, "issuer", ev.Signer.Issuer)
+		}
+		evidence = append(evidence, slog.Group("signer", signer...))
 	}
 	if !ev.SignedAt.IsZero() {
 		evidence = append(evidence, "signed_at", ev.SignedAt)
