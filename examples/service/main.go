@@ -106,44 +106,42 @@ type server struct {
 func (s *server) load(ctx context.Context, policyPath, ref string) *modelverify.Model {
 	policy, err := modelverify.LoadPolicy(policyPath)
 	if err != nil {
-		s.never("failed", "cannot load the policy; the model will never be ready", err) // every problem in the policy, each with the field at fault
-		return nil
+		return s.neverReady("cannot load the policy", err) // every problem in the policy, each with the field at fault
 	}
 	v, err := modelverify.NewVerifier(policy) // HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE as huggingface_hub reads them
 	if err != nil {
-		s.never("failed", "cannot build the verifier; the model will never be ready", err)
-		return nil
+		return s.neverReady("cannot build the verifier", err)
 	}
 	defer v.Close()
 
 	model, err := v.Verify(ctx, ref) // "hf://org/name@<commit>"
 	var refusal *modelverify.Refusal
 	switch {
+	case errors.Is(err, modelverify.ErrDigestMismatch):
+		return s.neverReady("model refused: tampered weights", err) // which file, the signed digest and the one found
 	case errors.As(err, &refusal):
-		s.never("refused", "model refused; it will never be ready", err) // which file, the signed digest and the one found
-		return nil
+		return s.neverReady("model refused: "+strings.Join(refusal.ReasonNames(), ", "), err)
 	case err != nil:
-		s.never("failed", "verification failed; the model will never be ready", err)
-		return nil
+		return s.neverReady("verification failed", err)
 	}
-	s.ready(model)
+	ev := model.Evidence()
+	s.log.Info("model verified and ready", "decision", string(ev.Decision), "evidence", ev, "dir", model.Dir())
+	s.ready(model) // only now do /v2/health/ready and /v2/models/{name}/ready answer 200
 	return model
 }
 
-// ready makes the model servable and logs the decision with its evidence.
+// ready makes the model servable.
 func (s *server) ready(model *modelverify.Model) {
-	ev := model.Evidence()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.state, s.model = "ready", model
-	s.mu.Unlock()
-	s.log.Info("model verified and ready", "decision", string(ev.Decision), "evidence", ev, "dir", model.Dir())
 }
 
-// never makes the model unservable for good, and logs why in one line: the decision, the
+// neverReady makes the model unservable for good, and logs why in one line: the decision, the
 // reasons and each problem (file, expected, found).
-func (s *server) never(state, msg string, err error) {
+func (s *server) neverReady(msg string, err error) *modelverify.Model {
 	attrs := []any{"decision", string(modelverify.DecisionRefused)}
-	reason := err.Error()
+	state, reason := "failed", err.Error()
 	var refusal *modelverify.Refusal
 	if errors.As(err, &refusal) {
 		problems := make([]string, len(refusal.Problems))
@@ -151,12 +149,16 @@ func (s *server) never(state, msg string, err error) {
 			problems[i] = p.String()
 		}
 		attrs = append(attrs, "reasons", refusal.ReasonNames(), "problems", problems)
-		reason = strings.Join(refusal.ReasonNames(), ", ")
+		state, reason = "refused", strings.Join(refusal.ReasonNames(), ", ")
 	}
 	s.mu.Lock()
+	if s.state == "ready" {
+		state = "changed" // a re-check failed
+	}
 	s.state, s.reason, s.model = state, reason, nil
 	s.mu.Unlock()
-	s.log.Error(msg, append(attrs, "error", err.Error())...)
+	s.log.Error(msg+"; the model will never be ready", append(attrs, "error", err.Error())...)
+	return nil
 }
 
 // rechecks hashes the model's files again on each SIGHUP and each interval. The first failure
@@ -182,7 +184,7 @@ func (s *server) rechecks(ctx context.Context, model *modelverify.Model, hup <-c
 			if ctx.Err() != nil {
 				return
 			}
-			s.never("changed", "re-check failed; the model is no longer ready", err)
+			s.neverReady("re-check failed", err)
 			return
 		}
 		s.log.Info("re-check passed; the model is unchanged", "trigger", trigger, "commit", model.Evidence().Commit)
