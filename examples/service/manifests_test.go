@@ -187,6 +187,17 @@ func TestServingRuntimeManifestIsValidAndProbesThisServer(t *testing.T) {
 			t.Errorf("%s asks %v, want GET %s on port %v", probe, get(c, probe), path, port)
 		}
 	}
+	// The image is the one the Dockerfile builds from this program, as the same user.
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if image := str(c, "image"); !strings.Contains(string(dockerfile), "-t "+image+" ") || !strings.Contains(string(dockerfile), "./examples/service") {
+		t.Errorf("the Dockerfile does not build %s from ./examples/service", image)
+	}
+	if !strings.Contains(string(dockerfile), "USER 65532:65532") || get(c, "securityContext", "runAsUser") != float64(65532) {
+		t.Error("the Dockerfile's user and the container's runAsUser differ")
+	}
 	// The flags it passes are this program's.
 	for k := range args {
 		if !strings.Contains(mainSource(t), `"`+strings.TrimPrefix(k, "--")+`"`) {
