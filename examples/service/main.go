@@ -117,6 +117,8 @@ func (s *server) load(ctx context.Context, policyPath, ref string) *modelverify.
 	model, err := v.Verify(ctx, ref) // "hf://org/name@<commit>"
 	var refusal *modelverify.Refusal
 	switch {
+	case ctx.Err() != nil:
+		return nil // shutting down: no decision was made
 	case errors.Is(err, modelverify.ErrDigestMismatch):
 		return s.neverReady("model refused: tampered weights", err) // which file, the signed digest and the one found
 	case errors.As(err, &refusal):

@@ -320,3 +320,20 @@ func TestRuntimeUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeStopsWithoutARefusalWhenStoppedWhileVerifying: a pod deleted mid-verification
+// is not a refused model, and the runtime does not log it as one. (The library's audit record
+// still says the load did not happen, as it does for every verification that does not finish.)
+func TestRuntimeStopsWithoutARefusalWhenStoppedWhileVerifying(t *testing.T) {
+	h := newHub(t)
+	rt := h.start(t, nil, "hf://acme/tiny") // the Hub holds every request
+	rt.cmd.Process.Signal(syscall.SIGTERM)
+	for rec := range rt.lines {
+		if msg, _ := rec["msg"].(string); strings.Contains(msg, "never be ready") {
+			t.Errorf("a stopped verification logged %v", rec)
+		}
+	}
+	if err := rt.cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
