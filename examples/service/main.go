@@ -126,9 +126,9 @@ func (s *server) load(ctx context.Context, policyPath, ref string) *modelverify.
 	case err != nil:
 		return s.neverReady("verification failed", err)
 	}
+	s.ready(model) // only now do /v2/health/ready and /v2/models/{name}/ready answer 200
 	ev := model.Evidence()
 	s.log.Info("model verified and ready", "decision", string(ev.Decision), "evidence", ev, "dir", model.Dir())
-	s.ready(model) // only now do /v2/health/ready and /v2/models/{name}/ready answer 200
 	return model
 }
 
