@@ -244,3 +244,20 @@ func (s *splitReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// The eight-bytes-at-a-time path finds every byte value that is not text at every position.
+func TestTextWatchFindsEveryNonTextByte(t *testing.T) {
+	for c := range 256 {
+		for pos := range 16 {
+			b := []byte("abcdefghijklmnop~ ")
+			b[pos] = byte(c)
+			tw := &textWatch{r: &splitReader{parts: [][]byte{b}}, binaryAt: -1}
+			if _, err := io.Copy(io.Discard, tw); err != nil {
+				t.Fatal(err)
+			}
+			if want := firstNonText(b); tw.binaryAt != want {
+				t.Fatalf("byte 0x%02x at %d: binaryAt %d, want %d", c, pos, tw.binaryAt, want)
+			}
+		}
+	}
+}
