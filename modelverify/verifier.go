@@ -174,7 +174,9 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // On any failure nothing is published, staging is removed, the decision is written to the audit
 // log, and the error is a *Refusal that errors.Is matches against the reasons (ErrUnsigned,
 // ErrDigestMismatch, ...). In audit mode, failures of steps 1, 3, 4 and 5 are recorded and the
-// model is allowed; failures to reach the Hub or to download still refuse.
+// model is allowed; failures to reach the Hub or to download still refuse. Those that may pass
+// later (the network, the Hub's 5xx, a stall, a full disk, WithTimeout's deadline) also match
+// ErrTemporary, and keep what was downloaded so far to be resumed (and re-hashed) next time.
 //
 // A model already in the cache from an earlier verification is re-checked cheaply: the policy
 // and the signature are checked again, the tree is listed again, each file's signed digests are
