@@ -27,6 +27,10 @@ const cacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n" +
 //	{Dir}/models--{org}--{name}/.no_exist/{commit}/{path} (file known absent at that commit)
 //	{Dir}/models--{org}--{name}/trees/{commit}.json       (cached tree listing)
 //	{Dir}/.locks/models--{org}--{name}/{blob}.lock
+//	{Dir}/models--{org}--{name}/blobs/{blob}.incomplete   (a transfer in progress, or kept to resume)
+//
+// A Download also makes short-lived files of its own, which staging.go lists; what a killed one
+// leaves of them is removed by the next.
 //
 // Python's transformers and huggingface_hub read a cache written by this type as their own.
 type Cache struct {
