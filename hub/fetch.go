@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -108,7 +109,14 @@ func hashFile(ctx context.Context, path string, e TreeEntry) (blobSums, error) {
 // Without resume the file starts empty. On failure the file stays, for a later resume.
 func (c *Client) fetchBlob(ctx context.Context, repoID, commit string, e TreeEntry, path string, resume bool, transfers chan struct{}) (blobSums, error) {
 	ctx = withFile(ctx, repoID, e.Path)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	// Only a regular file is resumed: anything else under that name (a link planted to make the
+	// transfer write elsewhere) is removed, and O_NOFOLLOW refuses one planted meanwhile.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if err := os.Remove(path); err != nil {
+			return blobSums{}, fmt.Errorf("staging file: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return blobSums{}, fmt.Errorf("creating staging file: %w", err)
 	}

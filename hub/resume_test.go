@@ -207,3 +207,23 @@ func TestALiveDownloadsStagingIsLeftAlone(t *testing.T) {
 		t.Errorf("a live download's staging folder was removed: %v", err)
 	}
 }
+
+func TestAnIncompleteNameThatIsALinkIsNotWrittenThrough(t *testing.T) {
+	files := faultRepo()
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files))
+	c := newClient(t, ts)
+	commit, tree := treeOf(t, c, ts)
+	e := entry(t, tree, "model.safetensors")
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	incomplete := c.Cache().BlobPath(repoID, e.BlobName()) + ".incomplete"
+	os.MkdirAll(filepath.Dir(incomplete), 0o755)
+	if err := os.Symlink(victim, incomplete); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Download(context.Background(), repoID, commit, tree)
+	assertComplete(t, snap, err, files)
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("the download wrote through a planted link: %q", b)
+	}
+}
