@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -125,11 +128,8 @@ func (c *Cache) WriteRef(repoID, rev, commit string) error {
 	if rev == commit {
 		return nil
 	}
-	p := c.refPath(repoID, rev)
-	if b, err := os.ReadFile(p); err == nil && string(b) == commit {
-		return nil
-	}
-	return writeFileAtomic(p, []byte(commit))
+	sum := sha256.Sum256([]byte(rev))
+	return c.writeGuarded(repoID, "ref-"+hex.EncodeToString(sum[:8]), c.refPath(repoID, rev), []byte(commit))
 }
 
 // Lookup finds a file of a revision in the cache without any request, as huggingface_hub's
@@ -210,7 +210,33 @@ func (c *Cache) WriteTree(repoID, commit string, entries []TreeEntry) error {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	return writeFileAtomic(c.treePath(repoID, commit), b)
+	return c.writeGuarded(repoID, "tree-"+commit, c.treePath(repoID, commit), b)
+}
+
+// writeGuarded writes data to p atomically, unless p holds it already, under a lock of the
+// repo's that every writer of p takes, after removing the temporary files a killed writer of p
+// left ({base}.{hex}.tmp, writeFileAtomic's names). With nil data it only removes those.
+func (c *Cache) writeGuarded(repoID, lockName, p string, data []byte) error {
+	l, err := lockFile(context.Background(), filepath.Join(c.Dir, ".locks", RepoFolderName(repoID), lockName+".lock"))
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	leftover := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(p)) + `\.[0-9a-f]{8}\.tmp$`)
+	if entries, err := os.ReadDir(filepath.Dir(p)); err == nil {
+		for _, e := range entries {
+			if leftover.MatchString(e.Name()) && e.Type().IsRegular() {
+				os.Remove(filepath.Join(filepath.Dir(p), e.Name()))
+			}
+		}
+	}
+	if data == nil {
+		return nil
+	}
+	if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, data) {
+		return nil
+	}
+	return writeFileAtomic(p, data)
 }
 
 // ReadTree reads a listing stored by WriteTree (or by huggingface_hub), sorted by path.

@@ -227,3 +227,35 @@ func TestAnIncompleteNameThatIsALinkIsNotWrittenThrough(t *testing.T) {
 		t.Errorf("the download wrote through a planted link: %q", b)
 	}
 }
+
+func TestTemporaryFilesOfAKilledRefOrTreeWriteAreCleaned(t *testing.T) {
+	files := faultRepo()
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files))
+	c := newClient(t, ts)
+	commit, _ := ts.Resolve(repoID, "main")
+	repoDir := c.Cache().RepoDir(repoID)
+	refTmp := filepath.Join(repoDir, "refs", "main.1a2b3c4d.tmp")
+	treeTmp := filepath.Join(repoDir, "trees", commit+".json.0badcafe.tmp")
+	for _, p := range []string{refTmp, treeTmp} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("half"), 0o644)
+	}
+	tree, err := c.ListTree(context.Background(), repoID, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Download(context.Background(), repoID, commit, tree, hub.WithRef("main"))
+	assertComplete(t, snap, err, files)
+	assertNoStaging(t, c.Cache().Dir)
+	if got, err := c.Cache().ReadRef(repoID, "main"); err != nil || got != commit {
+		t.Errorf("ref main: %s, %v", got, err)
+	}
+	// A reuse without a download cleans them too.
+	for _, p := range []string{refTmp, treeTmp} {
+		os.WriteFile(p, []byte("half"), 0o644)
+	}
+	if err := c.Cache().CleanSnapshot(context.Background(), repoID, commit); err != nil {
+		t.Fatal(err)
+	}
+	assertNoStaging(t, c.Cache().Dir)
+}

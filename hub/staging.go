@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -40,6 +42,7 @@ const (
 // {blob}.{hex}.incomplete in blobs/ and {name}.{hex}.tmp links in snapshots.
 var (
 	legacyIncompleteName = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})\.[0-9a-f]+\.incomplete$`)
+	tmpName              = regexp.MustCompile(`^(.+)\.[0-9a-f]{8}\.tmp$`)
 	legacyLinkTmp        = regexp.MustCompile(`^.+\.[0-9a-f]+\.tmp$`)
 	blobLinkPattern      = regexp.MustCompile(`^(\.\./)+blobs/([0-9a-f]{40}|[0-9a-f]{64})$`)
 )
@@ -209,5 +212,30 @@ func (c *Cache) CleanSnapshot(ctx context.Context, repoID, commit string) error 
 	if _, err := c.recoverBlobs(repoID); err != nil {
 		return err
 	}
+	c.cleanRefAndTreeLeftovers(repoID)
 	return c.cleanSnapshotLeftovers(repoID, commit)
+}
+
+// cleanRefAndTreeLeftovers removes the temporary files killed writers of refs and cached trees
+// left, each under the lock that writers of that ref or tree take (see Cache.writeGuarded).
+func (c *Cache) cleanRefAndTreeLeftovers(repoID string) {
+	refs := filepath.Join(c.RepoDir(repoID), "refs")
+	_ = filepath.WalkDir(refs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if m := tmpName.FindStringSubmatch(d.Name()); m != nil {
+			rel, _ := filepath.Rel(refs, filepath.Join(filepath.Dir(p), m[1]))
+			sum := sha256.Sum256([]byte(filepath.ToSlash(rel)))
+			c.writeGuarded(repoID, "ref-"+hex.EncodeToString(sum[:8]), filepath.Join(filepath.Dir(p), m[1]), nil)
+		}
+		return nil
+	})
+	trees := filepath.Join(c.RepoDir(repoID), "trees")
+	entries, _ := os.ReadDir(trees)
+	for _, e := range entries {
+		if m := tmpName.FindStringSubmatch(e.Name()); m != nil && strings.HasSuffix(m[1], ".json") && IsCommit(strings.TrimSuffix(m[1], ".json")) {
+			c.writeGuarded(repoID, "tree-"+strings.TrimSuffix(m[1], ".json"), filepath.Join(trees, m[1]), nil)
+		}
+	}
 }
