@@ -134,10 +134,12 @@ func sniff(head []byte) Format {
 		return FormatGGUF
 	case bytes.HasPrefix(head, magic7z):
 		return Format7z
+	case len(head) >= 262 && string(head[257:262]) == "ustar", isTarHeader(head):
+		// Before the legacy magic: torch.load tries tarfile before unpickling, and the
+		// polyglot probe still reads a tar's first bytes as a pickle.
+		return FormatTar
 	case bytes.HasPrefix(head, magicTorchPick):
 		return FormatPyTorchLegacy
-	case len(head) >= 262 && string(head[257:262]) == "ustar", isTarHeader(head):
-		return FormatTar
 	case compressionOf(head) != "":
 		return FormatCompressed
 	case nativeKind(head, nil, int64(len(head))) != "" || len(head) >= 0x40 && head[0] == 'M' && head[1] == 'Z':
