@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -204,5 +205,33 @@ func TestTarIsRecognisedByItsHeaderChecksum(t *testing.T) {
 	b[0] ^= 1 // a changed byte breaks the checksum: no longer a tar
 	if isTarHeader(b[:512]) {
 		t.Fatal("a header with a wrong checksum was accepted")
+	}
+}
+
+// A zip64 archive (more than 65,535 members) is read alike by every reader.
+func TestZip64ArchiveIsNotAmbiguous(t *testing.T) {
+	entries := make([]zipEntry, 70000)
+	for i := range entries {
+		entries[i] = zipEntry{name: "f" + strconv.Itoa(i)}
+	}
+	rep := scanBytes(t, makeZip(t, entries...), WithMaxMembers(100000))
+	if rep.Verdict != Safe || len(rep.Members) != len(entries) {
+		t.Fatalf("%d members\n%s", len(rep.Members), dump(rep))
+	}
+}
+
+// Bytes prepended to a zip (a positive shift) make miniz, which trusts the stated offset,
+// read something else than Python's zipfile, which shifts: ambiguous, whatever the content.
+func TestZipWithPrependedBytesIsAmbiguous(t *testing.T) {
+	z := makeZip(t, zipEntry{name: "archive/data.pkl", data: benignPickle}, version)
+	stub := makeZip(t, zipEntry{name: "stub", data: []byte("#!/bin/sh\n")})
+	for _, prefix := range [][]byte{[]byte(strings.Repeat("#!/bin/sh\n", 10)), stub[:len(stub)-22]} {
+		rep := scanBytes(t, append(append([]byte{}, prefix...), z...))
+		if rep.Verdict != Dangerous || !rep.Has(ErrAmbiguous) {
+			t.Fatalf("prefix %q: %s", prefix[:4], dump(rep))
+		}
+	}
+	if rep := scanBytes(t, z); rep.Has(ErrAmbiguous) {
+		t.Fatalf("the plain archive is not ambiguous\n%s", dump(rep))
 	}
 }

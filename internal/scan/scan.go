@@ -228,6 +228,11 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	}
 	if format == FormatUnknown {
 		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
+		if format == FormatUnknown && endsLikeZip(r, size) {
+			// Python's zipfile finds an archive by its end record, whatever comes first (a
+			// self-extracting stub, a script): read it the way every reader would.
+			format = scanZip(r, size, cfg, rep, member, depth)
+		}
 		if format == FormatUnknown && member == "" && size > 0 {
 			format = scanHinted(r, size, cfg, rep)
 		}

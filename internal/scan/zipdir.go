@@ -78,6 +78,25 @@ const zipTailLen = 72 << 10
 
 var sigEOCDBytes = []byte("PK\x05\x06")
 
+// endsLikeZip reports whether the last 64 KiB hold an end-of-central-directory record whose
+// directory fits in the file: what zipfile.is_zipfile accepts.
+func endsLikeZip(r io.ReaderAt, size int64) bool {
+	if size < eocdLen {
+		return false
+	}
+	tail := make([]byte, min(size, (1<<16)+eocdLen))
+	if !readFull(r, tail, size-int64(len(tail))) {
+		return false
+	}
+	pos := pythonFindEnd(tail, size-int64(len(tail)), size)
+	if pos < 0 {
+		return false
+	}
+	rec := tail[pos-(size-int64(len(tail))):]
+	dirSize, dirOffset := int64(binary.LittleEndian.Uint32(rec[12:])), int64(binary.LittleEndian.Uint32(rec[16:]))
+	return dirSize <= pos && dirOffset <= pos
+}
+
 func wholeEndRecordIn(tail []byte) bool {
 	i := bytes.LastIndex(tail, sigEOCDBytes)
 	return i >= 0 && len(tail)-i >= eocdLen
