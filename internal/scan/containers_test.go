@@ -235,3 +235,12 @@ func TestZipWithPrependedBytesIsAmbiguous(t *testing.T) {
 		t.Fatalf("the plain archive is not ambiguous\n%s", dump(rep))
 	}
 }
+
+func TestGNUAndPaxTarsAreRead(t *testing.T) {
+	for _, file := range []string{"bad_tar_gnu_longname.tar", "bad_tar_pax_longname.tar"} {
+		rep := scanPath(t, filepath.Join(containersDir, file))
+		if rep.Format != FormatTar || rep.Verdict != Dangerous || !hasGlobal(rep, "os.system") {
+			t.Errorf("%s: %s", file, dump(rep))
+		}
+	}
+}

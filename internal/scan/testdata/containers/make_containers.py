@@ -45,7 +45,7 @@ def stored_zip(entries):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         for name, data in entries:
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)  # reproducible
     return buf.getvalue()
 
 
@@ -167,6 +167,18 @@ def tar_fixtures():
           "V7 headers (no ustar magic): torch.load's legacy_load opens it with tarfile and unpickles storages, which calls os.system")
     write("ok_tar_v7.tar", v7([("sys_info", sys_info), ("pickle", BENIGN), ("tensors", count0), ("storages", count0 + b"\x80\x02]q\x00.")]),
           "a benign V7 legacy tar checkpoint")
+
+    # The same checkpoint as GNU (long names as ././@LongLink members) and POSIX pax (long
+    # names in an extended header): both readers resolve the names the same way.
+    long_name = "checkpoint/" + "d" * 120 + "/data.pkl"
+    for fmt, name in [(tarfile.GNU_FORMAT, "bad_tar_gnu_longname.tar"), (tarfile.PAX_FORMAT, "bad_tar_pax_longname.tar")]:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+            for n, d in [(long_name, EVIL), ("checkpoint/version", b"3\n")]:
+                ti = tarfile.TarInfo(n)
+                ti.size = len(d)
+                t.addfile(ti, io.BytesIO(d))
+        write(name, buf.getvalue(), "a %s tar whose long-named member holds a pickle calling os.system" % ("GNU" if fmt == tarfile.GNU_FORMAT else "pax"))
 
     # A member of a type tarfile does not know is read as a regular file (and extracted as one).
     buf = io.BytesIO()
