@@ -85,22 +85,29 @@ func scanCompressed(r io.Reader, kind string, cfg *config, rep *Report, member s
 		return
 	}
 	defer closeDec()
-	capped := &cappedReader{r: dec, left: cfg.maxDecompressed}
+	capped := &cappedReader{r: dec, left: cfg.decompressBudget()}
 	br := bufio.NewReaderSize(capped, 64<<10)
 	format := scanStreamMember(br, -1, name, nil, cfg, rep, depth)
 	// Read to the end, so a corrupt or oversized tail is reported even when the content's
 	// scan stopped early.
 	_, err = io.Copy(io.Discard, br)
+	cfg.spend(capped.n)
 	switch {
 	case capped.exceeded:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "compress.bomb",
-			Message: fmt.Sprintf("the %s stream decompresses to more than %d bytes (the limit); a compression bomb, or content too large to vouch for", kind, cfg.maxDecompressed), Err: ErrLimit})
+			Message: fmt.Sprintf("the %s stream decompresses past the scan's limit of %d decompressed bytes; a compression bomb, or content too large to vouch for", kind, cfg.maxDecompressed), Err: ErrLimit})
 	case err != nil:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: capped.n, Rule: "compress.corrupt",
 			Message: fmt.Sprintf("%s stream is corrupt after %d decompressed bytes: %v", kind, capped.n, err), Err: ErrMalformed})
 	}
 	rep.Members = append(rep.Members, Member{Name: name, Format: format, Size: capped.n})
 }
+
+// decompressBudget is how many decompressed bytes the scan may still produce: the limit
+// holds for the whole file, so a thousand members that each stay under it are no way around it.
+func (c *config) decompressBudget() int64 { return max(0, c.maxDecompressed-c.decompressed) }
+
+func (c *config) spend(n int64) { c.decompressed += n }
 
 // errDecompressedLimit ends a read past the decompression cap.
 var errDecompressedLimit = errors.New("decompressed size limit reached")

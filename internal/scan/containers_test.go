@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zip"
 )
 
 const containersDir = "testdata/containers"
@@ -242,5 +246,30 @@ func TestGNUAndPaxTarsAreRead(t *testing.T) {
 		if rep.Format != FormatTar || rep.Verdict != Dangerous || !hasGlobal(rep, "os.system") {
 			t.Errorf("%s: %s", file, dump(rep))
 		}
+	}
+}
+
+// A deflated member is inflated only as far as its declared size (all Python's zipfile reads;
+// miniz refuses more), and every stream of a file draws on one decompression budget.
+func TestDecompressionIsBoundedPerFile(t *testing.T) {
+	zeros := make([]byte, 4<<20)
+	z := makeZip(t, zipEntry{name: "a.bin", data: zeros, method: zip.Deflate})
+	// Shrink the declared size in the central directory (the local header is not consulted).
+	i := bytes.LastIndex(z, []byte("PK\x01\x02"))
+	binary.LittleEndian.PutUint32(z[i+24:], 1024)
+	rep := scanBytes(t, z)
+	if !hasRule(rep, "zip.size-mismatch") || rep.Verdict == Safe {
+		t.Fatalf("member inflating past its declared size: %s", dump(rep))
+	}
+	if rep.Members[0].Size != 1024 {
+		t.Fatalf("members %+v", rep.Members)
+	}
+	var entries []zipEntry
+	for n := range 8 {
+		entries = append(entries, zipEntry{name: "m" + strconv.Itoa(n), data: zeros, method: zip.Deflate})
+	}
+	rep = scanBytes(t, makeZip(t, entries...), WithMaxDecompressed(10<<20))
+	if !hasRule(rep, "compress.bomb") || !rep.Has(ErrLimit) {
+		t.Fatalf("8 members of 4 MiB under a 10 MiB budget: %s", dump(rep))
 	}
 }

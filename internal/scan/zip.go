@@ -294,15 +294,28 @@ func startsLikePickle(r io.ReaderAt) bool {
 // scanCompressedMember scans a deflated zip member as a stream and checks its CRC.
 func scanCompressedMember(zr io.ReadCloser, f *zipRecord, name string, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
 	defer zr.Close()
+	// Python's zipfile reads exactly the declared size (miniz fails on more), so that is all
+	// a loader sees and all the scan inflates, within what is left of the scan's budget.
+	declared := int64(min(f.usize, math.MaxInt64))
+	capped := &cappedReader{r: zr, left: min(declared, cfg.decompressBudget())}
 	h := crc32.NewIEEE()
-	cr := &countingReader{r: io.TeeReader(zr, h)}
-	br := bufio.NewReaderSize(cr, int(bufferSize(int64(min(f.usize, 1<<40)))))
-	format := scanStreamMember(br, int64(min(f.usize, math.MaxInt64)), name, onPersistent, cfg, rep, depth)
+	cr := &countingReader{r: io.TeeReader(capped, h)}
+	br := bufio.NewReaderSize(cr, int(bufferSize(declared)))
+	format := scanStreamMember(br, declared, name, onPersistent, cfg, rep, depth)
 	// Drain the rest, so the CRC and the decompressor's own checks see every byte.
-	if _, err := io.Copy(io.Discard, br); err != nil {
+	_, err := io.Copy(io.Discard, br)
+	cfg.spend(capped.n)
+	switch {
+	case capped.exceeded && capped.n < declared:
+		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "compress.bomb",
+			Message: fmt.Sprintf("the scan's decompression budget of %d bytes ran out in this member; a compression bomb, or an archive too large to vouch for", cfg.maxDecompressed), Err: ErrLimit})
+	case capped.exceeded:
+		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.size-mismatch",
+			Message: fmt.Sprintf("the member inflates to more than the %d bytes the directory declares: Python's zipfile reads only those (they were scanned), miniz refuses the member", declared), Err: ErrMalformed})
+	case err != nil:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: cr.n, Rule: "zip.inflate",
 			Message: "member cannot be decompressed: " + err.Error(), Err: ErrMalformed})
-	} else if f.flags&0x1 == 0 && h.Sum32() != f.crc32 {
+	case f.flags&0x1 == 0 && h.Sum32() != f.crc32:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.crc",
 			Message: fmt.Sprintf("CRC-32 is 0x%08x, the directory says 0x%08x (the content was scanned)", h.Sum32(), f.crc32), Err: ErrMalformed})
 	}
