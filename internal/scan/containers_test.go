@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -271,5 +272,34 @@ func TestDecompressionIsBoundedPerFile(t *testing.T) {
 	rep = scanBytes(t, makeZip(t, entries...), WithMaxDecompressed(10<<20))
 	if !hasRule(rep, "compress.bomb") || !rep.Has(ErrLimit) {
 		t.Fatalf("8 members of 4 MiB under a 10 MiB budget: %s", dump(rep))
+	}
+}
+
+// A checkpoint inside a tar on disk is read in place: its format is found and only the parts
+// the format needs are read.
+func TestTarMembersAreReadInPlace(t *testing.T) {
+	ckpt, err := os.ReadFile(fixture("torch_state_dict_zip.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{{"model/config.json", []byte("{}")}, {"model/pytorch_model.bin", ckpt}, {"model/zeros.bin", make([]byte, 1<<20)}} {
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(m.data)
+	}
+	tw.Close()
+	rep := scanBytes(t, buf.Bytes())
+	inner := slices.IndexFunc(rep.Members, func(m Member) bool { return m.Name == "model/pytorch_model.bin" })
+	if rep.Verdict != Safe || rep.Format != FormatTar || inner < 0 || rep.Members[inner].Format != FormatPyTorchZip {
+		t.Fatalf("%+v\n%s", rep.Members, dump(rep))
+	}
+	if rep.BytesRead > int64(buf.Len())/2 {
+		t.Fatalf("read %d of %d bytes", rep.BytesRead, buf.Len())
 	}
 }

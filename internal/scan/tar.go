@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // Tar archives are read the way Python's tarfile reads them, since that is the loader: torch
@@ -66,6 +67,7 @@ func tarCarriesData(t byte) bool {
 // checkpoints of PyTorch <= 0.1.x (members sys_info, pickle, storages, tensors) are walked
 // the way torch reads them: storages and tensors interleave small pickles with raw bytes.
 func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Format {
+	sr, _ := r.(*io.SectionReader) // a tar on random-access storage, not a stream
 	if depth >= cfg.maxDepth {
 		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: 0, Rule: "limit.depth",
 			Message: fmt.Sprintf("archive nested deeper than %d levels; not scanned", cfg.maxDepth), Err: ErrLimit})
@@ -109,7 +111,15 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 			if h.Name == "sys_info" || h.Name == "pickle" {
 				torch[h.Name] = true
 			}
-			mf = scanStreamMember(br, h.Size, name, nil, cfg, rep, depth)
+			if off, ok := tarDataOffset(sr, h); ok {
+				// A tar on random-access storage: the member's bytes lie in one piece, so
+				// formats that need random access read them in place instead of buffering.
+				sub := &Report{}
+				mf = scanAt(io.NewSectionReader(sr, off, h.Size), h.Size, cfg, sub, name, depth+1)
+				mergeReport(rep, sub)
+			} else {
+				mf = scanStreamMember(br, h.Size, name, nil, cfg, rep, depth)
+			}
 		}
 		rep.Members = append(rep.Members, Member{Name: name, Format: mf, Size: h.Size})
 	}
@@ -117,6 +127,22 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 		format = FormatPyTorchTar
 	}
 	return format
+}
+
+// tarDataOffset is where a member's data starts in a tar read from sr: archive/tar reads
+// headers in whole blocks and never ahead, so it is the reader's position after Next. Sparse
+// members are not stored in one piece.
+func tarDataOffset(sr *io.SectionReader, h *tar.Header) (int64, bool) {
+	if sr == nil || h.Typeflag == tar.TypeGNUSparse {
+		return 0, false
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return 0, false
+		}
+	}
+	off, err := sr.Seek(0, io.SeekCurrent)
+	return off, err == nil && h.Size >= 0 && off <= sr.Size()-h.Size
 }
 
 // scanTorchTarRecords walks a legacy tar checkpoint's storages or tensors member
