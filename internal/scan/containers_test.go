@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -301,5 +302,33 @@ func TestTarMembersAreReadInPlace(t *testing.T) {
 	}
 	if rep.BytesRead > int64(buf.Len())/2 {
 		t.Fatalf("read %d of %d bytes", rep.BytesRead, buf.Len())
+	}
+}
+
+// tarfile.getmember normalises names, so "./storages" is what torch's legacy_load unpickles.
+func TestTorchTarMembersAreFoundByNormalisedName(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(containersDir, "ok_tar_v7.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		data, _ := io.ReadAll(tr)
+		h.Name = "./" + h.Name
+		h.Format = tar.FormatUSTAR
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	tw.Close()
+	if rep := scanBytes(t, buf.Bytes()); rep.Format != FormatPyTorchTar || rep.Verdict != Safe {
+		t.Fatalf("%s", dump(rep))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path"
 	"strings"
 )
 
@@ -102,14 +103,17 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 		}
 		br := bufio.NewReaderSize(tr, int(bufferSize(h.Size)))
 		var mf Format
-		switch h.Name {
+		// tarfile.getmember, which torch's legacy_load uses, compares normalised names:
+		// "./storages" is the storages member.
+		base := path.Clean(h.Name)
+		switch base {
 		case "storages", "tensors":
-			torch[h.Name] = true
+			torch[base] = true
 			mf = FormatPyTorchTar
-			scanTorchTarRecords(br, h.Name, cfg, rep, name, depth)
+			scanTorchTarRecords(br, base, cfg, rep, name, depth)
 		default:
-			if h.Name == "sys_info" || h.Name == "pickle" {
-				torch[h.Name] = true
+			if base == "sys_info" || base == "pickle" {
+				torch[base] = true
 			}
 			if off, ok := tarDataOffset(sr, h); ok {
 				// A tar on random-access storage: the member's bytes lie in one piece, so

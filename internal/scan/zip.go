@@ -44,7 +44,7 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 	views, disagree := zipReadings(r, size, cfg.maxMembers)
 	for _, d := range disagree {
 		rep.add(Finding{Verdict: Dangerous, Member: member, Offset: -1, Rule: "zip.ambiguous",
-			Message: d + "; every reading was scanned", Err: ErrAmbiguous})
+			Message: d + "; every reading was scanned. Write the archive again with one tool (torch.save, zipfile) so every reader sees the same members", Err: ErrAmbiguous})
 	}
 	format := FormatZip
 	scanned := map[zipMemberKey]bool{}
