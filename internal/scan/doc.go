@@ -52,13 +52,18 @@
 // recognised (isTarHeader); it reads a member of a type it does not know as a regular file, so
 // every member except links, devices, directories and FIFOs is scanned. Where Go's
 // archive/tar stops with an error and tarfile stops silently (a bad header after the first,
-// a zero block followed by more data), the scan reports tar.header and is not Safe.
+// a zero block followed by more data), the scan reports tar.header and is not Safe. Members of
+// a tar on random-access storage are read in place; members of a tar stream are streamed.
 //
 // Compressed streams (gzip, bzip2, xz, zstd) are unwrapped the way Python's modules read them,
 // concatenated members and streams one after another, and their content is scanned as the
 // member "[gzip]" (and so on), streamed where the format allows and otherwise buffered (to a
-// temporary file beyond 64 MiB). Decompressed bytes are capped (WithMaxDecompressed); a stream
-// past the cap is a compression bomb (compress.bomb, ErrLimit).
+// temporary file beyond 64 MiB). Decompressed bytes are capped for the whole file
+// (WithMaxDecompressed), deflated zip members included; a file past the cap is a compression
+// bomb (compress.bomb, ErrLimit). A deflated zip member is inflated only to its declared size,
+// which is all Python's zipfile reads (miniz refuses a member that inflates to more). An xz
+// stream's dictionary is allocated at the size its block header asks for (up to 4 GiB), as
+// liblzma does.
 //
 // 7z archives are recognised but cannot be inspected: they are Suspicious.
 //
