@@ -11,7 +11,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // Compressed streams are how models often ship (model.tar.gz, a gzipped pickle), and
@@ -53,11 +52,7 @@ func decompressor(kind string, r io.Reader) (io.Reader, func(), error) {
 	case "bzip2":
 		return bzip2.NewReader(r), func() {}, nil // reads concatenated streams, like Python's bz2
 	case "xz":
-		zr, err := xz.NewReader(r) // every stream, with padding, like Python's lzma
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, func() {}, nil
+		return newXZReader(r, xzMaxDict), func() {}, nil // every stream, with padding, like Python's lzma
 	case "zstd":
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(1<<40))
@@ -96,6 +91,9 @@ func scanCompressed(r io.Reader, kind string, cfg *config, rep *Report, member s
 	case capped.exceeded:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "compress.bomb",
 			Message: fmt.Sprintf("the %s stream decompresses past the scan's limit of %d decompressed bytes; a compression bomb, or content too large to vouch for", kind, cfg.maxDecompressed), Err: ErrLimit})
+	case errors.Is(err, errXZDictionary):
+		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: capped.n, Rule: "compress.limit",
+			Message: fmt.Sprintf("%v; the content past this point was not inspected", err), Err: ErrLimit})
 	case err != nil:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: capped.n, Rule: "compress.corrupt",
 			Message: fmt.Sprintf("%s stream is corrupt after %d decompressed bytes: %v", kind, capped.n, err), Err: ErrMalformed})

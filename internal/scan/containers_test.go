@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zip"
+	"github.com/ulikunitz/xz"
 )
 
 const containersDir = "testdata/containers"
@@ -331,4 +333,40 @@ func TestTorchTarMembersAreFoundByNormalisedName(t *testing.T) {
 	if rep := scanBytes(t, buf.Bytes()); rep.Format != FormatPyTorchTar || rep.Verdict != Safe {
 		t.Fatalf("%s", dump(rep))
 	}
+}
+
+// An xz block asking for a 1.5 GiB dictionary is not decompressed: the decoder would allocate
+// it all before reading a byte. Real xz files (every check type, several blocks and streams)
+// decode as ulikunitz/xz decodes them; FuzzCompressed covers the rest.
+func TestXZDictionaryIsBounded(t *testing.T) {
+	rep := scanPath(t, filepath.Join(containersDir, "bad_xz_huge_dictionary.tar.xz"))
+	if rep.Verdict == Safe || !hasRule(rep, "compress.limit") || !rep.Has(ErrLimit) {
+		t.Fatalf("%s", dump(rep))
+	}
+	var text bytes.Buffer
+	for i := range 4000 {
+		fmt.Fprintf(&text, "line %d of a text that compresses\n", i)
+	}
+	for _, check := range []byte{0, 1, 4, 10} {
+		x := xzStream(t, text.Bytes(), check)
+		got, err := io.ReadAll(newXZReader(bytes.NewReader(append(append(x, 0, 0, 0, 0), x...)), xzMaxDict))
+		if err != nil || !bytes.Equal(got, append(text.Bytes(), text.Bytes()...)) {
+			t.Fatalf("check %d: %d bytes, %v", check, len(got), err)
+		}
+	}
+}
+
+// xzStream writes data as one xz stream with the given check type, with ulikunitz/xz.
+func xzStream(t *testing.T, data []byte, check byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := xz.WriterConfig{CheckSum: check, BlockSize: 32 << 10}.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -62,8 +62,8 @@
 // (WithMaxDecompressed), deflated zip members included; a file past the cap is a compression
 // bomb (compress.bomb, ErrLimit). A deflated zip member is inflated only to its declared size,
 // which is all Python's zipfile reads (miniz refuses a member that inflates to more). An xz
-// stream's dictionary is allocated at the size its block header asks for (up to 4 GiB), as
-// liblzma does.
+// block asking for a dictionary over 256 MiB (xz's presets use at most 64 MiB) is not
+// decompressed (compress.limit), since the decoder would allocate all of it up front.
 //
 // 7z archives are recognised but cannot be inspected: they are Suspicious.
 //

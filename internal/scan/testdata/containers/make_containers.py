@@ -203,6 +203,17 @@ def compressed_fixtures():
     write("bad_model.tar.xz", lzma.compress(evil_tar), "xz")
     write("bad_pickle.gz", gzip.compress(EVIL, mtime=0) + gzip.compress(b"", mtime=0), "gzip.open reads both members")
     write("ok_model.tar.gz", gzip.compress(stored_tar([("model/config.json", b"{}"), ("model/data.pkl", BENIGN)]), mtime=0), "benign")
+    # An xz block header asking for a 1.5 GiB dictionary (the byte after the LZMA2 filter id
+    # and its property size), with the header's CRC-32 made right again: liblzma and Go's
+    # LZMA2 decoders allocate the whole dictionary before decoding a byte.
+    x = bytearray(lzma.compress(evil_tar, check=lzma.CHECK_CRC32))
+    hsize = (x[12] + 1) * 4
+    header = x[12:12 + hsize]
+    i = header.index(b"\x21\x01", 2)
+    header[i + 2] = 37  # (2 | 1) << (37 // 2 + 11) = 1.5 GiB
+    header[-4:] = struct.pack("<I", zlib.crc32(bytes(header[:-4])))
+    x[12:12 + hsize] = header
+    write("bad_xz_huge_dictionary.tar.xz", bytes(x), "an xz block header asking for a 1.5 GiB dictionary")
     write("bad_gzip_bomb.gz", gzip.compress(bytes(8 << 20), mtime=0, compresslevel=9), "8 MiB of zeros: past the test's 1 MiB cap")
 
 
