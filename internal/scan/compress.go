@@ -55,7 +55,7 @@ func decompressor(kind string, r io.Reader) (io.Reader, func(), error) {
 		return newXZReader(r, xzMaxDict), func() {}, nil // every stream, with padding, like Python's lzma
 	case "zstd":
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(1<<40))
+			zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -91,7 +91,7 @@ func scanCompressed(r io.Reader, kind string, cfg *config, rep *Report, member s
 	case capped.exceeded:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "compress.bomb",
 			Message: fmt.Sprintf("the %s stream decompresses past the scan's limit of %d decompressed bytes; a compression bomb, or content too large to vouch for", kind, cfg.maxDecompressed), Err: ErrLimit})
-	case errors.Is(err, errXZDictionary):
+	case errors.Is(err, errXZDictionary), errors.Is(err, zstd.ErrWindowSizeExceeded):
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: capped.n, Rule: "compress.limit",
 			Message: fmt.Sprintf("%v; the content past this point was not inspected", err), Err: ErrLimit})
 	case err != nil:

@@ -370,3 +370,15 @@ func xzStream(t *testing.T, data []byte, check byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// A zstd frame asking for a 1 GiB window is refused before the decoder allocates it.
+func TestZstdWindowIsBounded(t *testing.T) {
+	frame := []byte("\x28\xb5\x2f\xfd\x00\xa0\x01\x00\x00") // window descriptor 0xa0: 2^30 bytes; one empty raw block
+	rep := scanBytes(t, frame)
+	if rep.Format != FormatCompressed || rep.Verdict == Safe || !hasRule(rep, "compress.limit") {
+		t.Fatalf("%s", dump(rep))
+	}
+	if rep := scanBytes(t, []byte("\x28\xb5\x2f\xfd\x00\x48\x01\x00\x00")); rep.Verdict != Safe { // a 1 MiB window
+		t.Fatalf("small window: %s", dump(rep))
+	}
+}
