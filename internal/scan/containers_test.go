@@ -122,6 +122,7 @@ func TestHostileContainers(t *testing.T) {
 		{"bad_model.tar.gz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
 		{"bad_model.tar.bz2", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
 		{"bad_model.tar.xz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
+		{"bad_model.tar.zst", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
 		{"bad_pickle.gz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

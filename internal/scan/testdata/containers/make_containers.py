@@ -201,6 +201,12 @@ def compressed_fixtures():
     write("bad_model.tar.gz", gzip.compress(evil_tar, mtime=0), "tarfile.open('r:*') unwraps gzip; data.pkl calls os.system")
     write("bad_model.tar.bz2", bz2.compress(evil_tar), "bzip2")
     write("bad_model.tar.xz", lzma.compress(evil_tar), "xz")
+    # zstd: Python 3.11 has no zstd module; the zstd command line writes it (Debian's zstd).
+    import shutil
+    import subprocess
+    if shutil.which("zstd"):
+        z = subprocess.run(["zstd", "-q", "-c", "-19"], input=evil_tar, capture_output=True, check=True).stdout
+        write("bad_model.tar.zst", z, "zstd (the zstd command line); tarfile in Python 3.14 reads it, as does `tar --zstd`")
     write("bad_pickle.gz", gzip.compress(EVIL, mtime=0) + gzip.compress(b"", mtime=0), "gzip.open reads both members")
     write("ok_model.tar.gz", gzip.compress(stored_tar([("model/config.json", b"{}"), ("model/data.pkl", BENIGN)]), mtime=0), "benign")
     # An xz block header asking for a 1.5 GiB dictionary (the byte after the LZMA2 filter id
