@@ -383,3 +383,19 @@ func TestZstdWindowIsBounded(t *testing.T) {
 		t.Fatalf("small window: %s", dump(rep))
 	}
 }
+
+// Archives larger than the end-record window, with a comment or trailing bytes, are found by
+// every reader in the last few KiB.
+func TestLargeZipWithCommentIsReadAlike(t *testing.T) {
+	z := makeZip(t, zipEntry{name: "archive/data.pkl", data: benignPickle}, zipEntry{name: "archive/data/0", data: make([]byte, 200<<10)}, version)
+	withComment := append(append([]byte{}, z[:len(z)-2]...), 5, 0, 'h', 'e', 'l', 'l', 'o')
+	for _, b := range [][]byte{z, withComment} {
+		if rep := scanBytes(t, b); rep.Verdict != Safe || rep.Format != FormatPyTorchZip {
+			t.Fatalf("%s", dump(rep))
+		}
+	}
+	trailing := append(append([]byte{}, z...), "garbage"...)
+	if rep := scanBytes(t, trailing); rep.Format != FormatPyTorchZip || rep.Has(ErrAmbiguous) {
+		t.Fatalf("trailing bytes: every reader still finds the one end record\n%s", dump(rep))
+	}
+}

@@ -103,7 +103,7 @@ func FuzzZipReadings(f *testing.F) {
 }
 
 func FuzzCompressed(f *testing.F) {
-	seed(f, containersDir+"/*.gz", containersDir+"/*.bz2", containersDir+"/*.xz")
+	seed(f, containersDir+"/*.gz", containersDir+"/*.bz2", containersDir+"/*.xz", containersDir+"/*.zst")
 	f.Add([]byte("\x28\xb5\x2f\xfd\x04\x00\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := Scan(context.Background(), bytes.NewReader(b), int64(len(b)), WithMaxDepth(3), WithMaxDecompressed(4<<20))

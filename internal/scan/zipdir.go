@@ -137,7 +137,8 @@ func pythonFindEnd(tail []byte, tailStart, size int64) int64 {
 	if last := size - eocdLen - tailStart; isEndSig(tail, last) && tail[len(tail)-2] == 0 && tail[len(tail)-1] == 0 {
 		return size - eocdLen
 	}
-	from := max(size-(1<<16)-eocdLen, 0) - tailStart
+	// The tail may be shorter than the window: only when it holds the last signature.
+	from := max(size-(1<<16)-eocdLen-tailStart, 0)
 	i := bytes.LastIndex(tail[from:], sigEOCDBytes)
 	if i < 0 {
 		return -1
