@@ -399,3 +399,15 @@ func TestLargeZipWithCommentIsReadAlike(t *testing.T) {
 		t.Fatalf("trailing bytes: every reader still finds the one end record\n%s", dump(rep))
 	}
 }
+
+// A safetensors file whose header length starts with the bytes "MZ" is safetensors, not a PE.
+func TestSafetensorsHeaderLengthIsNotADOSStub(t *testing.T) {
+	header := `{"__metadata__":{"format":"pt"}}`
+	n := 0x5a4d // "MZ" little-endian
+	b := binary.LittleEndian.AppendUint64(nil, uint64(n))
+	b = append(b, header...)
+	b = append(b, bytes.Repeat([]byte(" "), n-len(header))...)
+	if rep := scanBytes(t, b, WithName("model.safetensors")); rep.Format != FormatSafetensors || rep.Verdict != Safe {
+		t.Fatalf("%s", dump(rep))
+	}
+}

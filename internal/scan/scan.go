@@ -142,10 +142,11 @@ func sniff(head []byte) Format {
 		return FormatPyTorchLegacy
 	case compressionOf(head) != "":
 		return FormatCompressed
-	case nativeKind(head, nil, int64(len(head))) != "" || len(head) >= 0x40 && head[0] == 'M' && head[1] == 'Z':
-		return FormatNativeCode // confirmed (a PE's signature may lie past head) or demoted by scanAt
 	case looksLikeSafetensors(head):
 		return FormatSafetensors
+	case nativeKind(head, nil, int64(len(head))) != "" || len(head) >= 0x40 && head[0] == 'M' && head[1] == 'Z':
+		// After safetensors: a header length whose low bytes read "MZ" is not a DOS stub.
+		return FormatNativeCode // confirmed (a PE's signature may lie past head) or demoted by scanAt
 	case len(head) >= 2 && head[0] == opProto && head[1] <= 5:
 		return FormatPickle
 	case looksLikeJSONObject(head):
