@@ -31,7 +31,8 @@ func compressionOf(head []byte) string {
 		return "bzip2"
 	case len(head) >= 6 && string(head[:6]) == "\xfd7zXZ\x00":
 		return "xz"
-	case len(head) >= 4 && string(head[:4]) == "\x28\xb5\x2f\xfd":
+	case len(head) >= 4 && (string(head[:4]) == "\x28\xb5\x2f\xfd" || head[0]&0xf0 == 0x50 && string(head[1:4]) == "\x2a\x4d\x18"):
+		// A zstd frame, or a skippable frame (0x184D2A50 to 0x184D2A5F), which decoders pass over.
 		return "zstd"
 	}
 	return ""

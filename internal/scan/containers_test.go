@@ -411,3 +411,16 @@ func TestSafetensorsHeaderLengthIsNotADOSStub(t *testing.T) {
 		t.Fatalf("%s", dump(rep))
 	}
 }
+
+// A zstd stream may open with a skippable frame; decoders pass over it to the content.
+func TestZstdSkippableFrameIsUnwrapped(t *testing.T) {
+	z, err := os.ReadFile(filepath.Join(containersDir, "bad_model.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skippable := append([]byte("\x50\x2a\x4d\x18\x04\x00\x00\x00"), "note"...)
+	rep := scanBytes(t, append(skippable, z...))
+	if rep.Format != FormatCompressed || rep.Verdict != Dangerous || !hasGlobal(rep, "os.system") {
+		t.Fatalf("%s", dump(rep))
+	}
+}
