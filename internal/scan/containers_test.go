@@ -115,6 +115,9 @@ func TestHostileContainers(t *testing.T) {
 		{"bad_zip_hidden_entry.zip", FormatPyTorchZip, Dangerous, "zip.ambiguous", "os.system"},
 		{"bad_zip_overlap.zip", FormatPyTorchZip, Dangerous, "zip.overlap", "os.system"},
 		{"bad_zip_end_record_in_comment.zip", FormatPyTorchZip, Dangerous, "zip.ambiguous", "os.system"},
+		// Members Python's zipfile decompresses with bzip2 and LZMA.
+		{"bad_zip_bzip2_member.zip", FormatZip, Dangerous, "global.denylisted", "os.system"},
+		{"bad_zip_lzma_member.zip", FormatZip, Dangerous, "global.denylisted", "os.system"},
 		// 15.2: tar without the ustar magic, and a member type tarfile reads as a file.
 		{"bad_legacy_tar_v7.tar", FormatPyTorchTar, Dangerous, "global.denylisted", "os.system"},
 		{"bad_tar_contiguous_type.tar", FormatTar, Dangerous, "global.denylisted", "os.system"},

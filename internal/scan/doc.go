@@ -43,6 +43,8 @@
 // zip.ambiguous, zip.overlap, zip.duplicate or zip.name-mismatch finding; every member of
 // every view is scanned by content, whatever its name. Flag bits and CRCs are handled as
 // miniz handles them (the member is read), with a finding noting that Python would refuse it.
+// Members compressed with bzip2 or LZMA, which Python's zipfile reads and miniz does not,
+// are decompressed and scanned too.
 // An archive with a constants.pkl record or code/ is TorchScript (FormatTorchScript): torch.load
 // hands it to torch.jit.load, which runs its code.
 //

@@ -2,6 +2,9 @@ package scan
 
 import (
 	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -11,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/flate"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // maxBufferedMember bounds how much of a compressed archive member is buffered in memory for a
@@ -272,17 +276,51 @@ func scanZipMember(r io.ReaderAt, f *zipRecord, off int64, name string, storage 
 			raw = io.NewSectionReader(r, off, int64(f.csize))
 		}
 		return scanCompressedMember(flate.NewReader(raw), f, name, onPersistent, cfg, rep, depth)
+	case zipBzip2:
+		return scanCompressedMember(io.NopCloser(bzip2.NewReader(raw)), f, name, onPersistent, cfg, rep, depth)
+	case zipLZMA:
+		zr, err := zipLZMAReader(raw, f)
+		if err != nil {
+			rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.inflate",
+				Message: "LZMA member cannot be decompressed: " + err.Error(), Err: ErrMalformed})
+			return FormatUnknown
+		}
+		return scanCompressedMember(io.NopCloser(zr), f, name, onPersistent, cfg, rep, depth)
 	}
 	rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.method",
 		Message: fmt.Sprintf("compression method %d is not supported, so the member cannot be inspected", f.method), Err: ErrUnsupported})
 	return FormatUnknown
 }
 
-// The compression methods PyTorch's miniz reads; Python's zipfile also reads bzip2 (12) and
-// LZMA (14), which this scan reports as not inspected.
+// zipLZMAReader reads a zip member of method 14 as Python's zipfile does: a 4-byte header
+// (LZMA SDK version, properties size), the 5 LZMA properties, then raw LZMA data, ended by
+// an end marker when flag bit 1 is set and otherwise by the declared size. The properties
+// and size are given to the decoder as a .lzma header, with the dictionary capped.
+func zipLZMAReader(raw io.Reader, f *zipRecord) (io.Reader, error) {
+	var hdr [9]byte
+	if _, err := io.ReadFull(raw, hdr[:]); err != nil {
+		return nil, errors.New("the LZMA header is truncated")
+	}
+	if binary.LittleEndian.Uint16(hdr[2:]) != 5 {
+		return nil, errors.New("the LZMA properties are not 5 bytes")
+	}
+	alone := make([]byte, 0, lzma.HeaderLen)
+	alone = append(alone, hdr[4:9]...)
+	size := f.usize
+	if f.flags&0x2 != 0 {
+		size = math.MaxUint64 // unknown: the data ends with an end marker
+	}
+	alone = binary.LittleEndian.AppendUint64(alone, size)
+	return lzma.ReaderConfig{DictCap: xzMaxDict}.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
+}
+
+// The compression methods PyTorch's miniz reads (store, deflate), and the two more Python's
+// zipfile reads (numpy.load of an .npz), bzip2 and LZMA.
 const (
 	zipStore   = 0
 	zipDeflate = 8
+	zipBzip2   = 12
+	zipLZMA    = 14
 )
 
 func startsLikePickle(r io.ReaderAt) bool {

@@ -96,6 +96,15 @@ def zip_fixtures():
           "torch.load (miniz) trusts the end record's offset and loads the directory in the comment, listing os.system; "
           "Python's zipfile and Go's archive/zip find the directory before the end record (a negative shift) and see a benign data.pkl")
 
+    # Members compressed with bzip2 and LZMA: Python's zipfile (numpy.load) reads them, miniz
+    # does not.
+    for method, name in [(zipfile.ZIP_BZIP2, "bad_zip_bzip2_member.zip"), (zipfile.ZIP_LZMA, "bad_zip_lzma_member.zip")]:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as z:
+            z.writestr(zipfile.ZipInfo("payload.pkl", date_time=(1980, 1, 1, 0, 0, 0)), EVIL, compress_type=method)
+            z.writestr(zipfile.ZipInfo("config.json", date_time=(1980, 1, 1, 0, 0, 0)), b"{}" * 1000, compress_type=method)
+        write(name, buf.getvalue(), "zipfile reads method %d members and unpickles payload.pkl when asked; miniz refuses the method" % method)
+
     # Entries one reader sees and another does not: three entries in the directory, the end
     # record announces two. miniz reads two; zipfile reads all three (the directory's size).
     recs, body = [], b""
