@@ -121,6 +121,8 @@ func TestHostileContainers(t *testing.T) {
 		// 15.2: tar without the ustar magic, and a member type tarfile reads as a file.
 		{"bad_legacy_tar_v7.tar", FormatPyTorchTar, Dangerous, "global.denylisted", "os.system"},
 		{"bad_tar_contiguous_type.tar", FormatTar, Dangerous, "global.denylisted", "os.system"},
+		// Go and tarfile read a size field differently and find different members.
+		{"bad_tar_size_nul.tar", FormatTar, Dangerous, "tar.ambiguous", "os.system"},
 		// 15.3: compressed containers.
 		{"bad_model.tar.gz", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
 		{"bad_model.tar.bz2", FormatCompressed, Dangerous, "global.denylisted", "os.system"},
@@ -424,6 +426,48 @@ func TestZstdSkippableFrameIsUnwrapped(t *testing.T) {
 	skippable := append([]byte("\x50\x2a\x4d\x18\x04\x00\x00\x00"), "note"...)
 	rep := scanBytes(t, append(skippable, z...))
 	if rep.Format != FormatCompressed || rep.Verdict != Dangerous || !hasGlobal(rep, "os.system") {
+		t.Fatalf("%s", dump(rep))
+	}
+}
+
+func TestTarNumbersAreReadAsTarfileReadsThem(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		want  int64
+		ok    bool
+	}{
+		{"0000644\x00", 0o644, true},
+		{"     12 ", 0o12, true},
+		{"\x0012", 0, true}, // tarfile cuts at the first NUL; Go's archive/tar reads 10
+		{"+0o1_2\x00", 0o12, true},
+		{"-7", -7, true},
+		{"1__2", 0, false},
+		{"9", 0, false},
+		{"\x80\x00\x00\x01\x00", 256, true},
+		{"\xff\xff\xff\xff\xff", -1, true},
+		{"\xc0", 0, false},
+	} {
+		got, ok := pythonTarNumber([]byte(tc.field))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%q: got %d %v, want %d %v", tc.field, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// A global pax header that sets a size or a path is applied by tarfile to every later
+// member and by Go's archive/tar to none.
+func TestGlobalPaxHeaderThatMovesMembersIsAmbiguous(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "g", PAXRecords: map[string]string{"size": "0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "a.txt", Mode: 0o644, Size: 3, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("abc"))
+	tw.Close()
+	if rep := scanBytes(t, buf.Bytes()); !hasRule(rep, "tar.ambiguous") || rep.Verdict != Dangerous {
 		t.Fatalf("%s", dump(rep))
 	}
 }

@@ -52,7 +52,12 @@
 // file with tarfile first and unpickles its storages, tensors and pickle members. tarfile knows
 // a header by its checksum, not the "ustar" magic, so V7, GNU and POSIX headers are all
 // recognised (isTarHeader); it reads a member of a type it does not know as a regular file, so
-// every member except links, devices, directories and FIFOs is scanned. Where Go's
+// every member except links, devices, directories and FIFOs is scanned. The scan walks the
+// archive with Go's archive/tar and checks each header against tarfile's reading: tarfile cuts
+// a numeric field at its first NUL where Go trims NULs at both ends, applies global pax and
+// Solaris 'X' headers that Go does not, and so can find its next header where Go sees data.
+// Such a header is tar.ambiguous (Dangerous, ErrAmbiguous), and the members tarfile's walk
+// finds are scanned too. Where Go's
 // archive/tar stops with an error and tarfile stops silently (a bad header after the first,
 // a zero block followed by more data), the scan reports tar.header and is not Safe. Members of
 // a tar on random-access storage are read in place; members of a tar stream are streamed.

@@ -19,27 +19,16 @@ import (
 // not by the "ustar" magic (V7 headers have none), reads a member of a type it does not know
 // as a regular file, and stops at the first zero block.
 
-// isTarHeader reports whether block is a tar header as tarfile.TarInfo.frobuf accepts it: the
-// octal checksum field (cut at its first NUL, spaces stripped) equals the unsigned or signed
-// sum of the block with that field counted as spaces. V7, GNU and POSIX headers all pass.
+// isTarHeader reports whether block is a tar header as tarfile.TarInfo.frombuf accepts it:
+// the checksum field, read as tarfile reads numbers (pythonTarNumber), equals the unsigned or
+// signed sum of the block with that field counted as spaces. V7, GNU and POSIX headers all pass.
 func isTarHeader(block []byte) bool {
 	if len(block) < 512 {
 		return false
 	}
-	field := block[148:156]
-	if i := bytes.IndexByte(field, 0); i >= 0 {
-		field = field[:i]
-	}
-	field = bytes.TrimSpace(field)
-	if len(field) == 0 {
+	want, ok := pythonTarNumber(block[148:156])
+	if !ok {
 		return false
-	}
-	var want int64
-	for _, c := range field {
-		if c < '0' || c > '7' {
-			return false
-		}
-		want = want*8 + int64(c-'0')
 	}
 	var unsigned, signed int64
 	for i, c := range block[:512] {
@@ -50,6 +39,122 @@ func isTarHeader(block []byte) bool {
 		signed += int64(int8(c))
 	}
 	return want == unsigned || want == signed
+}
+
+// pythonTarNumber reads a numeric header field as tarfile.nti does: base-256 after a 0x80 or
+// 0xff byte; otherwise the text up to the first NUL, stripped of whitespace, through Python's
+// int(text, 8), which also takes a sign, a 0o prefix and underscores between digits. Go's
+// archive/tar reads some fields differently (it trims NULs at both ends), which is why sizes
+// are compared (see scanTar).
+func pythonTarNumber(field []byte) (int64, bool) {
+	if len(field) > 0 && (field[0] == 0x80 || field[0] == 0xff) {
+		var n int64
+		for _, c := range field[1:] {
+			if n > (1<<62)>>8 {
+				return 0, false
+			}
+			n = n<<8 | int64(c)
+		}
+		if field[0] == 0xff {
+			n -= int64(1) << (8 * (len(field) - 1))
+		}
+		return n, true
+	}
+	if i := bytes.IndexByte(field, 0); i >= 0 {
+		field = field[:i]
+	}
+	text := strings.TrimSpace(string(field))
+	for _, c := range []byte(text) {
+		if c >= 0x80 {
+			return 0, false // ascii, strict
+		}
+	}
+	if text == "" {
+		return 0, true // int("" or "0", 8)
+	}
+	neg := false
+	switch text[0] {
+	case '+', '-':
+		neg = text[0] == '-'
+		text = text[1:]
+	}
+	if len(text) > 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O') {
+		text = strings.TrimPrefix(text[2:], "_")
+	}
+	if text == "" || text[0] == '_' || text[len(text)-1] == '_' || strings.Contains(text, "__") {
+		return 0, false
+	}
+	var n int64
+	for _, c := range []byte(strings.ReplaceAll(text, "_", "")) {
+		if c < '0' || c > '7' || n > (1<<62)>>3 {
+			return 0, false
+		}
+		n = n<<3 | int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// lastBlockReader remembers the last 512 bytes read: after archive/tar's Next, that is the
+// member's own header block, which it reads whole and never reads past.
+type lastBlockReader struct {
+	r    io.Reader
+	last [512]byte
+}
+
+func (l *lastBlockReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n >= 512 {
+		copy(l.last[:], p[n-512:n])
+	} else if n > 0 {
+		copy(l.last[:], l.last[n:])
+		copy(l.last[512-n:], p[:n])
+	}
+	return n, err
+}
+
+// lastBlockSeeker keeps archive/tar's seeking over member data for a tar on random access.
+type lastBlockSeeker struct {
+	*lastBlockReader
+	s io.Seeker
+}
+
+func (l lastBlockSeeker) Seek(off int64, whence int) (int64, error) { return l.s.Seek(off, whence) }
+
+// tarDisagreement says how Python's tarfile would read this member's header otherwise than
+// Go's archive/tar did, in a way that moves the next header: then tarfile reads members Go
+// skips as data, or the reverse. "" when they agree.
+func tarDisagreement(h *tar.Header, block []byte) string {
+	switch h.Typeflag {
+	case 'X':
+		return "a Solaris extended header ('X'): tarfile applies its records to the next member, Go's archive/tar reads it as a file"
+	case tar.TypeXGlobalHeader:
+		for _, k := range []string{"size", "path"} {
+			if _, ok := h.PAXRecords[k]; ok {
+				return fmt.Sprintf("a global pax header sets %q: tarfile applies it to every later member, Go's archive/tar to none", k)
+			}
+		}
+		return ""
+	}
+	if !tarCarriesData(h.Typeflag) {
+		return ""
+	}
+	if _, ok := h.PAXRecords["size"]; ok {
+		return "" // both take the size from the pax record
+	}
+	if h.Typeflag == tar.TypeGNUSparse {
+		return ""
+	}
+	size, ok := pythonTarNumber(block[124:136])
+	switch {
+	case !ok:
+		return "" // tarfile ends the archive here; Go reads on, which is only more to scan
+	case size != h.Size:
+		return fmt.Sprintf("the size field %q is %d bytes to Python's tarfile and %d to Go's archive/tar, so they find the next header at different places", bytes.TrimRight(block[124:136], "\x00"), size, h.Size)
+	}
+	return ""
 }
 
 // tarMetadataTypes are the header types Go's archive/tar consumes itself (PAX and GNU long
@@ -74,10 +179,22 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 			Message: fmt.Sprintf("archive nested deeper than %d levels; not scanned", cfg.maxDepth), Err: ErrLimit})
 		return FormatTar
 	}
-	tr := tar.NewReader(r)
+	lb := &lastBlockReader{r: r}
+	var src io.Reader = lb
+	if sr != nil {
+		src = lastBlockSeeker{lb, sr}
+	}
+	tr := tar.NewReader(src)
 	format := FormatTar
 	torch := map[string]bool{}
 	n := 0
+	ambiguous := false
+	scanned := map[[2]int64]bool{} // (data offset, size) of members read in place
+	defer func() {
+		if ambiguous && sr != nil {
+			scanPythonTarView(sr, scanned, cfg, rep, member, depth)
+		}
+	}()
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -87,6 +204,11 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "tar.header",
 				Message: "tar header cannot be read: " + err.Error(), Err: ErrMalformed})
 			break
+		}
+		if d := tarDisagreement(h, lb.last[:]); d != "" {
+			ambiguous = true
+			rep.add(Finding{Verdict: Dangerous, Member: memberPath(member, h.Name), Offset: -1, Rule: "tar.ambiguous",
+				Message: d + ". Write the archive again with one tool (tarfile, GNU tar) so every reader sees the same members", Err: ErrAmbiguous})
 		}
 		if n++; n > cfg.maxMembers {
 			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "limit.members",
@@ -121,6 +243,7 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 				sub := &Report{}
 				mf = scanAt(io.NewSectionReader(sr, off, h.Size), h.Size, cfg, sub, name, depth+1)
 				mergeReport(rep, sub)
+				scanned[[2]int64{off, h.Size}] = true
 			} else {
 				mf = scanStreamMember(br, h.Size, name, nil, cfg, rep, depth)
 			}
@@ -131,6 +254,57 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 		format = FormatPyTorchTar
 	}
 	return format
+}
+
+// scanPythonTarView reads a tar on random-access storage the way Python's tarfile walks it,
+// after Go's archive/tar was found to read it otherwise, and scans the members only tarfile
+// sees. It follows plain V7, GNU and ustar headers and stops at the first it does not model
+// (pax, GNU long names, sparse files), at a zero block or at a header tarfile rejects, as
+// tarfile stops there too.
+func scanPythonTarView(sr *io.SectionReader, scanned map[[2]int64]bool, cfg *config, rep *Report, member string, depth int) {
+	block := make([]byte, 512)
+	for pos, n := int64(0), 0; n < cfg.maxMembers; n++ {
+		if !readFull(sr, block, pos) || !isTarHeader(block) {
+			return
+		}
+		typ := block[156]
+		switch typ {
+		case 'x', 'g', 'X', 'L', 'K', 'S':
+			return
+		}
+		size, ok := pythonTarNumber(block[124:136])
+		if !ok || size < 0 {
+			return
+		}
+		name := string(block[:100])
+		if i := strings.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if prefix, _, _ := strings.Cut(string(block[345:500]), "\x00"); prefix != "" {
+			name = prefix + "/" + name
+		}
+		data := pos + 512
+		regular := typ == '0' || typ == 0 || typ == '7' || !strings.ContainsRune("123456", rune(typ))
+		if typ == 0 && strings.HasSuffix(name, "/") {
+			regular = false
+		}
+		if !regular {
+			pos = data
+			continue
+		}
+		if size > sr.Size()-data {
+			return
+		}
+		if !scanned[[2]int64{data, size}] {
+			scanned[[2]int64{data, size}] = true
+			full := memberPath(member, name)
+			sub := &Report{}
+			mf := scanAt(io.NewSectionReader(sr, data, size), size, cfg, sub, full, depth+1)
+			mergeReport(rep, sub)
+			rep.Members = append(rep.Members, Member{Name: full, Format: mf, Size: size})
+		}
+		pos = data + (size+511)/512*512
+	}
 }
 
 // tarDataOffset is where a member's data starts in a tar read from sr: archive/tar reads

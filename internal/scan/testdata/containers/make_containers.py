@@ -189,6 +189,32 @@ def tar_fixtures():
                 t.addfile(ti, io.BytesIO(d))
         write(name, buf.getvalue(), "a %s tar whose long-named member holds a pickle calling os.system" % ("GNU" if fmt == tarfile.GNU_FORMAT else "pax"))
 
+    # A size field that starts with a NUL: tarfile cuts the field at the NUL and reads size 0,
+    # Go's archive/tar trims NULs at both ends and reads 64. tarfile's next header (a member
+    # "storages") is data to Go; the storages member's data is a block that Go takes for the
+    # next header, whose name field is a protocol-0 pickle calling os.system. torch.load
+    # extracts storages with tarfile and unpickles it.
+    def header(name, size_field, typ=b"0"):
+        h = bytearray(512)
+        h[0:len(name)] = name
+        h[100:108] = b"0000644\0"
+        h[124:136] = size_field
+        h[136:148] = b"00000000000\0"
+        h[148:156] = b" " * 8
+        h[156:157] = typ
+        h[148:156] = b"%06o\0 " % sum(h)
+        return bytes(h)
+    payload_block = header(EVIL_PROTO0, b"00000000000\0")  # a valid header to Go, a pickle to tarfile
+    hidden = (header(b"notes.txt", b"\x000000000100\0")
+              + header(b"storages", b"%011o\0" % 512)
+              + payload_block + bytes(1024))
+    with tarfile.open(fileobj=io.BytesIO(hidden)) as t:
+        assert [m.name for m in t.getmembers()][:2] == ["notes.txt", "storages"]
+        assert t.extractfile("storages").read().startswith(EVIL_PROTO0)
+    write("bad_tar_size_nul.tar", hidden,
+          "tarfile reads notes.txt's size as 0 and then a storages member holding a pickle that calls os.system; "
+          "Go's archive/tar reads the size as 64, takes the storages header for data and the pickle for a header")
+
     # A member of a type tarfile does not know is read as a regular file (and extracted as one).
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
