@@ -3,6 +3,7 @@ package scan
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -468,6 +469,52 @@ func TestGlobalPaxHeaderThatMovesMembersIsAmbiguous(t *testing.T) {
 	tw.Write([]byte("abc"))
 	tw.Close()
 	if rep := scanBytes(t, buf.Bytes()); !hasRule(rep, "tar.ambiguous") || rep.Verdict != Dangerous {
+		t.Fatalf("%s", dump(rep))
+	}
+}
+
+// rawTarHeader is a V7 header block with a size field as given, and a right checksum.
+func rawTarHeader(name, sizeField string, typ byte) []byte {
+	h := make([]byte, 512)
+	copy(h, name)
+	copy(h[100:], "0000644\x00")
+	copy(h[124:136], sizeField)
+	copy(h[136:], "00000000000\x00")
+	h[156] = typ
+	copy(h[148:156], "        ")
+	sum := 0
+	for _, c := range h {
+		sum += int(c)
+	}
+	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return h
+}
+
+// A GNU long-name header whose size Python's tarfile and Go's archive/tar read differently:
+// Go takes the next block for the long name, tarfile for the next header. Caught in a tar on
+// disk and in a compressed one (a stream).
+func TestTarLongNameSizeDisagreementIsAmbiguous(t *testing.T) {
+	archive := slices.Concat(
+		rawTarHeader("././@LongLink", "\x000000000100\x00", 'L'),
+		rawTarHeader("storages", "00000000000\x00", '0'),
+		rawTarHeader("model.bin", "00000000000\x00", '0'),
+		make([]byte, 1024))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(archive)
+	zw.Close()
+	for _, b := range [][]byte{archive, gz.Bytes()} {
+		if rep := scanBytes(t, b); !hasRule(rep, "tar.ambiguous") || rep.Verdict != Dangerous {
+			t.Fatalf("%s", dump(rep))
+		}
+	}
+	// A well-formed archive with a long name is not.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: strings.Repeat("d", 150) + "/data.pkl", Size: int64(len(benignPickle)), Mode: 0o644, Format: tar.FormatGNU})
+	tw.Write(benignPickle)
+	tw.Close()
+	if rep := scanBytes(t, buf.Bytes()); rep.Verdict != Safe {
 		t.Fatalf("%s", dump(rep))
 	}
 }

@@ -53,7 +53,8 @@
 // a header by its checksum, not the "ustar" magic, so V7, GNU and POSIX headers are all
 // recognised (isTarHeader); it reads a member of a type it does not know as a regular file, so
 // every member except links, devices, directories and FIFOs is scanned. The scan walks the
-// archive with Go's archive/tar and checks each header against tarfile's reading: tarfile cuts
+// archive with Go's archive/tar and checks every header it reads (GNU long-name and pax headers
+// too) against tarfile's reading: tarfile cuts
 // a numeric field at its first NUL where Go trims NULs at both ends, applies global pax and
 // Solaris 'X' headers that Go does not, and so can find its next header where Go sees data.
 // Such a header is tar.ambiguous (Dangerous, ErrAmbiguous), and the members tarfile's walk

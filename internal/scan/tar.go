@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -44,8 +45,8 @@ func isTarHeader(block []byte) bool {
 // pythonTarNumber reads a numeric header field as tarfile.nti does: base-256 after a 0x80 or
 // 0xff byte; otherwise the text up to the first NUL, stripped of whitespace, through Python's
 // int(text, 8), which also takes a sign, a 0o prefix and underscores between digits. Go's
-// archive/tar reads some fields differently (it trims NULs at both ends), which is why sizes
-// are compared (see scanTar).
+// archive/tar reads some fields differently (goTarNumber), which is why sizes are compared
+// (tarHeaderWatcher).
 func pythonTarNumber(field []byte) (int64, bool) {
 	if len(field) > 0 && (field[0] == 0x80 || field[0] == 0xff) {
 		var n int64
@@ -97,36 +98,122 @@ func pythonTarNumber(field []byte) (int64, bool) {
 	return n, true
 }
 
-// lastBlockReader remembers the last 512 bytes read: after archive/tar's Next, that is the
-// member's own header block, which it reads whole and never reads past.
-type lastBlockReader struct {
-	r    io.Reader
-	last [512]byte
+// goTarNumber reads a numeric header field as Go's archive/tar does: base-256 when the first
+// byte has its top bit set, otherwise octal text with spaces and NULs trimmed at both ends.
+func goTarNumber(field []byte) (int64, bool) {
+	if len(field) > 0 && field[0]&0x80 != 0 {
+		inv := byte(0)
+		if field[0]&0x40 != 0 {
+			inv = 0xff
+		}
+		var x uint64
+		for i, c := range field {
+			c ^= inv
+			if i == 0 {
+				c &= 0x7f
+			}
+			if x>>56 > 0 {
+				return 0, false
+			}
+			x = x<<8 | uint64(c)
+		}
+		if x>>63 > 0 {
+			return 0, false
+		}
+		if inv == 0xff {
+			return ^int64(x), true
+		}
+		return int64(x), true
+	}
+	text := strings.Trim(string(field), " \x00")
+	if text == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseUint(text, 8, 63)
+	return int64(n), err == nil
 }
 
-func (l *lastBlockReader) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	if n >= 512 {
-		copy(l.last[:], p[n-512:n])
-	} else if n > 0 {
-		copy(l.last[:], l.last[n:])
-		copy(l.last[512-n:], p[:n])
-	}
+// tarHeaderWatcher sees every byte archive/tar reads and checks each block-aligned header in
+// it (member headers, GNU long-name and pax headers alike): where Python's tarfile and Go read
+// the size field as different numbers, they look for the next header at different places,
+// and one of them reads as a header what the other skips as data.
+type tarHeaderWatcher struct {
+	r        io.Reader
+	s        io.Seeker // nil for a stream
+	pos      int64
+	skip     int
+	block    [512]byte
+	fill     int
+	disagree string
+}
+
+func (w *tarHeaderWatcher) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.feed(p[:n])
 	return n, err
 }
 
-// lastBlockSeeker keeps archive/tar's seeking over member data for a tar on random access.
-type lastBlockSeeker struct {
-	*lastBlockReader
-	s io.Seeker
+func (w *tarHeaderWatcher) feed(p []byte) {
+	for len(p) > 0 {
+		if w.skip > 0 {
+			k := min(w.skip, len(p))
+			w.skip -= k
+			w.pos += int64(k)
+			p = p[k:]
+			continue
+		}
+		k := copy(w.block[w.fill:], p)
+		w.fill += k
+		w.pos += int64(k)
+		p = p[k:]
+		if w.fill == 512 {
+			w.fill = 0
+			w.check(w.block[:], w.pos-512)
+		}
+	}
 }
 
-func (l lastBlockSeeker) Seek(off int64, whence int) (int64, error) { return l.s.Seek(off, whence) }
+// check costs a few byte comparisons for a block that is not a header: tensor data rarely has
+// an octal digit among otherwise octal-looking checksum bytes.
+func (w *tarHeaderWatcher) check(block []byte, at int64) {
+	if w.disagree != "" {
+		return
+	}
+	digit := false
+	for _, c := range block[148:156] {
+		switch {
+		case c >= '0' && c <= '7':
+			digit = true
+		case c != ' ' && c != 0:
+			return
+		}
+	}
+	if !digit || !isTarHeader(block) {
+		return
+	}
+	py, pyOK := pythonTarNumber(block[124:136])
+	gosize, goOK := goTarNumber(block[124:136])
+	if pyOK && goOK && py != gosize {
+		w.disagree = fmt.Sprintf("the header at offset %d has a size field %q that Python's tarfile reads as %d bytes and Go's archive/tar as %d, so they look for the next header at different places", at, bytes.TrimRight(block[124:136], "\x00"), py, gosize)
+	}
+}
 
-// tarDisagreement says how Python's tarfile would read this member's header otherwise than
-// Go's archive/tar did, in a way that moves the next header: then tarfile reads members Go
-// skips as data, or the reverse. "" when they agree.
-func tarDisagreement(h *tar.Header, block []byte) string {
+// tarHeaderSeeker keeps archive/tar's seeking over member data for a tar on random access.
+type tarHeaderSeeker struct{ *tarHeaderWatcher }
+
+func (w tarHeaderSeeker) Seek(off int64, whence int) (int64, error) {
+	pos, err := w.s.Seek(off, whence)
+	if err == nil && pos != w.pos {
+		w.pos, w.fill = pos, 0
+		w.skip = int((512 - pos%512) % 512)
+	}
+	return pos, err
+}
+
+// tarDisagreement says how Python's tarfile reads a header otherwise than Go's archive/tar
+// does, beyond sizes (tarHeaderWatcher): headers whose records tarfile applies to other
+// members. "" when they agree.
+func tarDisagreement(h *tar.Header) string {
 	switch h.Typeflag {
 	case 'X':
 		return "a Solaris extended header ('X'): tarfile applies its records to the next member, Go's archive/tar reads it as a file"
@@ -136,23 +223,6 @@ func tarDisagreement(h *tar.Header, block []byte) string {
 				return fmt.Sprintf("a global pax header sets %q: tarfile applies it to every later member, Go's archive/tar to none", k)
 			}
 		}
-		return ""
-	}
-	if !tarCarriesData(h.Typeflag) {
-		return ""
-	}
-	if _, ok := h.PAXRecords["size"]; ok {
-		return "" // both take the size from the pax record
-	}
-	if h.Typeflag == tar.TypeGNUSparse {
-		return ""
-	}
-	size, ok := pythonTarNumber(block[124:136])
-	switch {
-	case !ok:
-		return "" // tarfile ends the archive here; Go reads on, which is only more to scan
-	case size != h.Size:
-		return fmt.Sprintf("the size field %q is %d bytes to Python's tarfile and %d to Go's archive/tar, so they find the next header at different places", bytes.TrimRight(block[124:136], "\x00"), size, h.Size)
 	}
 	return ""
 }
@@ -179,10 +249,11 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 			Message: fmt.Sprintf("archive nested deeper than %d levels; not scanned", cfg.maxDepth), Err: ErrLimit})
 		return FormatTar
 	}
-	lb := &lastBlockReader{r: r}
-	var src io.Reader = lb
+	watch := &tarHeaderWatcher{r: r}
+	var src io.Reader = watch
 	if sr != nil {
-		src = lastBlockSeeker{lb, sr}
+		watch.s = sr
+		src = tarHeaderSeeker{watch}
 	}
 	tr := tar.NewReader(src)
 	format := FormatTar
@@ -191,6 +262,11 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 	ambiguous := false
 	scanned := map[[2]int64]bool{} // (data offset, size) of members read in place
 	defer func() {
+		if watch.disagree != "" {
+			ambiguous = true
+			rep.add(Finding{Verdict: Dangerous, Member: member, Offset: -1, Rule: "tar.ambiguous",
+				Message: watch.disagree + ". Write the archive again with one tool (tarfile, GNU tar) so every reader sees the same members", Err: ErrAmbiguous})
+		}
 		if ambiguous && sr != nil {
 			scanPythonTarView(sr, scanned, cfg, rep, member, depth)
 		}
@@ -205,7 +281,7 @@ func scanTar(r io.Reader, cfg *config, rep *Report, member string, depth int) Fo
 				Message: "tar header cannot be read: " + err.Error(), Err: ErrMalformed})
 			break
 		}
-		if d := tarDisagreement(h, lb.last[:]); d != "" {
+		if d := tarDisagreement(h); d != "" {
 			ambiguous = true
 			rep.add(Finding{Verdict: Dangerous, Member: memberPath(member, h.Name), Offset: -1, Rule: "tar.ambiguous",
 				Message: d + ". Write the archive again with one tool (tarfile, GNU tar) so every reader sees the same members", Err: ErrAmbiguous})
