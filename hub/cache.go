@@ -27,6 +27,10 @@ const cacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n" +
 //	{Dir}/models--{org}--{name}/.no_exist/{commit}/{path} (file known absent at that commit)
 //	{Dir}/models--{org}--{name}/trees/{commit}.json       (cached tree listing)
 //	{Dir}/.locks/models--{org}--{name}/{blob}.lock
+//	{Dir}/models--{org}--{name}/blobs/{blob}.incomplete   (a transfer in progress, or kept to resume)
+//
+// A Download also makes short-lived files of its own, which staging.go lists; what a killed one
+// leaves of them is removed by the next.
 //
 // Python's transformers and huggingface_hub read a cache written by this type as their own.
 type Cache struct {
@@ -298,7 +302,7 @@ func symlinkAtomic(target, link string) error {
 	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	tmp := link + "." + randomSuffix() + ".tmp"
+	tmp := filepath.Join(filepath.Dir(link), linkPrefix+randomSuffix())
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -350,21 +354,4 @@ func (c *Cache) Lock(ctx context.Context, repoID, blob string) (unlock func(), e
 		return nil, err
 	}
 	return l.unlock, nil
-}
-
-// sweepIncomplete removes staging files of blob that a crashed download left behind: ours
-// ({blob}.{random}.incomplete) and huggingface_hub's ({blob}.incomplete). The caller holds the
-// blob's lock, which every writer of those files holds while it writes, so none is in use.
-func (c *Cache) sweepIncomplete(repoID, blob string) {
-	dir := filepath.Dir(c.BlobPath(repoID, blob))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, blob+".") && strings.HasSuffix(name, ".incomplete") && e.Type().IsRegular() {
-			os.Remove(filepath.Join(dir, name))
-		}
-	}
 }
