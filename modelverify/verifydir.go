@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/internal/scan"
@@ -228,15 +230,27 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 }
 
 // checkLocalFile hashes and scans one file of a directory model, and records what Open will
-// compare against. rs are the file's resources as hashed under ser. The stamp is taken before
-// the file is read, so a change during the check is caught by Open.
+// compare against. rs are the file's resources as hashed under ser. The file is opened once:
+// its stamp is that of the very file scanned, taken before it is read, so a change during the
+// check is caught by Open; and a model of many small files costs few system calls per file.
 func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, ser manifest.Serialization, rs []manifest.Resource, before fileStamp) (File, []Problem, error) {
 	p := filepath.Join(dir, filepath.FromSlash(name))
-	real, err := filepath.EvalSymlinks(p)
+	if ser.AllowSymlinks {
+		// A link the manifest allows is read, and opened later, at its target. Without that
+		// permission the walk has refused every link, and a link put in place since opens a
+		// file whose stamp is not the one noted before.
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return File{}, nil, err
+		}
+		p = real
+	}
+	fh, err := openForReading(p)
 	if err != nil {
 		return File{}, nil, err
 	}
-	st, err := stampPath(real)
+	defer fh.Close()
+	st, err := stampOf(fh)
 	if err != nil {
 		return File{}, nil, err
 	}
@@ -244,22 +258,66 @@ func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, ser man
 		return File{}, nil, &Refusal{Problems: []Problem{{Reason: ErrFileChanged, File: name,
 			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
 	}
-	f := File{Name: name, Size: st.size, path: real, stamp: st}
+	f := File{Name: name, Size: st.size, path: p, stamp: st}
 	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
 		f.SHA256 = rs[0].Hex()
 	} else {
-		rs, err := manifest.HashFile(ctx, real, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
+		rs, err := manifest.HashFile(ctx, p, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
 		if err != nil {
 			return File{}, nil, err
 		}
 		f.SHA256 = rs[0].Hex()
 	}
-	rep, err := scan.ScanFile(ctx, real, scan.WithName(name))
+	rep, err := scan.Scan(ctx, newHeadReaderAt(fh, st.size), st.size, scan.WithName(name))
+	if err == nil && rep.Format == scan.FormatSafetensorsIndex {
+		// ScanFile also checks an index against the shards beside it.
+		rep, err = scan.ScanFile(ctx, p, scan.WithName(name))
+	}
 	if err != nil {
-		return File{}, nil, err
+		return File{}, nil, fmt.Errorf("scan %s: %w", name, err)
 	}
 	f.Format = string(rep.Format)
 	return f, judgeContent(&v.policy.Content, name, rep), nil
+}
+
+// openForReading opens a regular file to read with ReadAt, without os.Open's attempt to add it
+// to the network poller, which for a regular file always fails and costs five system calls: for
+// a model of many small files, that is a third of the calls VerifyDir makes per file.
+func openForReading(path string) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
+// headReaderAt serves reads within a file's first headSize bytes from one read of them: the
+// scanner reads a format's magic, then its header, in several small reads, and a small file
+// (a config, a tokenizer) is then read whole by one system call. Reads beyond go to the file.
+type headReaderAt struct {
+	r    io.ReaderAt
+	head []byte // what the first read returned: a file that shrank since is read short
+}
+
+const headSize = 64 << 10
+
+func newHeadReaderAt(r io.ReaderAt, size int64) *headReaderAt {
+	h := &headReaderAt{r: r, head: make([]byte, min(size, headSize))}
+	n, _ := r.ReadAt(h.head, 0) // a failure shows again when the scanner reads the file
+	h.head = h.head[:n]
+	return h
+}
+
+func (h *headReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(h.head)) {
+		return h.r.ReadAt(p, off)
+	}
+	return copy(p, h.head[off:]), nil
 }
 
 // diffProblems turns a manifest comparison into problems, one per file, leaving out the extra
