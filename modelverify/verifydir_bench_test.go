@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
-	"github.com/echelongraph/go-modelverify/hub/hubtest"
 	"github.com/echelongraph/go-modelverify/manifest"
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
@@ -31,19 +30,26 @@ func manySmallFiles(b *testing.B, n int) (string, []byte) {
 			b.Fatal(err)
 		}
 	}
-	key := newGateKey(b)
-	signer, err := manifest.NewKeySigner(key.priv, nil)
+	return dir, signInPlace(b, dir)
+}
+
+// dirVerifier is a Verifier for VerifyDir of models in the namespace acme signed by the key
+// pub, with no audit log. The endpoint its policy needs is never asked anything.
+func dirVerifier(tb testing.TB, pub []byte) *modelverify.Verifier {
+	tb.Helper()
+	policy, err := modelverify.ParsePolicy(fmt.Appendf(nil, `{"apiVersion":"modelverify.echelongraph.io/v1alpha1","kind":"ModelPolicy",
+"endpoints":[{"url":"http://127.0.0.1:9"}],
+"publishers":[{"name":"acme","namespaces":["acme"],"identities":[{"publicKey":{"pem":%q}}]}]}`, pub))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	bundle, _, err := manifest.SignDir(context.Background(), dir, manifest.Options{}, signer)
+	v, err := modelverify.NewVerifier(policy, modelverify.WithEndpoint("http://127.0.0.1:9"), modelverify.WithCacheDir(tb.TempDir()),
+		modelverify.WithAuditSink(modelverify.MultiSink()), modelverify.WithHubOptions(hub.WithToken("")))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, manifest.DefaultSignatureFile), bundle, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return dir, key.pub
+	tb.Cleanup(func() { v.Close() })
+	return v
 }
 
 // cpuTime is the user and system CPU time this process has used.
@@ -66,19 +72,7 @@ func BenchmarkVerifyDirManyFiles(b *testing.B) {
 	for _, n := range []int{10_000, 50_000, 100_000} {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
 			dir, pub := manySmallFiles(b, n)
-			srv := hubtest.NewServer(b, hubtest.WithModel("acme/many", map[string][]byte{"config.json": []byte(`{}`)}))
-			policy, err := modelverify.ParsePolicy(fmt.Appendf(nil, `{"apiVersion":"modelverify.echelongraph.io/v1alpha1","kind":"ModelPolicy",
-"endpoints":[{"url":%q}],
-"publishers":[{"name":"acme","namespaces":["acme"],"identities":[{"publicKey":{"pem":%q}}]}]}`, srv.URL, pub))
-			if err != nil {
-				b.Fatal(err)
-			}
-			v, err := modelverify.NewVerifier(policy, modelverify.WithEndpoint(srv.URL), modelverify.WithCacheDir(b.TempDir()),
-				modelverify.WithAuditSink(modelverify.MultiSink()), modelverify.WithHubOptions(hub.WithToken("")))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer v.Close()
+			v := dirVerifier(b, pub)
 			ctx := context.Background()
 			var digest, verify, digestCPU, verifyCPU time.Duration
 			b.ResetTimer()
