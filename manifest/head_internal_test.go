@@ -1,4 +1,4 @@
-package modelverify
+package manifest
 
 import (
 	"bytes"
