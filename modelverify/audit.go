@@ -456,6 +456,17 @@ func (m multiSink) Close() error {
 	return errors.Join(errs...)
 }
 
+// DiscardSink drops every record: for a verification that is a question rather than a
+// decision to load (a dry run, `verifier policy explain --online`), or a test. Give it with
+// WithAuditSink(DiscardSink{}); the policy's own audit section is then not opened.
+type DiscardSink struct{}
+
+// Write drops rec.
+func (DiscardSink) Write(context.Context, Record) error { return nil }
+
+// Close does nothing.
+func (DiscardSink) Close() error { return nil }
+
 // OpenAuditSink opens the sinks an AuditConfig asks for: the file at Path, and a SlogSink on
 // logger (slog.Default() when nil) when Slog is set. With neither, the sink discards records.
 func OpenAuditSink(cfg AuditConfig, logger *slog.Logger) (Sink, error) {
