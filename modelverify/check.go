@@ -201,3 +201,19 @@ func (c *config) baseHubOptions(p *Policy) []hub.Option {
 	}
 	return opts
 }
+
+// endpointSource says where the endpoint the Verifier uses came from, so that a refusal of it
+// tells the operator what to change.
+func (c *config) endpointSource(url string) string {
+	switch {
+	case c.endpoint != "":
+		return "the endpoint was given by the service (WithEndpoint)"
+	case c.environment && os.Getenv("HF_ENDPOINT") != "":
+		return "the endpoint comes from HF_ENDPOINT; set it to one of the policy's endpoints"
+	case url != hub.DefaultEndpoint:
+		return "the endpoint was given to the Hub client (WithHubOptions)"
+	case !c.environment:
+		return "the endpoint is the default, " + hub.DefaultEndpoint + ", as WithEnvironment(false) was given without WithEndpoint"
+	}
+	return "the endpoint is the default, " + hub.DefaultEndpoint + ", because HF_ENDPOINT is unset; set HF_ENDPOINT (or WithEndpoint, or --endpoint) to one of the policy's endpoints"
+}

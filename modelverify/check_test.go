@@ -126,7 +126,7 @@ func TestWithEnvironmentFalseIgnoresEveryVariable(t *testing.T) {
 	}
 	v, err := modelverify.NewVerifier(g.policy, modelverify.WithEnvironment(false),
 		modelverify.WithEndpoint(g.hub.URL), modelverify.WithCacheDir(g.cacheDir),
-		modelverify.WithAuditSink(modelverify.DiscardSink{}))
+		modelverify.WithRecordKeyFile(filepath.Join(t.TempDir(), "record.key")), modelverify.WithAuditSink(modelverify.DiscardSink{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +149,50 @@ func TestWithEnvironmentFalseIgnoresEveryVariable(t *testing.T) {
 	p := *g.policy
 	p.Endpoints = append(p.Endpoints, modelverify.Endpoint{URL: hub.DefaultEndpoint})
 	v2, err := modelverify.NewVerifier(&p, modelverify.WithEnvironment(false), modelverify.WithCacheDir(g.cacheDir),
-		modelverify.WithAuditSink(modelverify.DiscardSink{}))
+		modelverify.WithRecordKeyFile(filepath.Join(t.TempDir(), "record.key")), modelverify.WithAuditSink(modelverify.DiscardSink{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	v2.Close()
 	if v2.Endpoint() != hub.DefaultEndpoint {
 		t.Errorf("endpoint %s, want %s", v2.Endpoint(), hub.DefaultEndpoint)
+	}
+}
+
+// An endpoint refusal says where the endpoint came from: the default because HF_ENDPOINT is
+// unset, or HF_ENDPOINT itself. A publisher refusal lists the namespaces the policy claims.
+func TestRefusalsSayWhereTheEndpointCameFromAndWhatThePolicyClaims(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	g.verifier()
+	refusal := func(ref string, opts ...modelverify.Option) modelverify.Problem {
+		t.Helper()
+		v, err := modelverify.NewVerifier(g.policy, append(opts, modelverify.WithCacheDir(g.cacheDir),
+			modelverify.WithAuditSink(modelverify.DiscardSink{}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		_, err = v.Verify(context.Background(), ref)
+		var r *modelverify.Refusal
+		if !errors.As(err, &r) {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		return r.Problems[0]
+	}
+	t.Setenv("HF_ENDPOINT", "")
+	p := refusal("hf://acme/tiny@main")
+	if p.Reason != modelverify.ErrEndpointNotAllowed || p.Actual != hub.DefaultEndpoint ||
+		!strings.Contains(p.Detail, "the default, https://huggingface.co, because HF_ENDPOINT is unset") {
+		t.Errorf("default endpoint: %s", p)
+	}
+	t.Setenv("HF_ENDPOINT", "https://mirror.example.com")
+	if p := refusal("hf://acme/tiny@main"); p.Reason != modelverify.ErrEndpointNotAllowed || !strings.Contains(p.Detail, "comes from HF_ENDPOINT") {
+		t.Errorf("HF_ENDPOINT: %s", p)
+	}
+	p = refusal("hf://mallory/tiny@main", modelverify.WithEndpoint(g.hub.URL))
+	if p.Reason != modelverify.ErrPublisherNotAllowed || p.Expected != "a repository in acme" ||
+		p.Detail != `no publisher in the policy claims "mallory/tiny"; the policy claims acme` {
+		t.Errorf("publisher: %s", p)
 	}
 }

@@ -736,7 +736,7 @@ publishers:
 	// Output:
 	// google-bert/bert-base-uncased: publisher bert-base, signature required: true
 	// google-bert/bert-large-cased: publisher bert, signature required: false
-	// publisher not allowed: no publisher in the policy claims "evil/bert"
+	// publisher not allowed: no publisher in the policy claims "evil/bert"; the policy claims google-bert, google-bert/bert-base-uncased
 }
 
 func TestPolicyReferenceDocumentsEveryField(t *testing.T) {

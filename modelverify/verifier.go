@@ -31,6 +31,8 @@ type Verifier struct {
 	cfg         config
 	client      *hub.Client
 	endpointURL string
+	// endpointSource says where endpointURL came from, for an endpoint-not-allowed refusal.
+	endpointSource string
 	endpoint    *Endpoint // nil when the configured endpoint is not one the policy approves
 	// policyDigest binds verification records to the policy that made them (policyDigest).
 	policyDigest string
@@ -77,6 +79,7 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	}
 	hubOpts := pre.hubOpts
 	v.endpointURL = pre.probe.Endpoint()
+	v.endpointSource = cfg.endpointSource(v.endpointURL)
 	if ep, ok := p.Endpoint(v.endpointURL); ok {
 		v.endpoint = ep
 		// Downloads may be redirected only to the CDN hosts the policy lists for this endpoint.
@@ -307,7 +310,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	// 1. Policy.
 	if v.endpoint == nil {
 		if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
-			Expected: strings.Join(v.endpointURLs(), ", ")}, nil); err != nil {
+			Expected: strings.Join(v.endpointURLs(), ", "), Detail: v.endpointSource}, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -483,7 +486,9 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 func (v *Verifier) publisherFor(d *decision, r hub.Reference, fetching bool) (*Publisher, error) {
 	pub, perr := v.policy.Publisher(r.RepoID())
 	if perr != nil {
-		return nil, d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil)
+		return nil, d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(),
+			Expected: "a repository in " + v.policy.claimedNamespaces(),
+			Detail:   strings.TrimPrefix(firstLine(perr), ErrPublisherNotAllowed.Error()+": ")}, nil)
 	}
 	d.rec.Publisher = pub.Name
 	if fetching && v.endpoint != nil && !pub.AllowsEndpoint(v.endpoint) {
