@@ -33,7 +33,7 @@ type Verifier struct {
 	endpointURL string
 	// endpointSource says where endpointURL came from, for an endpoint-not-allowed refusal.
 	endpointSource string
-	endpoint    *Endpoint // nil when the configured endpoint is not one the policy approves
+	endpoint       *Endpoint // nil when the configured endpoint is not one the policy approves
 	// policyDigest binds verification records to the policy that made them (policyDigest).
 	policyDigest string
 	// recordKey authenticates verification records; nil when they are not used.
