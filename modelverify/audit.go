@@ -160,9 +160,9 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// SetRefusal fills Reasons and Message from a refusal (or any error, through AsRefusal).
-func (r *Record) SetRefusal(err error) {
-	ref := AsRefusal(err, r.Ref, r.Commit, nil)
+// setRefusal fills Reasons and Message from a refusal (or any error, through asRefusal).
+func (r *Record) setRefusal(err error) {
+	ref := asRefusal(err, r.Ref, r.Commit, nil)
 	if ref == nil {
 		return
 	}

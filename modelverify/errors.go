@@ -252,13 +252,6 @@ func (r *Refusal) ReasonNames() []string {
 	return names
 }
 
-// Add appends a problem and returns the refusal, so that checks can collect every problem
-// before refusing.
-func (r *Refusal) Add(p Problem) *Refusal {
-	r.Problems = append(r.Problems, p)
-	return r
-}
-
 // MarshalJSON encodes the refusal for machines (the CLI's --json): its message, reference,
 // commit, reason names, problems and cause.
 func (r *Refusal) MarshalJSON() ([]byte, error) {
@@ -290,7 +283,7 @@ func (r *Refusal) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// AsRefusal turns any error from the verification path into a *Refusal for ref and commit, so
+// asRefusal turns any error from the verification path into a *Refusal for ref and commit, so
 // that every failure is reported, audited and matched the same way:
 //   - a *Refusal in err's chain is returned (as a copy) with Ref and Commit filled in where empty;
 //   - an error that wraps a Reason (fmt.Errorf("%w: ...", ErrUnsigned)) becomes a refusal for
@@ -299,7 +292,7 @@ func (r *Refusal) MarshalJSON() ([]byte, error) {
 //     as the cause.
 //
 // It returns nil when err is nil.
-func AsRefusal(err error, ref, commit string, fallback *Reason) *Refusal {
+func asRefusal(err error, ref, commit string, fallback *Reason) *Refusal {
 	if err == nil {
 		return nil
 	}

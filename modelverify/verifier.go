@@ -256,13 +256,13 @@ func (d *decision) finish(ctx context.Context, m *Model, err error) error {
 		var r *Refusal
 		if !errors.As(err, &r) {
 			// Cancellation or an unexpected failure: still a decision not to load.
-			r = AsRefusal(err, d.ref, d.commit, ErrHub)
+			r = asRefusal(err, d.ref, d.commit, ErrHub)
 			err = r
 		}
-		d.rec.SetRefusal(r)
+		d.rec.setRefusal(r)
 	case len(d.problems) > 0:
 		d.rec.Decision = DecisionAuditAllowed
-		d.rec.SetRefusal(d.refusal(nil))
+		d.rec.setRefusal(d.refusal(nil))
 	default:
 		d.rec.Decision = DecisionAllowed
 	}
