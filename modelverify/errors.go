@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/manifest"
 )
 
 // Reason is why a model was refused. The package's Err... values are its only instances, so a
@@ -18,6 +20,11 @@ import (
 type Reason struct {
 	name    string
 	message string
+	// same are the sentinels of the packages below that stand for the same idea
+	// (hub.ErrDigestMismatch for ErrDigestMismatch), which the reason and every refusal
+	// carrying it also match, so that errors.Is gives one answer whichever layer's sentinel
+	// the caller holds.
+	same []error
 }
 
 // Sentinel refusal reasons. A *Refusal matches every reason it carries under errors.Is.
@@ -28,8 +35,9 @@ var (
 	// the publisher may be pulled from.
 	ErrEndpointNotAllowed = newReason("endpoint-not-allowed", "endpoint not allowed")
 	// ErrRedirectNotAllowed: a download redirected to a host that is not one of the endpoint's
-	// approved CDN hosts.
-	ErrRedirectNotAllowed = newReason("redirect-not-allowed", "redirect to a host that is not allowed")
+	// approved CDN hosts. It is the gate's name for hub.ErrRedirectNotAllowed, which it and
+	// every refusal carrying it also match; match this one.
+	ErrRedirectNotAllowed = newReason("redirect-not-allowed", "redirect to a host that is not allowed", hub.ErrRedirectNotAllowed)
 	// ErrUnpinnedRevision: the publisher requires a commit id and the reference names a branch
 	// or tag.
 	ErrUnpinnedRevision = newReason("unpinned-revision", "revision is not pinned to a commit")
@@ -51,11 +59,17 @@ var (
 	// and the signature is for another one (an older commit, or another model).
 	ErrManifestNotPinned = newReason("manifest-not-pinned", "signed manifest is not the pinned one")
 	// ErrDigestMismatch: a file's bytes do not hash to the digest that was signed or published.
-	ErrDigestMismatch = newReason("digest-mismatch", "digest mismatch")
-	// ErrMissingFile: a file the signed manifest lists is not in the model.
-	ErrMissingFile = newReason("missing-file", "file missing")
-	// ErrUnexpectedFile: the model holds a file the signed manifest does not list.
-	ErrUnexpectedFile = newReason("unexpected-file", "file not covered by the signature")
+	// It is the one sentinel for the idea: the Hub client's hub.ErrDigestMismatch (the bytes are
+	// not what the Hub published) and manifest.ErrMismatch (a model does not match its signed
+	// manifest) are reported under it, and it and every refusal carrying it match both of them
+	// too (errors.Is); match this one.
+	ErrDigestMismatch = newReason("digest-mismatch", "digest mismatch", hub.ErrDigestMismatch, manifest.ErrMismatch)
+	// ErrMissingFile: a file the signed manifest lists is not in the model. It also matches
+	// manifest.ErrMismatch.
+	ErrMissingFile = newReason("missing-file", "file missing", manifest.ErrMismatch)
+	// ErrUnexpectedFile: the model holds a file the signed manifest does not list. It also
+	// matches manifest.ErrMismatch.
+	ErrUnexpectedFile = newReason("unexpected-file", "file not covered by the signature", manifest.ErrMismatch)
 	// ErrUnsafeContent: a scan found content that could execute code on load, or could not
 	// prove a file safe.
 	ErrUnsafeContent = newReason("unsafe-content", "unsafe content")
@@ -87,7 +101,13 @@ var reasons = []*Reason{
 	ErrFileChanged, ErrHub,
 }
 
-func newReason(name, message string) *Reason { return &Reason{name: name, message: message} }
+func newReason(name, message string, same ...error) *Reason {
+	return &Reason{name: name, message: message, same: same}
+}
+
+// Is reports whether target is a sentinel of a lower package that stands for the same idea
+// (see ErrDigestMismatch).
+func (r *Reason) Is(target error) bool { return slices.Contains(r.same, target) }
 
 // Reasons returns every refusal reason the package defines.
 func Reasons() []*Reason { return append([]*Reason(nil), reasons...) }
@@ -208,14 +228,11 @@ func (r *Refusal) Error() string {
 	return b.String()
 }
 
-// Is reports whether target is one of the reasons this refusal carries.
+// Is reports whether target is one of the reasons this refusal carries, or a lower package's
+// sentinel for one of them (hub.ErrDigestMismatch for ErrDigestMismatch).
 func (r *Refusal) Is(target error) bool {
-	reason, ok := target.(*Reason)
-	if !ok {
-		return false
-	}
 	for _, p := range r.Problems {
-		if p.Reason == reason {
+		if p.Reason == target || (p.Reason != nil && p.Reason.Is(target)) {
 			return true
 		}
 	}
