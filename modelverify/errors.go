@@ -176,8 +176,9 @@ func (p Problem) String() string {
 // as requested and the commit it resolved to, and the underlying cause, if any. errors.Is
 // matches it against each Reason it carries; errors.As reaches the cause through Unwrap.
 type Refusal struct {
-	// Ref is the reference as the caller gave it ("hf://org/name@main") or the directory for
-	// VerifyDir.
+	// Ref is the reference as the caller gave it: to Verify ("hf://org/name@main"), or to
+	// VerifyDir (the repository the directory claims to hold, "org/name[@commit]"; the audit
+	// record's Dir names the directory).
 	Ref string
 	// Commit is the commit Ref resolved to; empty if it was refused before resolving.
 	Commit string
