@@ -10,25 +10,15 @@ import (
 	"github.com/echelongraph/go-modelverify/internal/scan"
 )
 
-// ScanReport is the static scanner's verdict on one weight file: its format (decided by
-// content, not name), the verdict, and every finding with its place.
-type ScanReport = scan.Report
-
-// Verdict is the scanner's judgement: VerdictSafe < VerdictSuspicious < VerdictDangerous.
-type Verdict = scan.Verdict
-
-// The scanner's verdicts.
-const (
-	VerdictSafe       = scan.Safe
-	VerdictSuspicious = scan.Suspicious
-	VerdictDangerous  = scan.Dangerous
-)
-
 // Scan reads the weight file at path as bytes (it never executes or unpickles anything) and
 // reports its format and whether loading it could run code. A file that cannot be parsed is
 // never VerdictSafe. The error is for I/O failures only.
 func Scan(ctx context.Context, path string) (*ScanReport, error) {
-	return scan.ScanFile(ctx, path)
+	rep, err := scan.ScanFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return publicReport(rep), nil
 }
 
 // pickleBearing carry pickle data, which runs code when loaded unless proven otherwise.

@@ -38,6 +38,9 @@ import (
 // read, not even in audit mode, where they are recorded and left out of the Model. The work
 // is linear in the number of files. With WithProgress, the hashing is reported as the "check"
 // step.
+//
+// A dir that does not exist, or is not a directory, is an I/O error, not a refusal: nothing
+// was decided, and nothing is recorded. A refusal's Ref is ref as given.
 func (v *Verifier) VerifyDir(ctx context.Context, dir, ref string) (*Model, error) {
 	r, err := hub.ParseReference(ref)
 	if err != nil {
@@ -46,6 +49,13 @@ func (v *Verifier) VerifyDir(ctx context.Context, dir, ref string) (*Model, erro
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("modelverify: %w", err)
+	}
+	// A directory that is not there is the caller's mistake, not a model with missing files:
+	// it is an I/O error (errors.Is(err, fs.ErrNotExist)), and no decision is recorded.
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("modelverify: VerifyDir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("modelverify: VerifyDir: %s is not a directory", abs)
 	}
 	d := v.newDecision(ref)
 	d.rec.Repo, d.rec.Revision, d.rec.Dir = r.RepoID(), r.Revision, abs
