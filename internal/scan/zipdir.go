@@ -50,7 +50,6 @@ type zipRecord struct {
 	crc32        uint32
 	csize, usize uint64
 	headerOffset int64 // the local header, after the reader's shift
-	dirOffset    int64 // where the directory entry itself sits
 }
 
 // zipView is the archive as one group of readers sees it.
@@ -67,7 +66,6 @@ type zipEnd struct {
 	records              uint64
 	dirSize, dirOffset   uint64
 	dirEnd               int64 // where Python and Go expect the directory to end
-	zip64                bool
 	recordsClassic       uint64
 	dirSizeC, dirOffsetC uint64
 }
@@ -311,7 +309,6 @@ func readZipEnd(r io.ReaderAt, size, pos int64, disagree *[]string) (*zipEnd, st
 		*disagree = append(*disagree, "a zip64 locator without a zip64 end record before it: miniz refuses the archive, Python's zipfile ignores the locator")
 		return end, ""
 	}
-	end.zip64 = true
 	end.records, end.dirSize, end.dirOffset = le.Uint64(z[32:]), le.Uint64(z[40:]), le.Uint64(z[48:])
 	end.dirEnd = expected
 	// Go reads the zip64 record only when a classic field overflows; elsewhere the classic
@@ -350,7 +347,7 @@ func readCentralDirectory(r io.ReaderAt, size int64, end *zipEnd, start, shift i
 			break
 		}
 		rec := zipRecord{name: string(varLen[:n]), flags: le.Uint16(hdr[8:]), method: le.Uint16(hdr[10:]), crc32: le.Uint32(hdr[16:]),
-			csize: uint64(le.Uint32(hdr[20:])), usize: uint64(le.Uint32(hdr[24:])), dirOffset: pos}
+			csize: uint64(le.Uint32(hdr[20:])), usize: uint64(le.Uint32(hdr[24:]))}
 		off := uint64(le.Uint32(hdr[42:]))
 		applyZip64Extra(varLen[n:n+m], &rec.usize, &rec.csize, &off)
 		if off > uint64(size) {
