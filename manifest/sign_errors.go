@@ -26,8 +26,12 @@ var (
 	// ErrWrongKey means the bundle names, or was signed by, a key other than the one given.
 	ErrWrongKey = errors.New("signed by a different key")
 	// ErrUnsupportedKey means a key is not ECDSA on P-256, P-384 or P-521, the keys
-	// model_signing uses.
+	// model_signing uses: Ed25519 and RSA keys are refused, since model_signing neither makes
+	// nor verifies bundles signed with them.
 	ErrUnsupportedKey = errors.New("unsupported key")
+	// ErrPrivateKey means a private key was given where its public half is wanted; the message
+	// says how to derive the public key.
+	ErrPrivateKey = errors.New("a private key was given where the public key is wanted")
 	// ErrUntrustedChain means the signing certificate does not chain to a trusted root.
 	ErrUntrustedChain = errors.New("certificate does not chain to a trusted root")
 	// ErrCertificateUsage means the signing certificate may not be used to sign models: its key

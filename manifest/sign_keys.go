@@ -3,7 +3,9 @@ package manifest
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	_ "crypto/sha512" // registers SHA-384 and SHA-512 for P-384 and P-521
 	"crypto/x509"
@@ -11,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/youmark/pkcs8"
 )
@@ -60,10 +63,17 @@ func parsePrivateKey(privPEM, password []byte) (*ecdsa.PrivateKey, error) {
 	return ec, nil
 }
 
-// parsePublicKey reads an ECDSA public key (SubjectPublicKeyInfo) from PEM.
+// parsePublicKey reads an ECDSA public key (SubjectPublicKeyInfo) from PEM. Ed25519 and RSA
+// keys are refused by name: model_signing signs and verifies key-mode bundles with ECDSA on
+// P-256, P-384 and P-521 only, so a bundle made with any other key is one that it, and every
+// conforming OMS verifier, refuses.
 func parsePublicKey(pubPEM []byte) (*ecdsa.PublicKey, error) {
 	block, err := firstPEM(pubPEM, "PUBLIC KEY")
 	if err != nil {
+		if private := privateKeyBlock(pubPEM); private != "" {
+			return nil, fmt.Errorf("%w (PEM %q); derive the public key with: "+
+				"openssl pkey -in PRIVATE_KEY.pem -pubout -out public.pem", ErrPrivateKey, private)
+		}
 		return nil, fmt.Errorf("public key: %w", err)
 	}
 	key, err := x509.ParsePKIXPublicKey(block.Bytes)
@@ -72,12 +82,39 @@ func parsePublicKey(pubPEM []byte) (*ecdsa.PublicKey, error) {
 	}
 	ec, ok := key.(*ecdsa.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("%w: the public key is %T; model_signing verifies ECDSA only", ErrUnsupportedKey, key)
+		return nil, fmt.Errorf("%w: the public key is %s; model_signing signs and verifies with ECDSA keys only "+
+			"(P-256, P-384 or P-521; make one with: openssl ecparam -name prime256v1 -genkey -noout -out key.pem)",
+			ErrUnsupportedKey, keyTypeName(key))
 	}
 	if _, err := curveHash(ec); err != nil {
 		return nil, err
 	}
 	return ec, nil
+}
+
+// privateKeyBlock returns the type of the first private key PEM block in data, or "".
+func privateKeyBlock(data []byte) string {
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return ""
+		}
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			return block.Type
+		}
+	}
+}
+
+// keyTypeName names a public key's algorithm for messages.
+func keyTypeName(key any) string {
+	switch k := key.(type) {
+	case ed25519.PublicKey:
+		return "an Ed25519 key"
+	case *rsa.PublicKey:
+		return fmt.Sprintf("an RSA key of %d bits", k.N.BitLen())
+	}
+	return fmt.Sprintf("of type %T", key)
 }
 
 // firstPEM returns the first PEM block of one of the given types, skipping any text and other

@@ -160,9 +160,9 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// SetRefusal fills Reasons and Message from a refusal (or any error, through AsRefusal).
-func (r *Record) SetRefusal(err error) {
-	ref := AsRefusal(err, r.Ref, r.Commit, nil)
+// setRefusal fills Reasons and Message from a refusal (or any error, through asRefusal).
+func (r *Record) setRefusal(err error) {
+	ref := asRefusal(err, r.Ref, r.Commit, nil)
 	if ref == nil {
 		return
 	}
@@ -455,6 +455,17 @@ func (m multiSink) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DiscardSink drops every record: for a verification that is a question rather than a
+// decision to load (a dry run, `verifier policy explain --online`), or a test. Give it with
+// WithAuditSink(DiscardSink{}); the policy's own audit section is then not opened.
+type DiscardSink struct{}
+
+// Write drops rec.
+func (DiscardSink) Write(context.Context, Record) error { return nil }
+
+// Close does nothing.
+func (DiscardSink) Close() error { return nil }
 
 // OpenAuditSink opens the sinks an AuditConfig asks for: the file at Path, and a SlogSink on
 // logger (slog.Default() when nil) when Slog is set. With neither, the sink discards records.

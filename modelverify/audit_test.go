@@ -29,10 +29,10 @@ var auditT0 = time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)
 func refusedRecord(repo string, at time.Time, reasons ...*modelverify.Reason) modelverify.Record {
 	r := &modelverify.Refusal{Ref: "hf://" + repo + "@main"}
 	for _, reason := range reasons {
-		r.Add(modelverify.Problem{Reason: reason})
+		r.Problems = append(r.Problems, modelverify.Problem{Reason: reason})
 	}
 	rec := modelverify.Record{Time: at, Decision: modelverify.DecisionRefused, Ref: r.Ref, Repo: repo, Revision: "main"}
-	rec.SetRefusal(r)
+	modelverify.SetRefusal(&rec, r)
 	return rec
 }
 
@@ -683,8 +683,8 @@ func ExampleLastBlocked() {
 	at := time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
 
 	refusal := &modelverify.Refusal{Ref: "hf://stranger/model@main", Problems: []modelverify.Problem{{Reason: modelverify.ErrPublisherNotAllowed}}}
-	rec := modelverify.Record{Time: at, Decision: modelverify.DecisionRefused, Ref: refusal.Ref, Repo: "stranger/model"}
-	rec.SetRefusal(refusal)
+	rec := modelverify.Record{Time: at, Decision: modelverify.DecisionRefused, Ref: refusal.Ref, Repo: "stranger/model",
+		Reasons: refusal.ReasonNames(), Message: refusal.Error()}
 	sink.Write(ctx, rec)
 	sink.Write(ctx, modelverify.Record{Time: at.Add(time.Minute), Decision: modelverify.DecisionAllowed,
 		Ref: "hf://acme/llm@main", Repo: "acme/llm", Verification: modelverify.VerifiedSignature})

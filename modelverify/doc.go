@@ -6,6 +6,11 @@
 // (errors.Is(err, ErrDigestMismatch), ...), the file, and the expected and actual values. Every
 // decision, allowed or refused, is written to the audit log the policy names.
 //
+// Match refusals with this package's reasons. There is one per idea: where the hub and manifest
+// packages have a sentinel for the same idea, the reason matches it too (ErrDigestMismatch
+// matches hub.ErrDigestMismatch and manifest.ErrMismatch, ErrRedirectNotAllowed matches
+// hub.ErrRedirectNotAllowed), so errors.Is gives one answer whichever one a caller holds.
+//
 // The checks, in order: the endpoint is approved; a publisher claims the namespace; the revision
 // is pinned if the publisher requires it; the Hub resolves it to a commit; the signature file at
 // that commit (an OpenSSF Model Signing bundle, as Python model_signing writes) verifies against

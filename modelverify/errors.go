@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/manifest"
 )
 
 // Reason is why a model was refused. The package's Err... values are its only instances, so a
@@ -18,6 +20,11 @@ import (
 type Reason struct {
 	name    string
 	message string
+	// same are the sentinels of the packages below that stand for the same idea
+	// (hub.ErrDigestMismatch for ErrDigestMismatch), which the reason and every refusal
+	// carrying it also match, so that errors.Is gives one answer whichever layer's sentinel
+	// the caller holds.
+	same []error
 }
 
 // Sentinel refusal reasons. A *Refusal matches every reason it carries under errors.Is.
@@ -28,8 +35,9 @@ var (
 	// the publisher may be pulled from.
 	ErrEndpointNotAllowed = newReason("endpoint-not-allowed", "endpoint not allowed")
 	// ErrRedirectNotAllowed: a download redirected to a host that is not one of the endpoint's
-	// approved CDN hosts.
-	ErrRedirectNotAllowed = newReason("redirect-not-allowed", "redirect to a host that is not allowed")
+	// approved CDN hosts. It is the gate's name for hub.ErrRedirectNotAllowed, which it and
+	// every refusal carrying it also match; match this one.
+	ErrRedirectNotAllowed = newReason("redirect-not-allowed", "redirect to a host that is not allowed", hub.ErrRedirectNotAllowed)
 	// ErrUnpinnedRevision: the publisher requires a commit id and the reference names a branch
 	// or tag.
 	ErrUnpinnedRevision = newReason("unpinned-revision", "revision is not pinned to a commit")
@@ -51,11 +59,17 @@ var (
 	// and the signature is for another one (an older commit, or another model).
 	ErrManifestNotPinned = newReason("manifest-not-pinned", "signed manifest is not the pinned one")
 	// ErrDigestMismatch: a file's bytes do not hash to the digest that was signed or published.
-	ErrDigestMismatch = newReason("digest-mismatch", "digest mismatch")
-	// ErrMissingFile: a file the signed manifest lists is not in the model.
-	ErrMissingFile = newReason("missing-file", "file missing")
-	// ErrUnexpectedFile: the model holds a file the signed manifest does not list.
-	ErrUnexpectedFile = newReason("unexpected-file", "file not covered by the signature")
+	// It is the one sentinel for the idea: the Hub client's hub.ErrDigestMismatch (the bytes are
+	// not what the Hub published) and manifest.ErrMismatch (a model does not match its signed
+	// manifest) are reported under it, and it and every refusal carrying it match both of them
+	// too (errors.Is); match this one.
+	ErrDigestMismatch = newReason("digest-mismatch", "digest mismatch", hub.ErrDigestMismatch, manifest.ErrMismatch)
+	// ErrMissingFile: a file the signed manifest lists is not in the model. It also matches
+	// manifest.ErrMismatch.
+	ErrMissingFile = newReason("missing-file", "file missing", manifest.ErrMismatch)
+	// ErrUnexpectedFile: the model holds a file the signed manifest does not list. It also
+	// matches manifest.ErrMismatch.
+	ErrUnexpectedFile = newReason("unexpected-file", "file not covered by the signature", manifest.ErrMismatch)
 	// ErrUnsafeContent: a scan found content that could execute code on load, or could not
 	// prove a file safe.
 	ErrUnsafeContent = newReason("unsafe-content", "unsafe content")
@@ -87,7 +101,13 @@ var reasons = []*Reason{
 	ErrFileChanged, ErrHub,
 }
 
-func newReason(name, message string) *Reason { return &Reason{name: name, message: message} }
+func newReason(name, message string, same ...error) *Reason {
+	return &Reason{name: name, message: message, same: same}
+}
+
+// Is reports whether target is a sentinel of a lower package that stands for the same idea
+// (see ErrDigestMismatch).
+func (r *Reason) Is(target error) bool { return slices.Contains(r.same, target) }
 
 // Reasons returns every refusal reason the package defines.
 func Reasons() []*Reason { return append([]*Reason(nil), reasons...) }
@@ -156,8 +176,9 @@ func (p Problem) String() string {
 // as requested and the commit it resolved to, and the underlying cause, if any. errors.Is
 // matches it against each Reason it carries; errors.As reaches the cause through Unwrap.
 type Refusal struct {
-	// Ref is the reference as the caller gave it ("hf://org/name@main") or the directory for
-	// VerifyDir.
+	// Ref is the reference as the caller gave it: to Verify ("hf://org/name@main"), or to
+	// VerifyDir (the repository the directory claims to hold, "org/name[@commit]"; the audit
+	// record's Dir names the directory).
 	Ref string
 	// Commit is the commit Ref resolved to; empty if it was refused before resolving.
 	Commit string
@@ -208,14 +229,11 @@ func (r *Refusal) Error() string {
 	return b.String()
 }
 
-// Is reports whether target is one of the reasons this refusal carries.
+// Is reports whether target is one of the reasons this refusal carries, or a lower package's
+// sentinel for one of them (hub.ErrDigestMismatch for ErrDigestMismatch).
 func (r *Refusal) Is(target error) bool {
-	reason, ok := target.(*Reason)
-	if !ok {
-		return false
-	}
 	for _, p := range r.Problems {
-		if p.Reason == reason {
+		if p.Reason == target || (p.Reason != nil && p.Reason.Is(target)) {
 			return true
 		}
 	}
@@ -252,13 +270,6 @@ func (r *Refusal) ReasonNames() []string {
 	return names
 }
 
-// Add appends a problem and returns the refusal, so that checks can collect every problem
-// before refusing.
-func (r *Refusal) Add(p Problem) *Refusal {
-	r.Problems = append(r.Problems, p)
-	return r
-}
-
 // MarshalJSON encodes the refusal for machines (the CLI's --json): its message, reference,
 // commit, reason names, problems and cause.
 func (r *Refusal) MarshalJSON() ([]byte, error) {
@@ -290,7 +301,7 @@ func (r *Refusal) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// AsRefusal turns any error from the verification path into a *Refusal for ref and commit, so
+// asRefusal turns any error from the verification path into a *Refusal for ref and commit, so
 // that every failure is reported, audited and matched the same way:
 //   - a *Refusal in err's chain is returned (as a copy) with Ref and Commit filled in where empty;
 //   - an error that wraps a Reason (fmt.Errorf("%w: ...", ErrUnsigned)) becomes a refusal for
@@ -299,7 +310,7 @@ func (r *Refusal) MarshalJSON() ([]byte, error) {
 //     as the cause.
 //
 // It returns nil when err is nil.
-func AsRefusal(err error, ref, commit string, fallback *Reason) *Refusal {
+func asRefusal(err error, ref, commit string, fallback *Reason) *Refusal {
 	if err == nil {
 		return nil
 	}

@@ -108,7 +108,7 @@ func TestRefusalMessageStaysOneLineWhateverTheInput(t *testing.T) {
 func TestRefusalMessageSummarisesLongProblemLists(t *testing.T) {
 	r := &modelverify.Refusal{Ref: "hf://acme/llm"}
 	for i := range 1000 {
-		r.Add(modelverify.Problem{Reason: modelverify.ErrDigestMismatch, File: fmt.Sprintf("shard-%04d", i)})
+		r.Problems = append(r.Problems, modelverify.Problem{Reason: modelverify.ErrDigestMismatch, File: fmt.Sprintf("shard-%04d", i)})
 	}
 	msg := r.Error()
 	if !strings.Contains(msg, "shard-0002") || strings.Contains(msg, "shard-0003") || !strings.HasSuffix(msg, "; and 997 more") {

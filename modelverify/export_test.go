@@ -28,3 +28,9 @@ func ParseRecord(v *Verifier, data []byte, repoID, commit string) (bool, RecordU
 func RecordBytes(v *Verifier, repoID, commit string) ([]byte, error) {
 	return readBounded(v.recordPath(repoID, commit), maxRecordFileSize)
 }
+
+// AsRefusal is asRefusal, for the tests of how errors become refusals.
+var AsRefusal = asRefusal
+
+// SetRefusal fills a record's reasons and message from err, as the Verifier does.
+func SetRefusal(rec *Record, err error) { rec.setRefusal(err) }

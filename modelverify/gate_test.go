@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +254,14 @@ func TestVerifyAllowsACleanSignedModel(t *testing.T) {
 	}
 }
 
+// sameIdea are the lower packages' sentinels each reason stands for (ErrDigestMismatch's doc).
+var sameIdea = map[*modelverify.Reason][]error{
+	modelverify.ErrDigestMismatch:     {hub.ErrDigestMismatch, manifest.ErrMismatch},
+	modelverify.ErrRedirectNotAllowed: {hub.ErrRedirectNotAllowed},
+	modelverify.ErrMissingFile:        {manifest.ErrMismatch},
+	modelverify.ErrUnexpectedFile:     {manifest.ErrMismatch},
+}
+
 func TestVerifyRefusals(t *testing.T) {
 	type tc struct {
 		name   string
@@ -333,6 +342,13 @@ func TestVerifyRefusals(t *testing.T) {
 			}
 			if !errors.Is(err, c.want) {
 				t.Fatalf("refused with %v, want %s", err, c.want.Name())
+			}
+			// One sentinel per idea: the lower packages' sentinels for the same idea match
+			// too, and only those.
+			for _, lower := range []error{hub.ErrDigestMismatch, hub.ErrRedirectNotAllowed, manifest.ErrMismatch} {
+				if want := slices.Contains(sameIdea[c.want], lower); errors.Is(err, lower) != want || errors.Is(c.want, lower) != want {
+					t.Errorf("errors.Is(%s refusal, %v) = %v, want %v", c.want.Name(), lower, !want, want)
+				}
 			}
 			var r *modelverify.Refusal
 			if !errors.As(err, &r) || r.Ref != ref {

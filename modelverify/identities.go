@@ -19,55 +19,60 @@ type signers struct {
 func newSigners(pub *Publisher) (*signers, error) {
 	s := &signers{}
 	for i, id := range pub.Identities {
-		at := fmt.Sprintf("publishers[%s].identities[%d]", pub.Name, i)
-		switch {
-		case id.Sigstore != nil:
-			opts := manifest.SigstoreVerifierOptions{
-				Identity:       id.Sigstore.Identity,
-				IdentityRegexp: id.Sigstore.IdentityRegexp,
-				Issuer:         id.Sigstore.Issuer,
-				IssuerRegexp:   id.Sigstore.IssuerRegexp,
-				TrustRootPath:  pub.TrustRoot,
-			}
-			if id.Sigstore.Extensions != nil {
-				opts.Extensions = *id.Sigstore.Extensions
-			}
-			v, err := manifest.NewSigstoreVerifier(opts)
-			if err != nil {
-				return nil, fmt.Errorf("%s.sigstore: %w", at, err)
-			}
-			s.add(v, id)
-		case id.PublicKey != nil:
-			pem, err := id.PublicKey.Bytes()
-			if err != nil {
-				return nil, fmt.Errorf("%s.publicKey: %w", at, err)
-			}
-			v, err := manifest.NewKeyVerifier(pem)
-			if err != nil {
-				return nil, fmt.Errorf("%s.publicKey: %w", at, err)
-			}
-			s.add(v, id)
-		case id.Certificate != nil:
-			var roots [][]byte
-			for j, r := range id.Certificate.Roots {
-				pem, err := r.Bytes()
-				if err != nil {
-					return nil, fmt.Errorf("%s.certificate.roots[%d]: %w", at, j, err)
-				}
-				roots = append(roots, pem)
-			}
-			opts := manifest.CertificateVerifierOptions{Roots: roots, ExtendedKeyUsages: id.Certificate.ExtendedKeyUsages}
-			if id.Certificate.Subject != nil {
-				opts.Subject = *id.Certificate.Subject
-			}
-			v, err := manifest.NewCertificateVerifier(opts)
-			if err != nil {
-				return nil, fmt.Errorf("%s.certificate: %w", at, err)
-			}
-			s.add(v, id)
+		v, field, err := identityVerifier(pub, id)
+		if err != nil {
+			return nil, fmt.Errorf("publishers[%s].identities[%d]%s: %w", pub.Name, i, field, err)
 		}
+		s.add(v, id)
 	}
 	return s, nil
+}
+
+// identityVerifier builds the signature verifier for one of pub's identities, reading the key,
+// certificates or trust root it names. It is the one code path by which both loading a policy
+// (Policy.Validate) and NewVerifier judge that material, so a policy that loads has signers
+// that build. On failure, field is the path of the part at fault below the identity
+// (".publicKey", ".certificate.roots[1]", ".sigstore").
+func identityVerifier(pub *Publisher, id Identity) (v manifest.Verifier, field string, err error) {
+	switch {
+	case id.Sigstore != nil:
+		opts := manifest.SigstoreVerifierOptions{
+			Identity:       id.Sigstore.Identity,
+			IdentityRegexp: id.Sigstore.IdentityRegexp,
+			Issuer:         id.Sigstore.Issuer,
+			IssuerRegexp:   id.Sigstore.IssuerRegexp,
+			TrustRootPath:  pub.TrustRoot,
+		}
+		if id.Sigstore.Extensions != nil {
+			opts.Extensions = *id.Sigstore.Extensions
+		}
+		v, err = manifest.NewSigstoreVerifier(opts)
+		return v, ".sigstore", err
+	case id.PublicKey != nil:
+		at := sourceField(id.PublicKey, ".publicKey")
+		pem, err := id.PublicKey.Bytes()
+		if err != nil {
+			return nil, at, err
+		}
+		v, err = manifest.NewKeyVerifier(pem)
+		return v, at, err
+	case id.Certificate != nil:
+		var roots [][]byte
+		for j, r := range id.Certificate.Roots {
+			pem, err := r.Bytes()
+			if err != nil {
+				return nil, sourceField(&r, fmt.Sprintf(".certificate.roots[%d]", j)), err
+			}
+			roots = append(roots, pem)
+		}
+		opts := manifest.CertificateVerifierOptions{Roots: roots, ExtendedKeyUsages: id.Certificate.ExtendedKeyUsages}
+		if id.Certificate.Subject != nil {
+			opts.Subject = *id.Certificate.Subject
+		}
+		v, err = manifest.NewCertificateVerifier(opts)
+		return v, ".certificate", err
+	}
+	return nil, "", errors.New("exactly one of sigstore, publicKey or certificate is required")
 }
 
 func (s *signers) add(v manifest.Verifier, id Identity) {

@@ -23,6 +23,9 @@ type config struct {
 	progress   func(Progress)
 	recordKey  string
 	timeout    time.Duration
+	// environment is false when the Verifier must read no environment variable
+	// (WithEnvironment).
+	environment bool
 }
 
 // WithEndpoint sets the Hub to fetch from, by URL or by the name the policy gives it. The
@@ -72,6 +75,18 @@ func (e deadlineError) Error() string {
 func (e deadlineError) Is(target error) bool {
 	return target == context.DeadlineExceeded || target == ErrTemporary
 }
+
+// WithEnvironment(false) makes the Verifier read no environment variable at all, for a
+// service whose configuration must come from its own code and files alone: no HF_ENDPOINT (the
+// endpoint is WithEndpoint, else https://huggingface.co), no HF_TOKEN or token file (a token
+// comes only from WithHubOptions(hub.WithToken(...))), no HF_HUB_OFFLINE, no HF_HOME or
+// HF_HUB_CACHE (the cache is WithCacheDir, which is then required), and no
+// MODELVERIFY_RECORD_KEY_FILE and no XDG_CONFIG_HOME or HOME (the record key is
+// WithRecordKeyFile or the policy's records.keyFile; without either, records are off and every
+// load is verified in full), and no HTTPS_PROXY, HTTP_PROXY or NO_PROXY (connections are direct
+// unless WithHubOptions gives a transport). The default, true, reads them as NewVerifier
+// documents.
+func WithEnvironment(use bool) Option { return func(c *config) { c.environment = use } }
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

@@ -294,6 +294,9 @@ var ErrInvalidPolicy = errors.New("invalid policy")
 type FieldError struct {
 	Field   string
 	Message string
+	// meant are the fields a misspelt field was probably meant to be, whose absence is then
+	// not reported again.
+	meant []string
 }
 
 func (e *FieldError) Error() string {
@@ -398,17 +401,22 @@ func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
 	}
 	// encoding/json matches keys case-insensitively and reports unknown fields without their
 	// path, so the document's shape is checked first, exactly and everywhere at once.
-	var ps problems
-	checkShape(tree, reflect.TypeFor[Policy](), "", &ps)
-	if len(ps) > 0 {
-		return nil, ps.err(source)
+	// checkShape removes what it reports, so the rest of the document is decoded and judged in
+	// the same round, and every problem is reported at once.
+	var shape problems
+	checkShape(tree, reflect.TypeFor[Policy](), "", &shape)
+	if len(shape) > 0 {
+		if jsonDoc, err = json.Marshal(tree); err != nil {
+			return nil, append(shape, &FieldError{Message: err.Error()}).err(source)
+		}
 	}
 	p := new(Policy)
 	strict := json.NewDecoder(bytes.NewReader(jsonDoc))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(p); err != nil {
-		return nil, (problems{{Message: err.Error()}}).err(source)
+		return nil, append(shape, &FieldError{Message: err.Error()}).err(source)
 	}
+	var ps problems
 	if p.APIVersion == "" {
 		ps.add("apiVersion", "required: %q", PolicyAPIVersion)
 	}
@@ -419,8 +427,14 @@ func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
 	p.normalise()
 	p.applyDefaults()
 	ps = append(ps, p.check()...)
-	if len(ps) > 0 {
-		return nil, ps.err(source)
+	all := shape
+	for _, fe := range ps {
+		if !shadowed(fe.Field, shape) {
+			all = append(all, fe)
+		}
+	}
+	if len(all) > 0 {
+		return nil, all.err(source)
 	}
 	return p, nil
 }

@@ -11,9 +11,12 @@ import (
 
 // checkShape walks a decoded JSON value against the Go type it will be decoded into, and reports
 // every unknown field (matched case-sensitively) and every value of the wrong kind, with its path.
-func checkShape(v any, t reflect.Type, at string, ps *problems) {
+// It removes what it reports from the value (an unknown field, a value of the wrong kind becomes
+// null), so that the rest can still be decoded and judged in the same round: a typo must not hide
+// the document's other problems until the next run. It returns false when v itself is at fault.
+func checkShape(v any, t reflect.Type, at string, ps *problems) bool {
 	if v == nil {
-		return // null leaves the field at its zero value, which check then judges
+		return true // null leaves the field at its zero value, which check then judges
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
 		raw, err := json.Marshal(v)
@@ -22,17 +25,18 @@ func checkShape(v any, t reflect.Type, at string, ps *problems) {
 		}
 		if err != nil {
 			ps.add(at, "%v", err)
+			return false
 		}
-		return
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		checkShape(v, t.Elem(), at, ps)
+		return checkShape(v, t.Elem(), at, ps)
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
 			ps.add(at, "must be a mapping, found %s", kindOf(v))
-			return
+			return false
 		}
 		fields := jsonFields(t)
 		keys := make([]string, 0, len(m))
@@ -43,38 +47,65 @@ func checkShape(v any, t reflect.Type, at string, ps *problems) {
 		for _, k := range keys {
 			f, ok := fields[k]
 			if !ok {
-				ps.add(joinField(at, k), "unknown field%s", suggestField(k, fields))
+				hint, meant := suggestField(k, fields)
+				ps.add(joinField(at, k), "unknown field%s", hint)
+				for _, name := range meant {
+					(*ps)[len(*ps)-1].meant = append((*ps)[len(*ps)-1].meant, joinField(at, name))
+				}
+				delete(m, k)
 				continue
 			}
-			checkShape(m[k], f.Type, joinField(at, k), ps)
+			if !checkShape(m[k], f.Type, joinField(at, k), ps) {
+				m[k] = nil
+			}
 		}
 	case reflect.Slice:
 		list, ok := v.([]any)
 		if !ok {
 			ps.add(at, "must be a list, found %s", kindOf(v))
-			return
+			return false
 		}
 		for i, item := range list {
-			checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i), ps)
+			if !checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i), ps) {
+				list[i] = nil
+			}
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			ps.add(at, "must be a string, found %s (quote it)", kindOf(v))
+			return false
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			ps.add(at, "must be true or false, found %s", kindOf(v))
+			return false
 		}
 	case reflect.Int, reflect.Int64:
 		n, ok := v.(json.Number)
 		if !ok {
 			ps.add(at, "must be an integer, found %s", kindOf(v))
-			return
+			return false
 		}
 		if _, err := strconv.ParseInt(string(n), 10, 64); err != nil {
 			ps.add(at, "must be an integer, found %s", n)
+			return false
 		}
 	}
+	return true
+}
+
+// shadowed reports whether a problem the semantic checks found at field follows from a shape
+// problem already reported: the field, or a part of it, was removed as malformed, or it is the
+// field a misspelt one was meant to be ("namespace" for "namespaces" leaves "namespaces" unset).
+func shadowed(field string, shape problems) bool {
+	for _, p := range shape {
+		for _, at := range append([]string{p.Field}, p.meant...) {
+			if field == at || strings.HasPrefix(field, at+".") || strings.HasPrefix(field, at+"[") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
@@ -93,16 +124,70 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-func suggestField(key string, fields map[string]reflect.StructField) string {
+// suggestField says, and returns, which known field a misspelt key was probably meant to be: one spelt the
+// same but for capitals, or the nearest by edit distance (at most one edit in four characters,
+// and at least one), or else lists the known fields.
+func suggestField(key string, fields map[string]reflect.StructField) (hint string, meant []string) {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		if strings.EqualFold(name, key) {
-			return fmt.Sprintf(" (did you mean %q?)", name)
+			return fmt.Sprintf(" (did you mean %q?)", name), []string{name}
 		}
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return " (known fields: " + strings.Join(names, ", ") + ")"
+	if near := nearest(key, names); len(near) > 0 {
+		quoted := make([]string, len(near))
+		for i, n := range near {
+			quoted[i] = strconv.Quote(n)
+		}
+		return " (did you mean " + strings.Join(quoted, " or ") + "?)", near
+	}
+	return " (known fields: " + strings.Join(names, ", ") + ")", nil
+}
+
+// nearest returns the candidates closest to s by edit distance, ignoring case, if they are
+// close enough to be a typo of it.
+func nearest(s string, candidates []string) []string {
+	limit := max(1, len(s)/4)
+	best, out := limit+1, []string(nil)
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		switch {
+		case d < best:
+			best, out = d, []string{c}
+		case d == best:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// editDistance is the optimal string alignment distance between a and b: insertions, deletions,
+// substitutions and transpositions of adjacent characters each count one.
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	prev2 := make([]int, len(y)+1)
+	prev := make([]int, len(y)+1)
+	cur := make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(y)]
 }
 
 func joinField(at, key string) string {

@@ -45,12 +45,34 @@ func (p *Policy) Publisher(repoID string) (*Publisher, error) {
 	}
 	switch {
 	case best == nil:
-		return nil, fmt.Errorf("%w: no publisher in the policy claims %q", ErrPublisherNotAllowed, repoID)
+		return nil, fmt.Errorf("%w: no publisher in the policy claims %q; the policy claims %s",
+			ErrPublisherNotAllowed, repoID, p.claimedNamespaces())
 	case tied != nil:
 		return nil, fmt.Errorf("%w: publishers %q and %q both claim %q equally specifically; make one namespace more specific",
 			ErrPublisherNotAllowed, best.Name, tied.Name, repoID)
 	}
 	return best, nil
+}
+
+// maxNamespacesInMessage bounds the list of namespaces a refusal names, so that a policy with
+// hundreds of publishers still gives a one-line message.
+const maxNamespacesInMessage = 12
+
+// claimedNamespaces lists the namespaces the policy's publishers claim, for a refusal of a
+// repository none of them claims: the reader sees at once whether it is a typo or a publisher
+// the policy does not know.
+func (p *Policy) claimedNamespaces() string {
+	var all []string
+	for _, pub := range p.Publishers {
+		all = append(all, pub.Namespaces...)
+	}
+	switch {
+	case len(all) == 0:
+		return "no namespaces"
+	case len(all) > maxNamespacesInMessage:
+		return strings.Join(all[:maxNamespacesInMessage], ", ") + fmt.Sprintf(" and %d more", len(all)-maxNamespacesInMessage)
+	}
+	return strings.Join(all, ", ")
 }
 
 // Endpoint returns the endpoint whose name is nameOrURL, or whose URL equals nameOrURL once both

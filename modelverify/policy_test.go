@@ -2,6 +2,7 @@ package modelverify_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -118,7 +119,7 @@ func TestExamplePolicyLoadsWithEveryFieldAsDocumented(t *testing.T) {
 	if !c.FormatAllowed("safetensors") || c.FormatAllowed("pickle") {
 		t.Errorf("allowFormats = %v", c.AllowFormats)
 	}
-	if p.Audit.Path != "/var/log/modelverify/audit.jsonl" || !p.Audit.Slog {
+	if p.Audit.Path != filepath.Join(dir, "audit.jsonl") || !p.Audit.Slog {
 		t.Errorf("audit = %+v", p.Audit)
 	}
 }
@@ -306,10 +307,10 @@ func TestPolicyErrorsNameTheFieldAtFault(t *testing.T) {
 		{"invalid identity regexp", "identity: alice@acme.example", "identityRegexp: '^(alice$'", "publishers[0].identities[0].sigstore.identityRegexp", "not a valid regular expression"},
 		{"public key file missing", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: /nonexistent/key.pub}", "publishers[0].identities[0].publicKey.path", "no such file"},
 		{"public key both path and pem", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: a, pem: b}", "publishers[0].identities[0].publicKey", "exactly one of path or pem"},
-		{"public key that is a private key", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: " + interopPrivKey + "}", "publishers[0].identities[0].publicKey.path", "not a PUBLIC KEY"},
+		{"public key that is a private key", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: " + interopPrivKey + "}", "publishers[0].identities[0].publicKey.path", "openssl pkey -in PRIVATE_KEY.pem -pubout"},
 		{"public key given a certificate", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: " + interopCACert + "}", "publishers[0].identities[0].publicKey.path", `"CERTIFICATE" is not a PUBLIC KEY`},
 		{"public key not PEM", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {pem: hello}", "publishers[0].identities[0].publicKey.pem", "no PEM block"},
-		{"two public keys in one", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey:\n          pem: |\n            " + pubKeyPEM + pubKeyPEM, "publishers[0].identities[0].publicKey.pem", "2 PEM blocks"},
+		{"two public keys in one", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey:\n          pem: |\n            " + pubKeyPEM + pubKeyPEM, "publishers[0].identities[0].publicKey.pem", "2 public keys"},
 		{"certificate without roots", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - certificate: {roots: []}", "publishers[0].identities[0].certificate.roots", "at least one root"},
 		{"certificate root is a key", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - certificate: {roots: [{path: " + interopPublicKey + "}]}", "publishers[0].identities[0].certificate.roots[0].path", "not a CERTIFICATE"},
 		{"trust root without sigstore identity", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: " + interopPublicKey + "}\n    trustRoot: " + interopTrustedRoot, "publishers[0].trustRoot", "no sigstore identity"},
@@ -447,16 +448,31 @@ func TestPolicyAcceptsRealKeysCertificatesAndTrustRoots(t *testing.T) {
 	}
 }
 
-func TestPolicyRefusesShortRSAKeys(t *testing.T) {
-	k, _ := rsa.GenerateKey(rand.Reader, 1024)
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	file := filepath.Join(t.TempDir(), "rsa.pub")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+// POLICY.md accepts what model_signing's key mode verifies, ECDSA on P-256, P-384 or P-521:
+// an Ed25519 or RSA key is refused when the policy loads, by the key verifier NewVerifier
+// builds, not first when a model is verified.
+func TestPolicyRefusesKeysModelSigningCannotVerify(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
 		t.Fatal(err)
 	}
-	doc := policyWith(t, "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: "+file+"}")
-	if _, err := modelverify.ParsePolicy([]byte(doc)); err == nil || !strings.Contains(err.Error(), "1024 bits is too short") {
-		t.Fatalf("ParsePolicy = %v", err)
+	edKey, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pub := range map[string]any{"RSA key of 2048 bits": &rsaKey.PublicKey, "Ed25519 key": edKey} {
+		der, _ := x509.MarshalPKIXPublicKey(pub)
+		file := filepath.Join(t.TempDir(), "key.pub")
+		if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		doc := policyWith(t, "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}", "      - publicKey: {path: "+file+"}")
+		_, err := modelverify.ParsePolicy([]byte(doc))
+		var pe *modelverify.PolicyError
+		if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Field != "publishers[0].identities[0].publicKey.path" ||
+			!strings.Contains(pe.Problems[0].Message, name) || !strings.Contains(pe.Problems[0].Message, "ECDSA keys only") {
+			t.Errorf("%s: ParsePolicy = %v", name, err)
+		}
 	}
 }
 
@@ -720,7 +736,7 @@ publishers:
 	// Output:
 	// google-bert/bert-base-uncased: publisher bert-base, signature required: true
 	// google-bert/bert-large-cased: publisher bert, signature required: false
-	// publisher not allowed: no publisher in the policy claims "evil/bert"
+	// publisher not allowed: no publisher in the policy claims "evil/bert"; the policy claims google-bert, google-bert/bert-base-uncased
 }
 
 func TestPolicyReferenceDocumentsEveryField(t *testing.T) {

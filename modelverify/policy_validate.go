@@ -1,10 +1,6 @@
 package modelverify
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -185,6 +181,7 @@ func (pub *Publisher) checkSigning(at string, ps *problems) {
 	for j := range pub.Identities {
 		id := &pub.Identities[j]
 		field := fmt.Sprintf("%s.identities[%d]", at, j)
+		before := len(*ps)
 		set := 0
 		if id.Sigstore != nil {
 			set++
@@ -210,6 +207,14 @@ func (pub *Publisher) checkSigning(at string, ps *problems) {
 		}
 		if set != 1 {
 			ps.add(field, "exactly one of sigstore, publicKey or certificate is required, found %d", set)
+		}
+		// The identity is then built as NewVerifier builds it, so that what the verifier would
+		// refuse at start-up (a key model_signing cannot verify, a trust root that does not
+		// parse) is reported here, by the same code.
+		if len(*ps) == before && (pub.TrustRoot == "" || checkTrustRoot(pub.TrustRoot, at+".trustRoot", &problems{})) {
+			if _, sub, err := identityVerifier(pub, *id); err != nil {
+				ps.add(field+sub, "%v", err)
+			}
 		}
 	}
 	switch {
@@ -290,46 +295,27 @@ func sourceField(s *PEMSource, at string) string {
 	return at + ".pem"
 }
 
-// checkPublicKey accepts the key types Sigstore bundles are verified with: ECDSA on P-256,
-// P-384 or P-521 (what model_signing makes), Ed25519, and RSA of at least 2048 bits.
+// checkPublicKey checks the key's PEM; which keys are accepted is the key verifier's to say
+// (checkSigning builds it): ECDSA on P-256, P-384 or P-521, as model_signing signs with.
 func checkPublicKey(s *PEMSource, at string, ps *problems) {
 	data, ok := checkSource(s, at, ps)
 	if !ok {
 		return
 	}
 	field := sourceField(s, at)
+	keys, certificate := 0, false
 	found := eachPEMBlock(data, func(n int, block *pem.Block) bool {
-		if block.Type != "PUBLIC KEY" {
-			ps.add(field, "PEM block %q is not a PUBLIC KEY", block.Type)
-			return false
-		}
-		key, err := x509.ParsePKIXPublicKey(block.Bytes)
-		if err != nil {
-			ps.add(field, "not a valid public key: %v", err)
-			return false
-		}
-		switch k := key.(type) {
-		case *ecdsa.PublicKey:
-			switch k.Curve {
-			case elliptic.P256(), elliptic.P384(), elliptic.P521():
-			default:
-				ps.add(field, "ECDSA curve %s is not accepted; use P-256, P-384 or P-521", k.Curve.Params().Name)
-			}
-		case ed25519.PublicKey:
-		case *rsa.PublicKey:
-			if k.N.BitLen() < 2048 {
-				ps.add(field, "RSA key of %d bits is too short; at least 2048 are required", k.N.BitLen())
-			}
-		default:
-			ps.add(field, "public key type %T is not accepted", key)
-		}
+		keys += boolInt(block.Type == "PUBLIC KEY")
+		certificate = certificate || block.Type == "CERTIFICATE"
 		return true
 	})
 	switch {
 	case found == 0:
 		ps.add(field, "no PEM block found")
-	case found > 1:
-		ps.add(field, "holds %d PEM blocks; give one key per identity", found)
+	case keys > 1:
+		ps.add(field, "holds %d public keys; give one key per identity", keys)
+	case keys == 0 && certificate:
+		ps.add(field, "PEM block \"CERTIFICATE\" is not a PUBLIC KEY; a signer with a certificate is a certificate identity (certificate.roots)")
 	}
 }
 
@@ -374,23 +360,25 @@ func eachPEMBlock(data []byte, fn func(n int, block *pem.Block) bool) int {
 
 // checkTrustRoot checks that the file is a Sigstore trusted root or ClientTrustConfig by its
 // media type; the signing library parses it fully when the verifier is built.
-func checkTrustRoot(file, at string, ps *problems) {
+func checkTrustRoot(file, at string, ps *problems) bool {
 	data, err := readBounded(file, maxTrustRootLen)
 	if err != nil {
 		ps.add(at, "%v", err)
-		return
+		return false
 	}
 	var doc struct {
 		MediaType string `json:"mediaType"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		ps.add(at, "%s is not JSON: %v", file, err)
-		return
+		return false
 	}
 	if !strings.HasPrefix(doc.MediaType, "application/vnd.dev.sigstore.trustedroot+json") &&
 		!strings.HasPrefix(doc.MediaType, "application/vnd.dev.sigstore.clienttrustconfig") {
 		ps.add(at, "%s has mediaType %q; want a Sigstore trusted root or ClientTrustConfig", file, doc.MediaType)
+		return false
 	}
+	return true
 }
 
 func (c *ContentRules) check(ps *problems) {
@@ -470,6 +458,13 @@ func readBounded(file string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", file, limit)
 	}
 	return data, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

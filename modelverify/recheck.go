@@ -332,15 +332,12 @@ const minRecordKeyLen = 32
 // returns a nil key and why, and records are neither written nor trusted, so every load is
 // verified in full, which is slower but never less safe.
 func (v *Verifier) loadRecordKey() (key []byte, unavailable string, err error) {
-	path, named := v.cfg.recordKey, true
-	if path == "" {
-		path = os.Getenv(RecordKeyEnv)
-	}
-	if path == "" {
-		path = v.policy.Records.KeyFile
-	}
-	if path == "" {
-		named = false
+	path, _, named := v.cfg.recordKeyPath(v.policy)
+	if !named {
+		if !v.cfg.environment {
+			// The default key's place comes from XDG_CONFIG_HOME or HOME.
+			return nil, "WithEnvironment(false) and no record key named (WithRecordKeyFile or records.keyFile)", nil
+		}
 		dir, derr := os.UserConfigDir()
 		if derr != nil {
 			return nil, "no configuration directory for the default record key: " + derr.Error(), nil
@@ -371,13 +368,19 @@ func readOrCreateRecordKey(path, cacheDir string) ([]byte, error) {
 	if cache, err := filepath.Abs(cacheDir); err == nil && pathWithin(cache, abs) {
 		return nil, fmt.Errorf("%s lies inside the cache %s: whoever can write the cache could read it; keep it elsewhere", abs, cache)
 	}
-	data, err := readBounded(abs, 4096)
+	key, err := readRecordKey(abs)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := createRecordKey(abs); err != nil {
 			return nil, err
 		}
-		data, err = readBounded(abs, 4096)
+		key, err = readRecordKey(abs)
 	}
+	return key, err
+}
+
+// readRecordKey reads the key file at abs and checks that it is long enough.
+func readRecordKey(abs string) ([]byte, error) {
+	data, err := readBounded(abs, 4096)
 	if err != nil {
 		return nil, err
 	}

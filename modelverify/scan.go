@@ -10,25 +10,15 @@ import (
 	"github.com/echelongraph/go-modelverify/internal/scan"
 )
 
-// ScanReport is the static scanner's verdict on one weight file: its format (decided by
-// content, not name), the verdict, and every finding with its place.
-type ScanReport = scan.Report
-
-// Verdict is the scanner's judgement: VerdictSafe < VerdictSuspicious < VerdictDangerous.
-type Verdict = scan.Verdict
-
-// The scanner's verdicts.
-const (
-	VerdictSafe       = scan.Safe
-	VerdictSuspicious = scan.Suspicious
-	VerdictDangerous  = scan.Dangerous
-)
-
 // Scan reads the weight file at path as bytes (it never executes or unpickles anything) and
 // reports its format and whether loading it could run code. A file that cannot be parsed is
 // never VerdictSafe. The error is for I/O failures only.
 func Scan(ctx context.Context, path string) (*ScanReport, error) {
-	return scan.ScanFile(ctx, path)
+	rep, err := scan.ScanFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return publicReport(rep), nil
 }
 
 // pickleBearing carry pickle data, which runs code when loaded unless proven otherwise.
@@ -108,8 +98,8 @@ func codeIn(name string, rep *scan.Report) string {
 func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem {
 	if code := codeIn(name, rep); code != "" {
 		if !rules.AllowCode {
-			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: "code",
-				Detail: "the policy does not allow code in a model (content.allowCode): " + code + " is code a loader runs (transformers imports .py files under trust_remote_code, torch.load runs TorchScript, ctypes and Python load native libraries)"}}
+			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Expected: "no code", Actual: "code",
+				Detail: "the policy does not allow code in a model (content.allowCode): " + code + " is code a loader runs (transformers imports .py files under trust_remote_code, torch.load runs TorchScript, ctypes and Python load native libraries); set content.allowCode to true only if the model's code is trusted"}}
 		}
 		if isCodeName(name) || codeFormats[rep.Format] {
 			// The policy accepts code, which can do anything when it runs; what the scanner

@@ -31,7 +31,9 @@ type Verifier struct {
 	cfg         config
 	client      *hub.Client
 	endpointURL string
-	endpoint    *Endpoint // nil when the configured endpoint is not one the policy approves
+	// endpointSource says where endpointURL came from, for an endpoint-not-allowed refusal.
+	endpointSource string
+	endpoint       *Endpoint // nil when the configured endpoint is not one the policy approves
 	// policyDigest binds verification records to the policy that made them (policyDigest).
 	policyDigest string
 	// recordKey authenticates verification records; nil when they are not used.
@@ -42,23 +44,32 @@ type Verifier struct {
 	closeOnce sync.Once
 }
 
-// NewVerifier returns a Verifier for the policy. It builds every publisher's signature
-// verifiers up front, so that a key, certificate or trust root the policy names but that cannot
-// be read is an error now rather than a refusal later.
+// NewVerifier returns a Verifier for the policy. It runs CheckPolicy's checks first, and builds
+// every publisher's signature verifiers up front, so that a key, certificate, trust root, audit
+// log or record key the policy names but that cannot be used is an error now rather than a
+// refusal later. It opens the audit log and, the first time, creates the record key.
+//
+// Unless WithEnvironment(false) is given, it reads these environment variables, as
+// huggingface_hub does (an option given in code always wins over the variable):
+//   - HF_ENDPOINT: the Hub to fetch from (WithEndpoint), default https://huggingface.co;
+//   - HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the file HF_TOKEN_PATH (default
+//     $HF_HOME/token): the token sent to the endpoint, and only to approved endpoints;
+//   - HF_HUB_CACHE (or HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub, else
+//     $XDG_CACHE_HOME/huggingface/hub, else $HOME/.cache/huggingface/hub: the cache
+//     (WithCacheDir);
+//   - HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE): offline mode (hub.WithOffline);
+//   - MODELVERIFY_RECORD_KEY_FILE: the record key (WithRecordKeyFile), else the policy's
+//     records.keyFile, else modelverify/record.key under $XDG_CONFIG_HOME, else $HOME/.config;
+//   - HTTPS_PROXY, HTTP_PROXY and NO_PROXY, through Go's default transport.
 func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
-	if p == nil {
-		return nil, errors.New("modelverify: NewVerifier needs a policy")
-	}
-	if err := p.Validate(); err != nil {
+	cfg := newConfig(opts)
+	pre, err := preflight(p, cfg)
+	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{policy: p, signers: map[string]*signers{}}
-	var err error
+	v := &Verifier{policy: p, cfg: cfg, signers: pre.signers}
 	if v.policyDigest, err = policyDigest(p); err != nil {
 		return nil, fmt.Errorf("modelverify: policy: %w", err)
-	}
-	for _, o := range opts {
-		o(&v.cfg)
 	}
 	if v.cfg.now == nil {
 		v.cfg.now = time.Now
@@ -66,33 +77,9 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	if v.cfg.logger == nil {
 		v.cfg.logger = slog.Default()
 	}
-	for i := range p.Publishers {
-		pub := &p.Publishers[i]
-		s, err := newSigners(pub)
-		if err != nil {
-			return nil, fmt.Errorf("modelverify: policy: %w", err)
-		}
-		v.signers[pub.Name] = s
-	}
-
-	// The endpoint: the caller's choice (a URL or a policy endpoint's name), else HF_ENDPOINT,
-	// else huggingface.co, as the hub client resolves it.
-	want := v.cfg.endpoint
-	if ep, ok := p.Endpoint(want); ok && want != "" {
-		want = ep.URL
-	}
-	hubOpts := slices.Clone(v.cfg.hubOptions)
-	if want != "" {
-		hubOpts = append(hubOpts, hub.WithEndpoint(want))
-	}
-	if v.cfg.cacheDir != "" {
-		hubOpts = append(hubOpts, hub.WithCacheDir(v.cfg.cacheDir))
-	}
-	probe, err := hub.NewClient(hubOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("modelverify: %w", err)
-	}
-	v.endpointURL = probe.Endpoint()
+	hubOpts := pre.hubOpts
+	v.endpointURL = pre.probe.Endpoint()
+	v.endpointSource = cfg.endpointSource(v.endpointURL)
 	if ep, ok := p.Endpoint(v.endpointURL); ok {
 		v.endpoint = ep
 		// Downloads may be redirected only to the CDN hosts the policy lists for this endpoint.
@@ -271,13 +258,13 @@ func (d *decision) finish(ctx context.Context, m *Model, err error) error {
 		var r *Refusal
 		if !errors.As(err, &r) {
 			// Cancellation or an unexpected failure: still a decision not to load.
-			r = AsRefusal(err, d.ref, d.commit, ErrHub)
+			r = asRefusal(err, d.ref, d.commit, ErrHub)
 			err = r
 		}
-		d.rec.SetRefusal(r)
+		d.rec.setRefusal(r)
 	case len(d.problems) > 0:
 		d.rec.Decision = DecisionAuditAllowed
-		d.rec.SetRefusal(d.refusal(nil))
+		d.rec.setRefusal(d.refusal(nil))
 	default:
 		d.rec.Decision = DecisionAllowed
 	}
@@ -325,7 +312,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	// 1. Policy.
 	if v.endpoint == nil {
 		if err := d.fail(Problem{Reason: ErrEndpointNotAllowed, Actual: v.endpointURL,
-			Expected: strings.Join(v.endpointURLs(), ", ")}, nil); err != nil {
+			Expected: strings.Join(v.endpointURLs(), ", "), Detail: v.endpointSource}, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -503,7 +490,9 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 func (v *Verifier) publisherFor(d *decision, r hub.Reference, fetching bool) (*Publisher, error) {
 	pub, perr := v.policy.Publisher(r.RepoID())
 	if perr != nil {
-		return nil, d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(), Detail: firstLine(perr)}, nil)
+		return nil, d.fail(Problem{Reason: ErrPublisherNotAllowed, Actual: r.RepoID(),
+			Expected: "a repository in " + v.policy.claimedNamespaces(),
+			Detail:   strings.TrimPrefix(firstLine(perr), ErrPublisherNotAllowed.Error()+": ")}, nil)
 	}
 	d.rec.Publisher = pub.Name
 	if fetching && v.endpoint != nil && !pub.AllowsEndpoint(v.endpoint) {

@@ -197,11 +197,21 @@ func report(e *env, err error) int {
 		}
 		writeJSON(e, out)
 	}
-	fmt.Fprintf(e.stderr, "%s%s\n", prefix, oneLine(err.Error()))
+	fmt.Fprintf(e.stderr, "%s\n", oneLine(destutter(prefix, err.Error())))
 	if e.verbose {
 		printDetails(e.stderr, err)
 	}
 	return code
+}
+
+// destutter joins the CLI's prefix and an error's message with one "verifier:" and one
+// "refused": "verifier: refused: modelverify: refused X" reads "verifier: refused X".
+func destutter(prefix, msg string) string {
+	msg = strings.TrimPrefix(msg, "modelverify: ")
+	if rest, ok := strings.CutPrefix(msg, "refused "); ok && strings.HasSuffix(prefix, "refused: ") {
+		return strings.TrimSuffix(prefix, ": ") + " " + rest
+	}
+	return prefix + msg
 }
 
 // printDetails writes what --verbose adds: every problem of a refusal or a policy, every

@@ -53,7 +53,7 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	}
 	switch sub {
 	case "check":
-		return policyCheck(e, pos[0])
+		return policyCheck(e, pos[0], hf)
 	case "show":
 		p, err := modelverify.LoadPolicy(pos[0])
 		if err != nil {
@@ -73,10 +73,16 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	}
 }
 
-// policyCheck validates a policy: exit 0 when it is valid, 1 when it is not (every problem
-// listed), 2 when it cannot be read.
-func policyCheck(e *env, path string) error {
+// policyCheck validates a policy as NewVerifier will (modelverify.CheckPolicy): exit 0 when
+// the gate would start with it, 1 when it would not (every problem listed), 2 when it cannot be
+// read.
+func policyCheck(e *env, path string, hf hubFlags) error {
 	p, err := modelverify.LoadPolicy(path)
+	if err == nil {
+		// Everything the gate checks when it starts (the audit log, the record key, the Hub
+		// client's settings), by the gate's own code, so that "valid" means it will start.
+		err = modelverify.CheckPolicy(p, hf.verifierOptions()...)
+	}
 	var pe *modelverify.PolicyError
 	switch {
 	case err == nil:
@@ -91,6 +97,11 @@ func policyCheck(e *env, path string) error {
 			fmt.Fprintf(e.stdout, "%s: invalid, %s:\n", path, plural(len(pe.Problems), "problem"))
 			for _, fe := range pe.Problems {
 				fmt.Fprintf(e.stdout, "  %s\n", fe)
+			}
+			// A problem with the command's own settings (--endpoint, $HF_ENDPOINT), beside the
+			// policy's.
+			if rest := strings.TrimSpace(strings.TrimPrefix(err.Error(), pe.Error())); rest != "" {
+				fmt.Fprintf(e.stdout, "  %s\n", rest)
 			}
 		}
 		return silentExit{exitRefused}
@@ -319,7 +330,7 @@ func explainOnline(ctx context.Context, e *env, p *modelverify.Policy, ref strin
 	}
 	defer os.RemoveAll(tmp)
 	opts := append(hf.verifierOptions(), modelverify.WithCacheDir(filepath.Join(tmp, "hub")),
-		modelverify.WithRecordKeyFile(filepath.Join(tmp, "record.key")), modelverify.WithAuditSink(discardSink{}))
+		modelverify.WithRecordKeyFile(filepath.Join(tmp, "record.key")), modelverify.WithAuditSink(modelverify.DiscardSink{}))
 	v, err := modelverify.NewVerifier(p, opts...)
 	if err != nil {
 		return err
@@ -403,12 +414,6 @@ func onlineResults(steps []explainStep, refusal *modelverify.Refusal) []explainS
 	}
 	return out
 }
-
-// discardSink drops audit records: an explanation is not a decision to load.
-type discardSink struct{}
-
-func (discardSink) Write(context.Context, modelverify.Record) error { return nil }
-func (discardSink) Close() error                                    { return nil }
 
 func nameSuffix(name string) string {
 	if name == "" {

@@ -56,6 +56,27 @@ content:
 	return path
 }
 
+// policy check runs the gate's own start-up checks: a policy whose audit log would land in a
+// directory that does not exist is not "valid", and the shipped example is.
+func TestPolicyCheckRunsTheGatesStartUpChecks(t *testing.T) {
+	p := explainPolicy(t)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "audit.jsonl")
+	writeFile(t, p, append(data, []byte("audit: {path: "+missing+"}\n")...))
+	out, _ := wantExit(t, 1, t.TempDir(), "policy", "check", p)
+	if !strings.Contains(out, "invalid, 1 problem") || !strings.Contains(out, "audit.path: the directory "+filepath.Dir(missing)+" does not exist") {
+		t.Errorf("missing audit directory:\n%s", out)
+	}
+	example, _ := filepath.Abs(filepath.Join("..", "policy.yaml"))
+	out, _ = wantExit(t, 0, t.TempDir(), "policy", "check", example)
+	if !strings.Contains(out, ": valid:") {
+		t.Errorf("the shipped example:\n%s", out)
+	}
+}
+
 func TestPolicyCheck(t *testing.T) {
 	p := explainPolicy(t)
 	out, _ := wantExit(t, 0, t.TempDir(), "policy", "check", p)

@@ -175,8 +175,9 @@ func TestPullRefusalsExitOneWithTheirReason(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := f.pull(t, append([]string{tc.ref}, tc.extra...)...)
-			if code != 1 || !strings.HasPrefix(stderr, "verifier: refused: ") || !strings.Contains(stderr, tc.reason) ||
-				strings.Count(stderr, "\n") != 1 {
+			// One prefix: not "verifier: refused: modelverify: refused ...".
+			if code != 1 || !strings.HasPrefix(stderr, "verifier: refused hf://") || !strings.Contains(stderr, tc.reason) ||
+				strings.Count(stderr, "refused") != 1 || strings.Contains(stderr, "modelverify:") || strings.Count(stderr, "\n") != 1 {
 				t.Errorf("exit %d, stderr %q; want 1 and one line with %q", code, stderr, tc.reason)
 			}
 		})

@@ -102,10 +102,10 @@ func reportLines(path string, rep *modelverify.ScanReport) []scanLine {
 	memberVerdict := map[string]modelverify.Verdict{}
 	for _, f := range rep.Findings {
 		if f.Member == "" {
-			top.Findings = append(top.Findings, f.Error())
+			top.Findings = append(top.Findings, f.String())
 			continue
 		}
-		memberFindings[f.Member] = append(memberFindings[f.Member], f.Error())
+		memberFindings[f.Member] = append(memberFindings[f.Member], f.String())
 		if f.Verdict > memberVerdict[f.Member] {
 			memberVerdict[f.Member] = f.Verdict
 		}

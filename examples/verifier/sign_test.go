@@ -252,3 +252,18 @@ func TestVerifyCertificateChecksTheLeafsUsageAndSubject(t *testing.T) {
 		t.Errorf("unknown usage: %q", stderr)
 	}
 }
+
+// A private key given as --public-key is named as such, with the command that derives the
+// public key, in one line with one "verifier:" prefix.
+func TestVerifyKeySaysAPrivateKeyIsNotThePublicKey(t *testing.T) {
+	key := newTestKey(t)
+	dir := t.TempDir()
+	writeModel(t, dir, tinyModel())
+	wantExit(t, 0, dir, "sign", "key", ".", "--private-key", key.privPath)
+	_, stderr := wantExit(t, 2, dir, "verify", "key", ".", "--signature", "model.sig", "--public-key", key.privPath)
+	if !strings.Contains(stderr, "a private key was given where the public key is wanted") ||
+		!strings.Contains(stderr, "openssl pkey -in PRIVATE_KEY.pem -pubout -out public.pem") ||
+		strings.Count(stderr, "verifier:") != 1 || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr %q", stderr)
+	}
+}

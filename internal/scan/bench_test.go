@@ -158,3 +158,23 @@ func BenchmarkPickleScan1GiB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLargeCheckpoint scans the checkpoint named by MODELVERIFY_BENCH_CHECKPOINT (for
+// example a 1 GiB torch.save file; none is committed), to compare the scanner's speed across
+// changes. It is skipped when the variable is unset.
+func BenchmarkLargeCheckpoint(b *testing.B) {
+	path := os.Getenv("MODELVERIFY_BENCH_CHECKPOINT")
+	if path == "" {
+		b.Skip("MODELVERIFY_BENCH_CHECKPOINT is not set")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	for range b.N {
+		if rep := scanPath(b, path); rep.Verdict != Safe {
+			b.Fatal(dump(rep))
+		}
+	}
+}
