@@ -205,7 +205,7 @@ func (c *Client) smallBlob(ctx context.Context, ref Reference, desc v1.Descripto
 type memorySink struct{ buf *bytes.Buffer }
 
 func (m *memorySink) Write(p []byte) (int, error) { return m.buf.Write(p) }
-func (m *memorySink) Reset() error               { m.buf.Reset(); return nil }
+func (m *memorySink) Reset() error                { m.buf.Reset(); return nil }
 
 // detectFormat reads the manifest's artifactType and config media type.
 func detectFormat(m *v1.Manifest) (Format, error) {

@@ -215,4 +215,6 @@ func sortedFiles(m map[string]File) []File {
 	return out
 }
 
-func hashFromSum(sum []byte) v1.Hash { return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum)} }
+func hashFromSum(sum []byte) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum)}
+}
