@@ -274,3 +274,32 @@ func (ts *TestServer) do(t testing.TB, method, u, contentType string, body []byt
 		t.Fatalf("registrytest: %s %s: HTTP %d: %s", method, u, resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
 }
+
+// PushReferrer pushes m, whose Subject must be set, as a referrer: by digest, and, when the
+// registry runs without the referrers API, into the subject's tag-schema index (the index tagged
+// sha256-<hex>), as clients such as cosign and oras maintain it.
+func (ts *TestServer) PushReferrer(t testing.TB, repo string, m Manifest) Descriptor {
+	t.Helper()
+	if m.Subject == nil {
+		t.Fatalf("registrytest: PushReferrer: the manifest has no subject")
+	}
+	d := ts.PushManifest(t, repo, "", m)
+	d.ArtifactType = m.ArtifactType
+	if d.ArtifactType == "" {
+		d.ArtifactType = m.Config.MediaType
+	}
+	d.Annotations = m.Annotations
+	if ts.referrers {
+		return d
+	}
+	key := repo + "@" + m.Subject.Digest
+	ts.mu.Lock()
+	if ts.tagSchema == nil {
+		ts.tagSchema = map[string][]Descriptor{}
+	}
+	ts.tagSchema[key] = append(ts.tagSchema[key], d)
+	entries := append([]Descriptor(nil), ts.tagSchema[key]...)
+	ts.mu.Unlock()
+	ts.PushIndex(t, repo, strings.Replace(m.Subject.Digest, ":", "-", 1), entries...)
+	return d
+}

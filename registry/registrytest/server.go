@@ -61,6 +61,7 @@ type Server struct {
 	mu          sync.Mutex
 	faults      []*activeFault
 	storageAuth []string
+	tagSchema   map[string][]Descriptor
 	requests    []string
 	closed      chan struct{}
 	closeOnce   sync.Once
