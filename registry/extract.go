@@ -65,7 +65,7 @@ func (x *extractor) refuse(l Layer, entry, reason string, err error) error {
 // applyRaw makes a raw layer's blob the file its annotation names: the blob's digest is the
 // file's digest, so it is renamed, not copied or hashed again.
 func (x *extractor) applyRaw(i int, l Layer, blob string) error {
-	if err := x.admit(l, l.Path, l.Descriptor.Size); err != nil {
+	if err := x.admit(l, l.Path, l.Path, l.Descriptor.Size); err != nil {
 		return err
 	}
 	dst, err := x.prepare(l, l.Path)
@@ -81,19 +81,19 @@ func (x *extractor) applyRaw(i int, l Layer, blob string) error {
 
 // admit checks that a file of size may be added at p within the limits, and that p is new
 // where the format does not layer (ModelPack and ModelKit layers each add their own files).
-func (x *extractor) admit(l Layer, p string, size int64) error {
+func (x *extractor) admit(l Layer, entry, p string, size int64) error {
 	old, exists := x.files[p]
 	if exists && x.format != FormatModelcar {
-		return x.refuse(l, p, "the file is in an earlier layer too", ErrUnsafeArchive)
+		return x.refuse(l, entry, "the file is in an earlier layer too", ErrUnsafeArchive)
 	}
 	if size > x.limits.MaxFileSize {
-		return x.refuse(l, p, fmt.Sprintf("%d bytes, more than the %d bytes allowed for one file", size, x.limits.MaxFileSize), ErrLimitExceeded)
+		return x.refuse(l, entry, fmt.Sprintf("%d bytes, more than the %d bytes allowed for one file", size, x.limits.MaxFileSize), ErrLimitExceeded)
 	}
 	if !exists && len(x.files)+1 > x.limits.MaxFiles {
-		return x.refuse(l, p, fmt.Sprintf("more than the %d files allowed", x.limits.MaxFiles), ErrLimitExceeded)
+		return x.refuse(l, entry, fmt.Sprintf("more than the %d files allowed", x.limits.MaxFiles), ErrLimitExceeded)
 	}
 	if x.total-old.Size+size > x.limits.MaxTotalSize {
-		return x.refuse(l, p, fmt.Sprintf("the model would hold more than the %d bytes allowed", x.limits.MaxTotalSize), ErrLimitExceeded)
+		return x.refuse(l, entry, fmt.Sprintf("the model would hold more than the %d bytes allowed", x.limits.MaxTotalSize), ErrLimitExceeded)
 	}
 	return nil
 }
@@ -282,7 +282,7 @@ func (x *extractor) materialise(i int, l Layer, ln link) error {
 	if !ok {
 		return x.refuse(l, ln.entry, fmt.Sprintf("link to %q, which is not a file of the model", ln.target), ErrUnsafeArchive)
 	}
-	if err := x.admit(l, ln.path, src.Size); err != nil {
+	if err := x.admit(l, ln.entry, ln.path, src.Size); err != nil {
 		return err
 	}
 	in, err := os.Open(filepath.Join(x.dir, filepath.FromSlash(ln.target)))
@@ -299,7 +299,7 @@ func (x *extractor) writeEntry(i int, l Layer, hdr *tar.Header, rel string, r io
 	if hdr.Size < 0 {
 		return x.refuse(l, hdr.Name, "negative size", ErrUnsafeArchive)
 	}
-	if err := x.admit(l, rel, hdr.Size); err != nil {
+	if err := x.admit(l, hdr.Name, rel, hdr.Size); err != nil {
 		return err
 	}
 	dst, err := x.prepare(l, rel)
