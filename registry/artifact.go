@@ -194,8 +194,12 @@ func (c *Client) smallBlob(ctx context.Context, ref Reference, desc v1.Descripto
 			return desc.Data, nil
 		}
 	}
+	hc, repo, err := c.blobClient(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
-	if err := c.fetchBlob(ctx, ref, desc, &memorySink{buf: &buf}, what); err != nil {
+	if err := c.fetchBlob(ctx, hc, repo, ref, desc, &memorySink{buf: &buf}, what); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

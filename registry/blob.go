@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -30,13 +31,10 @@ const copyBufferSize = 1 << 20
 // after the digest matched. A transfer that breaks off (a dropped connection, a stall, a 5xx)
 // is resumed from where it stopped with a Range request, or started over if the registry answers
 // the whole blob, within the retry budget.
-func (c *Client) fetchBlob(ctx context.Context, ref Reference, desc v1.Descriptor, sink blobSink, what string) error {
+// hc is blobClient's client for ref's repository, made once per Pull.
+func (c *Client) fetchBlob(ctx context.Context, hc *http.Client, repo name.Repository, ref Reference, desc v1.Descriptor, sink blobSink, what string) error {
 	if desc.Digest.Algorithm != "sha256" {
 		return fmt.Errorf("registry: %s %s: %w: digest algorithm %q (only sha256 is supported)", what, desc.Digest, ErrUnsupportedFormat, desc.Digest.Algorithm)
-	}
-	hc, repo, err := c.blobClient(ctx, ref)
-	if err != nil {
-		return err
 	}
 	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), desc.Digest)
 	h := sha256.New()
@@ -84,7 +82,8 @@ func (c *Client) transfer(ctx context.Context, hc *http.Client, u string, desc v
 		return have, err
 	}
 	if have > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		// Closed ranges: go-containerregistry's registry understands no other form.
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", have, desc.Size-1))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 )
@@ -93,6 +95,10 @@ func (c *Client) Pull(ctx context.Context, art *Artifact, dir string, limits Lim
 	}
 	defer os.RemoveAll(blobDir)
 
+	hc, repo, err := c.blobClient(ctx, art.Reference)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make([]chan error, len(art.Layers))
@@ -106,7 +112,7 @@ func (c *Client) Pull(ctx context.Context, art *Artifact, dir string, limits Lim
 		defer close(launched)
 		for i, l := range art.Layers {
 			g.Go(func() error {
-				err := c.downloadLayer(gctx, art, i, l, blobPath(blobDir, l.Descriptor.Digest))
+				err := c.downloadLayer(gctx, hc, repo, art, i, l, blobPath(blobDir, l.Descriptor.Digest))
 				done[i] <- err
 				return err
 			})
@@ -166,7 +172,7 @@ func (s *fileSink) Reset() error {
 }
 
 // downloadLayer stages layer i's blob at path, checked against its digest and size.
-func (c *Client) downloadLayer(ctx context.Context, art *Artifact, i int, l Layer, path string) error {
+func (c *Client) downloadLayer(ctx context.Context, hc *http.Client, repo name.Repository, art *Artifact, i int, l Layer, path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) { // the same blob twice in one manifest: fetched once
@@ -174,7 +180,7 @@ func (c *Client) downloadLayer(ctx context.Context, art *Artifact, i int, l Laye
 		}
 		return err
 	}
-	err = c.fetchBlob(ctx, art.Reference, l.Descriptor, &fileSink{f}, fmt.Sprintf("layer %d", i))
+	err = c.fetchBlob(ctx, hc, repo, art.Reference, l.Descriptor, &fileSink{f}, fmt.Sprintf("layer %d", i))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
