@@ -14,6 +14,9 @@ const Scheme = "oci://"
 var (
 	sha256Digest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	tagPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	// repositoryPattern is the OCI distribution spec's repository name: lowercase path
+	// components separated by '/', each of alphanumerics joined by '.', '_', '__' or dashes.
+	repositoryPattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 )
 
 // Reference names a model in an OCI registry: a repository on a registry host, and a tag or a
@@ -67,14 +70,17 @@ func ParseReference(s string) (Reference, error) {
 	if ref.Tag == "" && ref.Digest == "" {
 		ref.Tag = "latest"
 	}
-	repo, err := name.NewRepository(host+"/"+path, name.StrictValidation)
+	if len(path) > 255 || !repositoryPattern.MatchString(path) {
+		return Reference{}, fmt.Errorf("registry: reference %q: %w: repository %q is not a valid repository name (lowercase components separated by /)", orig, ErrInvalidReference, path)
+	}
+	repo, err := name.NewRegistry(host, name.StrictValidation)
 	if err != nil {
 		return Reference{}, fmt.Errorf("registry: reference %q: %w: %v", orig, ErrInvalidReference, err)
 	}
-	if repo.RegistryStr() != host || repo.RepositoryStr() != path {
+	if repo.RegistryStr() != host {
 		// go-containerregistry rewrites some names (docker.io/x -> index.docker.io/library/x);
 		// the reference must name exactly one place, the one written.
-		return Reference{}, fmt.Errorf("registry: reference %q: %w: it would be read as %s/%s", orig, ErrInvalidReference, repo.RegistryStr(), repo.RepositoryStr())
+		return Reference{}, fmt.Errorf("registry: reference %q: %w: the registry would be read as %s", orig, ErrInvalidReference, repo.RegistryStr())
 	}
 	ref.Registry, ref.Repository = host, path
 	return ref, nil
@@ -98,13 +104,19 @@ func (r Reference) Pinned() bool { return r.Digest != "" }
 // Name is "host/repository", the repository as policies and audit records name it.
 func (r Reference) Name() string { return r.Registry + "/" + r.Repository }
 
-// repository is the reference's repository as go-containerregistry names it.
+// repository is the reference's repository as go-containerregistry names it. Its own
+// validation wants at least two characters in a repository name; the spec allows one, and
+// ParseReference has checked the name already, so the parts are put together directly.
 func (r Reference) repository(insecure bool) (name.Repository, error) {
 	opts := []name.Option{name.StrictValidation}
 	if insecure {
 		opts = append(opts, name.Insecure)
 	}
-	return name.NewRepository(r.Registry+"/"+r.Repository, opts...)
+	reg, err := name.NewRegistry(r.Registry, opts...)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	return reg.Repo(r.Repository), nil
 }
 
 // digestName is the reference's digest as go-containerregistry names it; r must be pinned.
