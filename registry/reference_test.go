@@ -9,11 +9,11 @@ import (
 func TestParseReference(t *testing.T) {
 	d := "sha256:" + strings.Repeat("ab", 32)
 	for in, want := range map[string]Reference{
-		"oci://ghcr.io/acme/model:v1":             {Registry: "ghcr.io", Repository: "acme/model", Tag: "v1"},
-		"oci://ghcr.io/acme/model@" + d:           {Registry: "ghcr.io", Repository: "acme/model", Digest: d},
-		"oci://ghcr.io/acme/model:v1@" + d:        {Registry: "ghcr.io", Repository: "acme/model", Tag: "v1", Digest: d},
-		"oci://127.0.0.1:5000/a/b/c:latest":       {Registry: "127.0.0.1:5000", Repository: "a/b/c", Tag: "latest"},
-		"oci://localhost/m":                       {Registry: "localhost", Repository: "m", Tag: "latest"},
+		"oci://ghcr.io/acme/model:v1":              {Registry: "ghcr.io", Repository: "acme/model", Tag: "v1"},
+		"oci://ghcr.io/acme/model@" + d:            {Registry: "ghcr.io", Repository: "acme/model", Digest: d},
+		"oci://ghcr.io/acme/model:v1@" + d:         {Registry: "ghcr.io", Repository: "acme/model", Tag: "v1", Digest: d},
+		"oci://127.0.0.1:5000/a/b/c:latest":        {Registry: "127.0.0.1:5000", Repository: "a/b/c", Tag: "latest"},
+		"oci://localhost/m":                        {Registry: "localhost", Repository: "m", Tag: "latest"},
 		"registry.example.com:443/team/llm:2024.1": {Registry: "registry.example.com:443", Repository: "team/llm", Tag: "2024.1"},
 	} {
 		got, err := ParseReference(in)
