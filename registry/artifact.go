@@ -108,7 +108,11 @@ func (c *Client) Resolve(ctx context.Context, ref Reference) (Reference, error) 
 	if err != nil {
 		return Reference{}, err
 	}
-	desc, err := remote.Get(repo.Tag(ref.Tag), c.remoteOptions(ctx, ref)...)
+	opts, err := c.remoteOptions(ctx, ref)
+	if err != nil {
+		return Reference{}, err
+	}
+	desc, err := remote.Get(repo.Tag(ref.Tag), opts...)
 	if err != nil {
 		return Reference{}, fmt.Errorf("registry: resolving %s: %w", ref, registryError(http.MethodGet, err))
 	}
@@ -172,7 +176,10 @@ func (c *Client) manifest(ctx context.Context, ref Reference, d v1.Hash) ([]byte
 	if err != nil {
 		return nil, "", err
 	}
-	o := append(c.remoteOptions(ctx, ref), remote.WithPlatform(v1.Platform(c.platform)))
+	o, err := c.remoteOptions(ctx, ref)
+	if err != nil {
+		return nil, "", err
+	}
 	desc, err := remote.Get(dn, o...)
 	if err != nil {
 		return nil, "", fmt.Errorf("registry: manifest %s of %s: %w", d, ref.Name(), registryError(http.MethodGet, err))
@@ -198,18 +205,13 @@ func (c *Client) smallBlob(ctx context.Context, ref Reference, desc v1.Descripto
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := c.fetchBlob(ctx, hc, repo, ref, desc, &memorySink{buf: &buf}, what); err != nil {
+	br, err := c.openBlob(ctx, hc, repo, desc, what+" of "+ref.Name())
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	defer br.Close()
+	return io.ReadAll(br) // bounded: the reader refuses a byte past desc.Size
 }
-
-// memorySink is a blobSink in memory, for small blobs.
-type memorySink struct{ buf *bytes.Buffer }
-
-func (m *memorySink) Write(p []byte) (int, error) { return m.buf.Write(p) }
-func (m *memorySink) Reset() error                { m.buf.Reset(); return nil }
 
 // detectFormat reads the manifest's artifactType and config media type.
 func detectFormat(m *v1.Manifest) (Format, error) {

@@ -28,6 +28,11 @@ type Client struct {
 	platform  platformMatcher
 	progress  func(Progress)
 	progMu    sync.Mutex
+
+	// authMu guards auth: one authenticated transport per repository, so that the registry is
+	// pinged and a token fetched once, not for every manifest and blob.
+	authMu sync.Mutex
+	auth   map[string]http.RoundTripper
 }
 
 // NewClient makes a Client. Credentials come from the Docker config (WithDockerConfig, else
@@ -85,6 +90,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		jobs:      o.jobs,
 		platform:  platformMatcher(o.platform),
 		progress:  o.progress,
+		auth:      map[string]http.RoundTripper{},
 	}, nil
 }
 
@@ -101,34 +107,55 @@ func (c *Client) inner(registryHost string) http.RoundTripper {
 func never(error) bool { return false }
 
 // remoteOptions are the go-containerregistry options for requests about ref's repository.
-func (c *Client) remoteOptions(ctx context.Context, ref Reference) []remote.Option {
+func (c *Client) remoteOptions(ctx context.Context, ref Reference) ([]remote.Option, error) {
+	rt, _, err := c.authTransport(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	// go-containerregistry uses an authenticated transport (a *transport.Wrapper) as it is: no
+	// second ping, no retry layer of its own (the client's retryTransport is inside).
 	return []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(c.keychain),
-		remote.WithTransport(c.inner(ref.Registry)),
-		remote.WithUserAgent(c.userAgent),
+		remote.WithTransport(rt),
 		remote.WithRetryPredicate(never),
 		remote.WithRetryStatusCodes(),
 		remote.WithJobs(c.jobs),
-	}
+	}, nil
 }
 
-// blobClient is an authenticated HTTP client for ref's repository, for the blob downloads the
-// client makes itself (to resume, hash once, and report progress).
-func (c *Client) blobClient(ctx context.Context, ref Reference) (*http.Client, name.Repository, error) {
+// authTransport is the authenticated transport for ref's repository (pull scope), made once:
+// go-containerregistry's ping and token handshake over the client's own layers.
+func (c *Client) authTransport(ctx context.Context, ref Reference) (http.RoundTripper, name.Repository, error) {
 	repo, err := ref.repository(false)
 	if err != nil {
 		return nil, name.Repository{}, err
+	}
+	key := ref.Registry + "/" + ref.Repository
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	if rt, ok := c.auth[key]; ok {
+		return rt, repo, nil
 	}
 	auth, err := authn.Resolve(ctx, c.keychain, repo)
 	if err != nil {
 		return nil, name.Repository{}, fmt.Errorf("registry: credentials for %s: %w", ref.Registry, err)
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, c.inner(ref.Registry), []string{repo.Scope(transport.PullScope)})
+	inner := transport.NewUserAgent(c.inner(ref.Registry), c.userAgent)
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, inner, []string{repo.Scope(transport.PullScope)})
 	if err != nil {
-		return nil, name.Repository{}, registryError(http.MethodGet, err)
+		return nil, name.Repository{}, fmt.Errorf("registry: %s: %w", ref.Registry, registryError(http.MethodGet, err))
 	}
-	rt = transport.NewUserAgent(rt, c.userAgent)
+	c.auth[key] = rt
+	return rt, repo, nil
+}
+
+// blobClient is an authenticated HTTP client for ref's repository, for the blob downloads the
+// client makes itself (to resume, hash once, and report progress).
+func (c *Client) blobClient(ctx context.Context, ref Reference) (*http.Client, name.Repository, error) {
+	rt, repo, err := c.authTransport(ctx, ref)
+	if err != nil {
+		return nil, name.Repository{}, err
+	}
 	return &http.Client{Transport: rt, CheckRedirect: checkRedirect}, repo, nil
 }
 

@@ -77,7 +77,7 @@ func TestADroppedTransferResumesWithARange(t *testing.T) {
 	ts.AddFault(registrytest.Fault{Kind: registrytest.FaultDropConnection, After: 100 << 10, Route: registrytest.RouteBlobs, Digest: bigLayer, Times: 1})
 	var resumedFrom int64 = -1
 	c := testClient(t, WithProgress(func(p Progress) {
-		if p.State == ProgressStarted && p.Attempt == 1 {
+		if p.State == ProgressRetry && p.Attempt == 1 {
 			resumedFrom = p.Complete
 		}
 	}))

@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,6 +20,8 @@ import (
 
 // Limits bound what a Pull may write, so that a layer cannot become a bomb: a few compressed
 // bytes that expand into a full disk, or millions of files. A zero field takes its default.
+// While layers stream in parallel, every file any layer writes counts, even one a later layer
+// of a modelcar replaces: the count errs on the side of refusing.
 type Limits struct {
 	// MaxFiles is the most model files an artefact may hold (default 100 000).
 	MaxFiles int
@@ -49,7 +53,8 @@ type File struct {
 	Path string
 	// Size is its length in bytes.
 	Size int64
-	// Digest is the SHA-256 of its content, computed as it was written.
+	// Digest is the SHA-256 of its content, computed as it was written (for a ModelPack .raw
+	// layer, the layer's own digest, checked as it streamed).
 	Digest v1.Hash
 }
 
@@ -61,13 +66,17 @@ type Pulled struct {
 	Files []File
 }
 
-// Pull downloads art's layers, several at once, each checked against its digest as it streams,
-// and writes the model files they hold into dir, which must be empty or absent. dir is a
-// staging directory: Pull never publishes anything, and on any error dir may hold a partial
-// model that the caller must remove (or leave unpublished). Layers are applied in order: for a
-// modelcar, later layers override earlier ones and whiteouts remove entries, and only entries
-// under models/ become files (the prefix stripped). Every entry is checked: no absolute path, no
-// "..", no link out of the model, no device, no name twice in a layer, within limits.
+// Pull downloads art's layers, several at once, and writes the model files they hold into dir,
+// which must be empty or absent. Each layer is read from the network once: it is hashed and
+// extracted as it streams, into its own scratch directory beside dir, and counts only once its
+// size and digest matched at the end of the stream. The layers are then applied to dir in
+// order: for a modelcar, later layers override earlier ones and whiteouts remove entries, and
+// only entries under models/ become files (the prefix stripped). Every entry is checked as it
+// is read: no absolute path, no "..", no link out of the model, no device, no name twice in a
+// layer, within limits.
+//
+// dir is a staging directory: Pull never publishes anything. On any error dir may hold part of
+// a model, which the caller must remove (or at least never load).
 func (c *Client) Pull(ctx context.Context, art *Artifact, dir string, limits Limits) (*Pulled, error) {
 	limits = limits.withDefaults()
 	var declared int64
@@ -88,23 +97,28 @@ func (c *Client) Pull(ctx context.Context, art *Artifact, dir string, limits Lim
 	} else if len(ents) > 0 {
 		return nil, fmt.Errorf("registry: staging directory %s is not empty", dir)
 	}
-	// Blobs are staged beside dir, on the same file system, so a raw layer is renamed, not copied.
-	blobDir, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), ".oci-blobs-")
+	// Scratch space beside dir, on the same file system, so files are renamed into place.
+	scratch, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), ".oci-layers-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(blobDir)
-
+	defer os.RemoveAll(scratch)
 	hc, repo, err := c.blobClient(ctx, art.Reference)
 	if err != nil {
 		return nil, err
 	}
+
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	done := make([]chan error, len(art.Layers))
-	for i := range done {
-		done[i] = make(chan error, 1)
+	type result struct {
+		staged *stagedLayer
+		err    error
 	}
+	done := make([]chan result, len(art.Layers))
+	for i := range done {
+		done[i] = make(chan result, 1)
+	}
+	budget := newBudget(limits)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.jobs)
 	launched := make(chan struct{})
@@ -112,79 +126,76 @@ func (c *Client) Pull(ctx context.Context, art *Artifact, dir string, limits Lim
 		defer close(launched)
 		for i, l := range art.Layers {
 			g.Go(func() error {
-				err := c.downloadLayer(gctx, hc, repo, art, i, l, blobPath(blobDir, l.Descriptor.Digest))
-				done[i] <- err
+				st, err := c.streamLayer(gctx, hc, repo, art, i, l, filepath.Join(scratch, strconv.Itoa(i)), budget)
+				done[i] <- result{st, err}
 				return err
 			})
 		}
 	}()
 
-	// Layers are applied in order as each arrives, while later ones still download.
+	// Layers are applied in order as each completes, while later ones still stream.
 	x := newExtractor(dir, limits, art.Format)
 	var applyErr error
 	for i, l := range art.Layers {
-		var err error
+		var res result
 		select {
-		case err = <-done[i]:
+		case res = <-done[i]:
 		case <-ctx.Done():
-			err = context.Cause(ctx)
+			res.err = context.Cause(ctx)
 		}
-		if err != nil {
-			applyErr = err
+		if res.err != nil {
+			applyErr = res.err
 			break
 		}
-		if err := x.apply(ctx, i, l, blobPath(blobDir, l.Descriptor.Digest)); err != nil {
+		if err := x.merge(i, l, res.staged); err != nil {
 			applyErr = fmt.Errorf("registry: %s: %w", art.Reference, err)
 			break
 		}
-		_ = os.Remove(blobPath(blobDir, l.Descriptor.Digest))
 	}
 	if applyErr != nil {
 		cancel(applyErr)
 	}
 	<-launched
-	werr := g.Wait()
-	if applyErr == nil && werr != nil {
+	if werr := g.Wait(); applyErr == nil && werr != nil {
 		applyErr = werr
 	}
 	if applyErr != nil {
 		return nil, applyErr
 	}
-	files, err := x.finish()
-	if err != nil {
-		return nil, fmt.Errorf("registry: %s: %w", art.Reference, err)
-	}
-	return &Pulled{Dir: dir, Files: files}, nil
+	return &Pulled{Dir: dir, Files: sortedFiles(x.files)}, nil
 }
 
-func blobPath(dir string, d v1.Hash) string { return filepath.Join(dir, d.Algorithm+"-"+d.Hex) }
-
-// fileSink is a blobSink on a file.
-type fileSink struct{ f *os.File }
-
-func (s *fileSink) Write(p []byte) (int, error) { return s.f.Write(p) }
-func (s *fileSink) Reset() error {
-	if err := s.f.Truncate(0); err != nil {
-		return err
+// streamLayer reads layer i from the registry once, extracting it into its scratch directory as
+// it arrives, and returns what it holds only after the stream's size and digest matched.
+func (c *Client) streamLayer(ctx context.Context, hc *http.Client, repo name.Repository, art *Artifact, i int, l Layer, scratch string, b *budget) (*stagedLayer, error) {
+	if err := os.Mkdir(scratch, 0o700); err != nil {
+		return nil, err
 	}
-	_, err := s.f.Seek(0, 0)
-	return err
-}
-
-// downloadLayer stages layer i's blob at path, checked against its digest and size.
-func (c *Client) downloadLayer(ctx context.Context, hc *http.Client, repo name.Repository, art *Artifact, i int, l Layer, path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	br, err := c.openBlob(ctx, hc, repo, l.Descriptor, fmt.Sprintf("layer %d of %s", i, art.Reference.Name()))
 	if err != nil {
-		if errors.Is(err, os.ErrExist) { // the same blob twice in one manifest: fetched once
-			return nil
+		return nil, err
+	}
+	defer br.Close()
+	var st *stagedLayer
+	if l.kind == layerRaw {
+		st, err = stageRaw(br, l, scratch, b)
+	} else {
+		st, err = stageTar(ctx, br, l, art.Format, scratch, b)
+	}
+	if err != nil {
+		// A stream that fails its digest says more than whatever its bytes made the extractor
+		// refuse: report the digest when it is the cause.
+		if _, derr := io.Copy(io.Discard, br); derr != nil && errors.As(derr, new(*DigestError)) {
+			return nil, derr
 		}
-		return err
+		return nil, err
 	}
-	err = c.fetchBlob(ctx, hc, repo, art.Reference, l.Descriptor, &fileSink{f}, fmt.Sprintf("layer %d", i))
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	// The extractor may stop before the end (tar padding, trailing bytes): the digest covers
+	// every byte, so read to the end.
+	if _, err := io.CopyBuffer(io.Discard, br, make([]byte, 32<<10)); err != nil {
+		return nil, err
 	}
-	return err
+	return st, nil
 }
 
 // cleanModelPath checks a path inside the model: relative, slash-separated, no "..", no ".",

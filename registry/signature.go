@@ -118,7 +118,11 @@ func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.H
 	if err != nil {
 		return nil, err
 	}
-	idx, err := remote.Referrers(dn, c.remoteOptions(ctx, ref)...)
+	opts, err := c.remoteOptions(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := remote.Referrers(dn, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: referrers of %s in %s: %w", digest, ref.Name(), registryError(http.MethodGet, err))
 	}
@@ -170,7 +174,11 @@ func (c *Client) legacySignatures(ctx context.Context, ref Reference, digest v1.
 		return nil, err
 	}
 	tag := LegacySignatureTag(digest)
-	desc, err := remote.Get(repo.Tag(tag), c.remoteOptions(ctx, ref)...)
+	opts, err := c.remoteOptions(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(repo.Tag(tag), opts...)
 	if err != nil {
 		err = registryError(http.MethodGet, err)
 		if errors.Is(err, ErrNotFound) {
