@@ -59,10 +59,10 @@ func (b *budget) take(size int64) (string, bool) {
 type opKind int
 
 const (
-	opFile     opKind = iota + 1 // a regular file, staged in the layer's scratch directory
-	opRemove                     // a whiteout: remove a path from lower layers
-	opDir                        // a directory: replaces a lower layer's file of that name
-	opLink                       // a hard or symbolic link: a copy of its target, once applied
+	opFile   opKind = iota + 1 // a regular file, staged in the layer's scratch directory
+	opRemove                   // a whiteout: remove a path from lower layers
+	opDir                      // a directory: replaces a lower layer's file of that name
+	opLink                     // a hard or symbolic link: a copy of its target, once applied
 )
 
 type op struct {

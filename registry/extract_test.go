@@ -29,7 +29,7 @@ func TestHostileLayerEntriesAreRefusedWithTheirName(t *testing.T) {
 		"device":               {[]registrytest.Entry{{Name: "models/dev", Type: tar.TypeChar}}, "models/dev", "device", ErrUnsafeArchive},
 		"fifo":                 {[]registrytest.Entry{{Name: "models/fifo", Type: tar.TypeFifo}}, "models/fifo", "FIFO", ErrUnsafeArchive},
 		"duplicate":            {[]registrytest.Entry{registrytest.File("models/a", []byte("1")), registrytest.File("models/a", []byte("2"))}, "models/a", "twice", ErrUnsafeArchive},
-		"duplicate dot slash":     {[]registrytest.Entry{registrytest.File("models/a", []byte("1")), registrytest.File("./models/a", []byte("2"))}, "./models/a", "twice", ErrUnsafeArchive},
+		"duplicate dot slash":  {[]registrytest.Entry{registrytest.File("models/a", []byte("1")), registrytest.File("./models/a", []byte("2"))}, "./models/a", "twice", ErrUnsafeArchive},
 		"backslash":            {[]registrytest.Entry{registrytest.File(`models/..\..\x`, []byte("1"))}, `models/..\..\x`, "backslash", ErrUnsafeArchive},
 		"file too big":         {[]registrytest.Entry{registrytest.File("models/big", make([]byte, 2000))}, "models/big", "one file", ErrLimitExceeded},
 		"too many files":       {[]registrytest.Entry{registrytest.File("models/1", nil), registrytest.File("models/2", nil), registrytest.File("models/3", nil), registrytest.File("models/4", nil)}, "models/4", "3 files", ErrLimitExceeded},
