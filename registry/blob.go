@@ -276,6 +276,7 @@ func transient(err error) bool {
 	case errors.As(err, &re):
 		return retryableStatus(re.StatusCode)
 	}
-	// Errors from Do: a refused or reset connection, a retry layer giving up.
-	return !errors.Is(err, ErrRetryBudget) && !errors.Is(err, context.Canceled)
+	// Errors from Do: a refused or reset connection is worth another try; the retry layer
+	// giving up, or a TLS failure, is not.
+	return !errors.Is(err, ErrRetryBudget) && retryableNetError(err)
 }

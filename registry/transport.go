@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -141,7 +142,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		switch {
 		case err != nil:
-			if errors.Is(err, ErrPlainHTTP) {
+			if !retryableNetError(err) {
 				return nil, err
 			}
 		case retryableStatus(resp.StatusCode):
@@ -166,6 +167,26 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// retryableNetError reports whether a failed request may pass if sent again: the connection
+// was refused, reset or cut, or stalled. A TLS or certificate failure, a refused redirect or a
+// plain-HTTP refusal will fail the same way again (and go-containerregistry's https-then-http
+// probe of a loopback registry must see its https failure at once).
+func retryableNetError(err error) bool {
+	if errors.Is(err, ErrPlainHTTP) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrStalled), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	return false
 }
 
 // timeoutTransport bounds the wait for response headers and, for the body, every single read:
