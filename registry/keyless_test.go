@@ -8,8 +8,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"google.golang.org/protobuf/proto"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -92,4 +99,85 @@ func TestKeylessLegacySignatureVerifiesTheIdentityAndTheRekorEntry(t *testing.T)
 	if !errors.Is(err, ErrSignature) {
 		t.Fatalf("wrong identity: err = %v", err)
 	}
+}
+
+// keylessBundle is cosign v3's keyless signature of stmt as a Sigstore bundle v0.3, made by a
+// VirtualSigstore: a Fulcio leaf certificate, the Rekor entry with its inclusion proof, and a
+// timestamp authority's timestamp.
+func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, stmt []byte) []byte {
+	t.Helper()
+	ent, err := vs.AttestAtTime(keylessIdentity, keylessIssuer, stmt, time.Now().Add(5*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := ent.VerificationContent()
+	sc, _ := ent.SignatureContent()
+	env := sc.EnvelopeContent().RawEnvelope()
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, _ := ent.TlogEntries()
+	tle := proto.Clone(tl[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	// VirtualSigstore leaves the kind unset; loading a bundle needs it.
+	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
+	tss, _ := ent.Timestamps()
+	var ts []*protocommon.RFC3161SignedTimestamp
+	for _, t := range tss {
+		ts = append(ts, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: t})
+	}
+	pb := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
+			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: ts},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: payload, PayloadType: env.PayloadType,
+			Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}},
+		}},
+	}
+	b, err := (&bundle.Bundle{Bundle: pb}).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestKeylessBundleReferrerVerifiesTheIdentity(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.NewVerifier(vs, verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registryModes(t, func(t *testing.T, ts *registrytest.TestServer) {
+		d := signedModel(t, ts, "acme/model", "weights")
+		pushBundle(t, ts, "acme/model", d, keylessBundle(t, vs, statement(d.Digest, CosignPredicateType)))
+		c := testClient(t)
+		art := openRef(t, c, ts.Ref("acme/model", "v1"))
+		id, _ := verify.NewShortCertificateIdentity(keylessIssuer, "", keylessIdentity, "")
+		vsig, err := c.VerifySignature(context.Background(), art, v, verify.WithCertificateIdentity(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vsig.Signature.Form != FormBundle || vsig.Result.Signature.Certificate.Issuer != keylessIssuer {
+			t.Fatalf("verified %+v", vsig.Result.Signature.Certificate)
+		}
+		wrongIssuer, _ := verify.NewShortCertificateIdentity("https://other-issuer.example", "", keylessIdentity, "")
+		if _, err := c.VerifySignature(context.Background(), art, v, verify.WithCertificateIdentity(wrongIssuer)); !errors.Is(err, ErrSignature) {
+			t.Fatalf("wrong issuer: err = %v", err)
+		}
+		// A key-only policy refuses a certificate signature.
+		if _, err := c.VerifySignature(context.Background(), art, v, verify.WithKey()); !errors.Is(err, ErrSignature) {
+			t.Fatalf("key policy on a certificate: err = %v", err)
+		}
+	})
 }
