@@ -272,11 +272,21 @@ type extractor struct {
 	format Format
 	files  map[string]File
 	owner  map[string]int // which layer wrote each file
+	dirs   map[string]int // how many files each directory holds, at any depth
 	total  int64
 }
 
 func newExtractor(dir string, limits Limits, f Format) *extractor {
-	return &extractor{dir: dir, limits: limits, format: f, files: map[string]File{}, owner: map[string]int{}}
+	return &extractor{dir: dir, limits: limits, format: f, files: map[string]File{}, owner: map[string]int{}, dirs: map[string]int{}}
+}
+
+// countDirs adds delta to the file count of every directory above p.
+func (x *extractor) countDirs(p string, delta int) {
+	for q := path.Dir(p); q != "."; q = path.Dir(q) {
+		if x.dirs[q] += delta; x.dirs[q] == 0 {
+			delete(x.dirs, q)
+		}
+	}
 }
 
 // merge applies staged layer i: whiteouts remove what lower layers wrote, files are renamed
@@ -335,7 +345,11 @@ func (x *extractor) admit(l Layer, entry, p string, size int64) error {
 }
 
 func (x *extractor) add(i int, f File) {
-	x.total += f.Size - x.files[f.Path].Size
+	old, exists := x.files[f.Path]
+	if !exists {
+		x.countDirs(f.Path, 1)
+	}
+	x.total += f.Size - old.Size
 	x.files[f.Path] = f
 	x.owner[f.Path] = i
 }
@@ -349,10 +363,8 @@ func (x *extractor) prepare(l Layer, entry, p string) (string, error) {
 			return "", refuse(l, entry, fmt.Sprintf("its parent %q is a file", q), ErrUnsafeArchive)
 		}
 	}
-	for f := range x.files {
-		if strings.HasPrefix(f, p+"/") {
-			return "", refuse(l, entry, fmt.Sprintf("it is a directory holding %q", f), ErrUnsafeArchive)
-		}
+	if n := x.dirs[p]; n > 0 {
+		return "", refuse(l, entry, fmt.Sprintf("it is a directory holding %d files", n), ErrUnsafeArchive)
 	}
 	dst := filepath.Join(x.dir, filepath.FromSlash(p))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -370,6 +382,7 @@ func (x *extractor) remove(i int, p string) {
 		if (p == "" || f == p || strings.HasPrefix(f, p+"/")) && x.owner[f] < i {
 			_ = os.Remove(filepath.Join(x.dir, filepath.FromSlash(f)))
 			x.total -= x.files[f].Size
+			x.countDirs(f, -1)
 			delete(x.files, f)
 			delete(x.owner, f)
 		}

@@ -113,3 +113,19 @@ func TestUnknownMediaTypesAreRefusedNotSkipped(t *testing.T) {
 		t.Fatalf("helm chart: err = %v", err)
 	}
 }
+
+func TestAFileWhereADirectoryIsAndTheReverseAreRefused(t *testing.T) {
+	ts := registrytest.NewServer(t)
+	for repo, entries := range map[string][]registrytest.Entry{
+		"acme/file-then-dir": {registrytest.File("x", []byte("1")), registrytest.File("x/y", []byte("2"))},
+		"acme/dir-then-file": {registrytest.File("x/y", []byte("1")), registrytest.File("x", []byte("2"))},
+	} {
+		m := registrytest.ModelKit(nil)
+		m.Layers[0].Data = registrytest.Tar(entries...)
+		ts.PushManifest(t, repo, "v1", m)
+		_, _, err := pull(t, testClient(t), ts.Ref(repo, "v1"), Limits{})
+		if !errors.Is(err, ErrUnsafeArchive) || !(strings.Contains(err.Error(), "is a file") || strings.Contains(err.Error(), "directory holding")) {
+			t.Fatalf("%s: err = %v", repo, err)
+		}
+	}
+}

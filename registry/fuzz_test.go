@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/echelongraph/go-modelverify/registry/registrytest"
@@ -106,5 +108,26 @@ func FuzzSignaturePayloads(f *testing.F) {
 		}
 		_, _ = rekorEntry(rekor)
 		_, _ = legacyBundle(payload, map[string]string{annotationSignature: "c2ln", annotationRekorBundle: string(rekor), annotationCertificate: string(stmt)})
+	})
+}
+
+func FuzzDockerConfig(f *testing.F) {
+	f.Add([]byte(`{"auths":{"ghcr.io":{"auth":"dTpw"}},"credHelpers":{"gcr.io":"gcloud"}}`))
+	f.Add([]byte(`{"auths":{"x":{"auth":"!!"}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseDockerConfig(data)
+		if err != nil {
+			return
+		}
+		kc := &dockerKeychain{cfg: cfg, helper: func(context.Context, string, string) (authn.AuthConfig, error) { return authn.AuthConfig{}, nil }}
+		for host := range cfg.Auths {
+			reg, err := name.NewRegistry(normalizeRegistryHost(host))
+			if err != nil {
+				continue
+			}
+			if _, err := kc.Resolve(reg); err != nil {
+				t.Fatalf("an accepted config fails to resolve %q: %v", host, err)
+			}
+		}
 	})
 }
