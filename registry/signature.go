@@ -114,6 +114,42 @@ func (c *Client) Signatures(ctx context.Context, ref Reference, digest v1.Hash) 
 }
 
 func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.Hash) ([]*Signature, error) {
+	refs, err := c.Referrers(ctx, ref, digest, MediaTypeSigstoreBundle)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Signature
+	for _, r := range refs {
+		for _, l := range r.Manifest.Layers {
+			if !strings.HasPrefix(string(l.MediaType), "application/vnd.dev.sigstore.bundle") {
+				continue
+			}
+			data, err := c.smallBlob(ctx, ref, l, "signature bundle")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &Signature{Form: FormBundle, Subject: digest, Source: "referrer " + r.Digest.String(), Bundle: data})
+		}
+	}
+	return out, nil
+}
+
+// Referrer is an artefact that names a manifest as its subject, as its own manifest says.
+type Referrer struct {
+	// Digest is the referrer manifest's digest.
+	Digest v1.Hash
+	// ArtifactType is the referrer manifest's artifactType, else its config media type.
+	ArtifactType string
+	// Manifest is the referrer's manifest, read by digest.
+	Manifest *v1.Manifest
+}
+
+// Referrers lists the artefacts in ref's repository whose subject is digest, through the OCI
+// 1.1 referrers API or, where the registry has none, the sha256-<hex> tag schema. Each is read
+// from its own manifest, whose subject must be digest and whose artifactType must be
+// artifactType (unless that is ""): an index entry's word is not taken for either (see
+// registrytest on go-containerregistry's registry). At most 256 referrers are read.
+func (c *Client) Referrers(ctx context.Context, ref Reference, digest v1.Hash, artifactType string) ([]Referrer, error) {
 	dn, err := ref.digestName(false, digest.String())
 	if err != nil {
 		return nil, err
@@ -133,10 +169,8 @@ func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.H
 	if len(im.Manifests) > maxReferrers {
 		return nil, fmt.Errorf("registry: %s in %s has %d referrers, more than the %d read", digest, ref.Name(), len(im.Manifests), maxReferrers)
 	}
-	var out []*Signature
+	var out []Referrer
 	for _, d := range im.Manifests {
-		// The index entry's artifactType is not trusted (go-containerregistry's registry reports
-		// the config media type there): the referrer's own manifest decides.
 		raw, _, err := c.manifest(ctx, ref, d.Digest)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -145,24 +179,25 @@ func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.H
 			return nil, err
 		}
 		m, err := v1.ParseManifest(bytes.NewReader(raw))
-		if err != nil || m.ArtifactType != MediaTypeSigstoreBundle {
-			continue // another kind of referrer (an SBOM, an attestation index...)
+		if err != nil {
+			continue // an index or something else that is not a referrer manifest
 		}
-		if m.Subject == nil || m.Subject.Digest != digest {
-			continue // the tag schema index may list what it likes; the referrer must name the digest
+		at := m.ArtifactType
+		if at == "" {
+			at = string(m.Config.MediaType)
 		}
-		for _, l := range m.Layers {
-			if !strings.HasPrefix(string(l.MediaType), "application/vnd.dev.sigstore.bundle") {
-				continue
-			}
-			data, err := c.smallBlob(ctx, ref, l, "signature bundle")
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, &Signature{Form: FormBundle, Subject: digest, Source: "referrer " + d.Digest.String(), Bundle: data})
+		if (artifactType != "" && at != artifactType) || m.Subject == nil || m.Subject.Digest != digest {
+			continue
 		}
+		out = append(out, Referrer{Digest: d.Digest, ArtifactType: at, Manifest: m})
 	}
 	return out, nil
+}
+
+// ReadBlob reads a small blob of ref's repository (at most 4 MiB: a signature, a config, an
+// OMS bundle), checked against desc's digest and size.
+func (c *Client) ReadBlob(ctx context.Context, ref Reference, desc v1.Descriptor) ([]byte, error) {
+	return c.smallBlob(ctx, ref, desc, "blob")
 }
 
 // LegacySignatureTag is the tag cosign's legacy form stores digest's signatures under.

@@ -237,3 +237,29 @@ func TestSimpleSigningPayloadChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestReferrersAreFilteredByTheirOwnManifestsArtifactType(t *testing.T) {
+	registryModes(t, func(t *testing.T, ts *registrytest.TestServer) {
+		d := signedModel(t, ts, "acme/model", "weights")
+		empty := registrytest.Blob{MediaType: registrytest.MediaTypeEmptyJSON, Data: []byte("{}")}
+		subject := &registrytest.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+		sbom := ts.PushReferrer(t, "acme/model", registrytest.Manifest{ArtifactType: "application/spdx+json", Config: empty,
+			Layers: []registrytest.Blob{{MediaType: "application/spdx+json", Data: []byte(`{"spdxVersion":"SPDX-2.3"}`)}}, Subject: subject})
+		oms := ts.PushReferrer(t, "acme/model", registrytest.Manifest{ArtifactType: MediaTypeSigstoreBundle, Config: empty,
+			Layers: []registrytest.Blob{{MediaType: MediaTypeSigstoreBundle, Data: []byte(`{}`)}}, Subject: subject})
+		c := testClient(t)
+		art := openRef(t, c, ts.Ref("acme/model", "v1"))
+		all, err := c.Referrers(context.Background(), art.Reference, art.Digest, "")
+		if err != nil || len(all) != 2 {
+			t.Fatalf("all referrers: %d, %v", len(all), err)
+		}
+		only, err := c.Referrers(context.Background(), art.Reference, art.Digest, "application/spdx+json")
+		if err != nil || len(only) != 1 || only[0].Digest.String() != sbom.Digest {
+			t.Fatalf("filtered: %+v, %v (want %s, not %s)", only, err, sbom.Digest, oms.Digest)
+		}
+		b, err := c.ReadBlob(context.Background(), art.Reference, only[0].Manifest.Layers[0])
+		if err != nil || !strings.Contains(string(b), "SPDX-2.3") {
+			t.Fatalf("blob %q, %v", b, err)
+		}
+	})
+}
