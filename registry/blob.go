@@ -224,7 +224,7 @@ func (r *blobReader) retry(err error) bool {
 	}
 	wait := p.backoff(r.attempt)
 	if r.attempt >= p.retries || wait >= time.Until(r.deadline) {
-		r.err = fmt.Errorf("registry: %s (%s): %w (%v, %d attempts): %w", r.what, r.desc.Digest, ErrRetryBudget, p.budget, r.attempt+1, err)
+		r.err = &budgetError{fmt.Errorf("registry: %s (%s): %w (%v, %d attempts): %w", r.what, r.desc.Digest, ErrRetryBudget, p.budget, r.attempt+1, err)}
 		return false
 	}
 	r.attempt++

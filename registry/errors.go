@@ -174,6 +174,14 @@ func (e *SignatureError) Is(target error) bool {
 	return target == ErrSignature && !errors.Is(e.Err, ErrUnsigned)
 }
 
+// budgetError is a transient failure that outlasted the retry budget: it matches ErrTemporary
+// (it may pass later) besides ErrRetryBudget and the failure itself.
+type budgetError struct{ err error }
+
+func (e *budgetError) Error() string        { return e.err.Error() }
+func (e *budgetError) Unwrap() error        { return e.err }
+func (e *budgetError) Is(target error) bool { return target == ErrTemporary }
+
 // retryableStatus are the codes worth retrying: timeouts, rate limits, server errors.
 func retryableStatus(code int) bool {
 	switch code {

@@ -260,3 +260,13 @@ func blobGets(ts *registrytest.TestServer) int {
 	}
 	return n
 }
+
+func TestAnUnreachableRegistryIsATemporaryFailureAfterTheBudget(t *testing.T) {
+	ts := registrytest.NewServer(t)
+	ref := ts.Ref("acme/m", "v1")
+	ts.Registry.Close() // the port now refuses connections
+	_, err := testClient(t).Open(context.Background(), mustParse(t, ref))
+	if !errors.Is(err, ErrTemporary) || !errors.Is(err, ErrRetryBudget) {
+		t.Fatalf("err = %v, want ErrTemporary and ErrRetryBudget", err)
+	}
+}

@@ -157,7 +157,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if resp != nil {
 				return resp, nil // the registry's own error says more than "budget spent"
 			}
-			return nil, fmt.Errorf("registry: %w (%v, %d attempts): %w", ErrRetryBudget, t.policy.budget, attempt+1, err)
+			return nil, &budgetError{fmt.Errorf("registry: %w (%v, %d attempts): %w", ErrRetryBudget, t.policy.budget, attempt+1, err)}
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
