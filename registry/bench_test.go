@@ -38,9 +38,9 @@ func BenchmarkPullVerifyVersusGGCRPull(b *testing.B) {
 		_, _ = rand.Read(data)
 		tars = append(tars, registrytest.Tar(registrytest.File("models/shard-"+strconv.Itoa(i)+".bin", data)))
 	}
-	m := registrytest.Modelcar(tars...)
-	for i := range m.Layers {
-		m.Layers[i] = registrytest.Blob{MediaType: registrytest.MediaTypeLayerTar, Data: tars[i]}
+	m := registrytest.Modelcar() // its config; the layers stay uncompressed (Modelcar would gzip them)
+	for _, tr := range tars {
+		m.Layers = append(m.Layers, registrytest.Blob{MediaType: registrytest.MediaTypeLayerTar, Data: tr})
 	}
 	d := ts.PushManifest(b, "bench/model", "v1", m)
 	s := newSigner(b)

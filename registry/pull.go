@@ -162,7 +162,33 @@ func (c *Client) Pull(ctx context.Context, art *Artifact, dir string, limits Lim
 	if applyErr != nil {
 		return nil, applyErr
 	}
+	if err := removeEmptyDirs(dir); err != nil {
+		return nil, err
+	}
 	return &Pulled{Dir: dir, Files: sortedFiles(x.files)}, nil
+}
+
+// removeEmptyDirs removes the directories under root that whiteouts emptied, so that the staging
+// directory holds the model's files and their parents, nothing else.
+func removeEmptyDirs(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != root {
+			dirs = append(dirs, p)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first: WalkDir lists parents before children
+		if ents, err := os.ReadDir(dirs[i]); err == nil && len(ents) == 0 {
+			if err := os.Remove(dirs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // streamLayer reads layer i from the registry once, extracting it into its scratch directory as

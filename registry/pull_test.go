@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -23,9 +25,11 @@ func TestModelcarLayersFlattenWithWhiteoutsAndOnlyModelsBecomeFiles(t *testing.T
 			registrytest.File("models/sub/gone.txt", []byte("gone")),
 			registrytest.File("models/sub/also-gone.txt", []byte("gone")),
 			registrytest.File("models/keep/kept.txt", []byte("kept")),
+			registrytest.File("models/tmp/scratch/x.txt", []byte("x")),
 		)
 		top := registrytest.Tar(
 			registrytest.File("models/.wh.old.bin", nil),
+			registrytest.File("models/.wh.tmp", nil),
 			registrytest.File("models/sub/.wh..wh..opq", nil),
 			registrytest.File("models/sub/new.txt", []byte("new")),
 			registrytest.File("models/config.json", []byte(`{"a":2}`)),
@@ -52,6 +56,9 @@ func TestModelcarLayersFlattenWithWhiteoutsAndOnlyModelsBecomeFiles(t *testing.T
 		}
 		if !slices.Equal(paths, []string{"alias.json", "config.json", "keep/kept.txt", "sub/new.txt"}) {
 			t.Fatalf("files = %v", paths)
+		}
+		if _, err := os.Stat(filepath.Join(p.Dir, "tmp")); !os.IsNotExist(err) {
+			t.Fatalf("the whited-out directory is still there: %v", err)
 		}
 	})
 }
