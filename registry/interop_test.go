@@ -19,61 +19,10 @@ import (
 // both of its signature forms, and saved as an OCI image layout by crane (testdata/oci/make.sh).
 const ociFixtures = "../testdata/oci"
 
-// layoutBlob reads a blob of the fixture layout.
-func layoutBlob(t testing.TB, digest string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(ociFixtures, "layout", "blobs", strings.Replace(digest, ":", "/", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// pushLayoutManifest pushes a manifest or index of the layout, with everything it refers to,
-// byte for byte (so every digest stays what cosign signed), and tags it.
-func pushLayoutManifest(t testing.TB, ts *registrytest.TestServer, repo, tag string, d registrytest.Descriptor) {
-	t.Helper()
-	raw := layoutBlob(t, d.Digest)
-	var doc struct {
-		Manifests []registrytest.Descriptor `json:"manifests"`
-		Config    *registrytest.Descriptor  `json:"config"`
-		Layers    []registrytest.Descriptor `json:"layers"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range doc.Manifests {
-		pushLayoutManifest(t, ts, repo, "", m)
-	}
-	if doc.Config != nil {
-		ts.PushBlob(t, repo, layoutBlob(t, doc.Config.Digest))
-	}
-	for _, l := range doc.Layers {
-		ts.PushBlob(t, repo, layoutBlob(t, l.Digest))
-	}
-	ts.PushRaw(t, repo, tag, d.MediaType, raw)
-}
-
 // loadCosignFixtures pushes every tagged manifest of the fixture layout into ts.
 func loadCosignFixtures(t testing.TB, ts *registrytest.TestServer) {
 	t.Helper()
-	var idx struct {
-		Manifests []registrytest.Descriptor `json:"manifests"`
-	}
-	b, err := os.ReadFile(filepath.Join(ociFixtures, "layout", "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range idx.Manifests {
-		repo, tag, ok := strings.Cut(m.Annotations["org.opencontainers.image.ref.name"], ":")
-		if !ok {
-			t.Fatalf("layout entry %s has no ref name", m.Digest)
-		}
-		pushLayoutManifest(t, ts, repo, tag, m)
-	}
+	ts.PushLayout(t, filepath.Join(ociFixtures, "layout"))
 }
 
 func TestCosignCLISignaturesVerifyInBothForms(t *testing.T) {
@@ -153,7 +102,26 @@ func TestCosignCLILegacySignatureCopiedToAnotherImageIsRefused(t *testing.T) {
 			sigDesc.Digest = m.Digest
 		}
 	}
-	pushLayoutManifest(t, ts, "acme/modelpack-legacy", LegacySignatureTag(pack.Digest), sigDesc)
+	// Its blobs are in acme/modelcar-legacy; the copy needs them in this repository too.
+	raw, err := os.ReadFile(filepath.Join(ociFixtures, "layout", "blobs", strings.Replace(sigDesc.Digest, ":", "/", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sigManifest struct {
+		Config registrytest.Descriptor   `json:"config"`
+		Layers []registrytest.Descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(raw, &sigManifest); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append(sigManifest.Layers, sigManifest.Config) {
+		b, err := os.ReadFile(filepath.Join(ociFixtures, "layout", "blobs", strings.Replace(d.Digest, ":", "/", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.PushBlob(t, "acme/modelpack-legacy", b)
+	}
+	ts.PushRaw(t, "acme/modelpack-legacy", LegacySignatureTag(pack.Digest), sigDesc.MediaType, raw)
 	_, err = c.VerifySignature(context.Background(), pack, v, verify.WithKey())
 	if !errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), "another image") {
 		t.Fatalf("err = %v, want a refusal naming the copy", err)
