@@ -3,7 +3,8 @@
 // knobs to inject the faults a real registry and network produce (5xx answers, dropped
 // connections, stalls, wrong bytes, redirects to a storage host), credentials to demand, and
 // helpers that build and push the model artefacts people publish: KServe modelcar images, CNCF
-// ModelPack artefacts and KitOps ModelKits.
+// ModelPack artefacts and KitOps ModelKits, referrers (PushReferrer keeps the tag schema's index
+// up to date when the API is off), and whole OCI image layouts (PushLayout, byte for byte).
 //
 // The registry runs without the OCI 1.1 referrers API by default, so clients must use the
 // referrers tag schema (an index tagged sha256-<hex>), as against many real registries;
