@@ -52,13 +52,14 @@ now() { date +%s.%N; }
 best_crane= best_ours= peak=0
 ratios=()
 for round in $(seq 1 "$rounds"); do
-	rm -rf "$work/crane"
+	rm -rf "$work/crane" "$work/ours"
+	sync # each run starts with no other run's dirty pages to write back
 	t0=$(now)
 	"$crane" pull --format=oci "$reg/bench/model:v1" "$work/crane" 2>/dev/null
 	t1=$(now)
 	crane_s=$(echo "$t1 - $t0" | bc -l)
 
-	rm -rf "$work/ours"
+	sync
 	t0=$(now)
 	read -r _ bytes rss < <("$work/registrypull" pull -ref "oci://$reg/bench/model:v1" -key "$root/testdata/oci/cosign.pub" -dest "$work/ours")
 	t1=$(now)
