@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -121,5 +122,41 @@ func TestIndexResolvesToLinuxAmd64UnlessToldOtherwise(t *testing.T) {
 	_, _, err = pull(t, testClient(t, WithPlatform(v1.Platform{OS: "linux", Architecture: "s390x"})), ts.Ref("acme/multi", "v1"), Limits{})
 	if !errors.Is(err, ErrPlatformNotFound) {
 		t.Fatalf("err = %v, want ErrPlatformNotFound", err)
+	}
+}
+
+func TestZstdAndDockerLayersAndModelPackTarLayersExtract(t *testing.T) {
+	ts := registrytest.NewServer(t)
+	c := testClient(t)
+	tarball := registrytest.Tar(registrytest.File("models/w.bin", []byte("zstd weights")))
+	zm := registrytest.Modelcar()
+	zm.Layers = []registrytest.Blob{{MediaType: registrytest.MediaTypeLayerZstd, Data: registrytest.Zstd(tarball)}}
+	ts.PushManifest(t, "acme/zstd", "v1", zm)
+
+	// Docker's own media types, as docker push writes them.
+	dm := registrytest.Modelcar()
+	dm.Config.MediaType = "application/vnd.docker.container.image.v1+json"
+	dm.Layers = []registrytest.Blob{{MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", Data: registrytest.Gzip(tarball)}}
+	ts.PushBlob(t, "acme/docker", dm.Config.Data)
+	ts.PushBlob(t, "acme/docker", dm.Layers[0].Data)
+	raw := strings.Replace(string(dm.JSON()), registrytest.MediaTypeOCIManifest, "application/vnd.docker.distribution.manifest.v2+json", 1)
+	ts.PushRaw(t, "acme/docker", "v1", "application/vnd.docker.distribution.manifest.v2+json", []byte(raw))
+
+	pm := registrytest.ModelPack(nil)
+	pm.Layers = []registrytest.Blob{{MediaType: "application/vnd.cncf.model.weight.v1.tar+gzip", Data: registrytest.Gzip(registrytest.Tar(registrytest.File("shards/w.bin", []byte("pack weights"))))}}
+	ts.PushManifest(t, "acme/packtar", "v1", pm)
+
+	for repo, want := range map[string]map[string]string{
+		"acme/zstd":    {"w.bin": "zstd weights"},
+		"acme/docker":  {"w.bin": "zstd weights"},
+		"acme/packtar": {"shards/w.bin": "pack weights"},
+	} {
+		_, p, err := pull(t, c, ts.Ref(repo, "v1"), Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", repo, err)
+		}
+		if got := readTree(t, p); !maps.Equal(got, want) {
+			t.Fatalf("%s: files %v", repo, got)
+		}
 	}
 }
