@@ -84,7 +84,7 @@ type RegistryError struct {
 }
 
 func (e *RegistryError) Error() string {
-	msg := fmt.Sprintf("registry: %s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
+	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
 	for _, c := range e.Codes {
 		msg += " " + c
 	}
@@ -143,7 +143,7 @@ type EntryError struct {
 }
 
 func (e *EntryError) Error() string {
-	return fmt.Sprintf("registry: layer %s: entry %q: %s", e.Layer, e.Entry, e.Reason)
+	return fmt.Sprintf("layer %s: entry %q: %s", e.Layer, e.Entry, e.Reason)
 }
 
 func (e *EntryError) Unwrap() error { return e.Err }

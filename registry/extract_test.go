@@ -43,6 +43,9 @@ func TestHostileLayerEntriesAreRefusedWithTheirName(t *testing.T) {
 			if !errors.Is(err, tc.want) || !errors.As(err, &ee) {
 				t.Fatalf("err = %v, want %v as an *EntryError", err, tc.want)
 			}
+			if !strings.Contains(err.Error(), "oci://"+ts.Host+"/"+repo) {
+				t.Fatalf("the refusal does not name the model: %v", err)
+			}
 			if ee.Entry != tc.entry || !strings.Contains(ee.Reason, tc.reason) {
 				t.Fatalf("refused entry %q (%s), want %q (%s)", ee.Entry, ee.Reason, tc.entry, tc.reason)
 			}

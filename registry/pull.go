@@ -214,6 +214,9 @@ func (c *Client) streamLayer(ctx context.Context, hc *http.Client, repo name.Rep
 		if _, derr := io.Copy(io.Discard, br); derr != nil && errors.As(derr, new(*DigestError)) {
 			return nil, derr
 		}
+		if errors.As(err, new(*EntryError)) {
+			return nil, fmt.Errorf("registry: %s: %w", art.Reference, err)
+		}
 		return nil, err
 	}
 	// The extractor may stop before the end (tar padding, trailing bytes): the digest covers
