@@ -2,6 +2,9 @@ package registry
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -180,4 +183,50 @@ func TestKeylessBundleReferrerVerifiesTheIdentity(t *testing.T) {
 			t.Fatalf("key policy on a certificate: err = %v", err)
 		}
 	})
+}
+
+// A certificate signer without a transparency log (cosign sign --key K --certificate C
+// --certificate-chain CHAIN --tlog-upload=false) verifies against the publisher's CA with the
+// current time, as a "certificate" publisher's identity would be checked.
+func TestCertificateSignedLegacySignatureWithoutALogVerifiesAgainstTheCA(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, key, err := vs.GenerateLeafCert(keylessIdentity, keylessIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := registrytest.NewServer(t)
+	d := signedModel(t, ts, "acme/model", "weights")
+	payload := simpleSigningPayload(ts.Host+"/acme/model", d.Digest)
+	sum := sha256.Sum256(payload)
+	sig, err := ecdsa.SignASN1(rand.Reader, key.(*ecdsa.PrivateKey), sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := v1.NewHash(d.Digest)
+	ts.PushManifest(t, "acme/model", LegacySignatureTag(h), registrytest.Manifest{
+		Config: registrytest.Blob{MediaType: registrytest.MediaTypeOCIConfig, Data: []byte(`{}`)},
+		Layers: []registrytest.Blob{{MediaType: MediaTypeSimpleSigning, Data: payload, Annotations: map[string]string{
+			annotationSignature:   base64.StdEncoding.EncodeToString(sig),
+			annotationCertificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
+		}}},
+	})
+	v, err := verify.NewVerifier(vs, verify.WithCurrentTime())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testClient(t)
+	art := openRef(t, c, ts.Ref("acme/model", "v1"))
+	id, _ := verify.NewShortCertificateIdentity(keylessIssuer, "", keylessIdentity, "")
+	if _, err := c.VerifySignature(context.Background(), art, v, verify.WithCertificateIdentity(id)); err != nil {
+		t.Fatal(err)
+	}
+	// Another CA does not vouch for it.
+	other, _ := ca.NewVirtualSigstore()
+	v2, _ := verify.NewVerifier(other, verify.WithCurrentTime())
+	if _, err := c.VerifySignature(context.Background(), art, v2, verify.WithCertificateIdentity(id)); !errors.Is(err, ErrSignature) {
+		t.Fatalf("another CA: err = %v", err)
+	}
 }
