@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -802,7 +803,7 @@ func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *m
 		ev.Formats[f.Name] = f.Format
 	}
 	d.rec.Verification = ev.Verification
-	d.rec.Signer, d.rec.SignerIssuer = ev.Signer.Identity, ev.Signer.Issuer
+	d.rec.Signer, d.rec.SignerIssuer, d.rec.SignerExtensions = ev.Signer.Identity, ev.Signer.Issuer, maps.Clone(ev.Signer.Extensions)
 	d.rec.ManifestDigest, d.rec.SubjectName = ev.ManifestDigest, ev.SubjectName
 	return ev
 }
@@ -812,6 +813,7 @@ func signerOf(s manifest.SignerInfo) Signer {
 	switch s.Kind {
 	case manifest.SignerSigstore:
 		out.Identity, out.Issuer = s.Identity, s.OIDCIssuer
+		out.Extensions = maps.Clone(s.Extensions)
 	case manifest.SignerCertificate:
 		out.Identity, out.Issuer = s.Subject, s.Issuer
 	default:
