@@ -19,7 +19,7 @@ func TestEvidenceAndAuditCarryTheSignersFulcioExtensions(t *testing.T) {
 	ext := map[string]string{"sourceRepositoryURI": "https://github.com/acme/models", "sourceRepositoryRef": "refs/tags/v1.0"}
 	signed := &manifest.Manifest{ModelName: "tiny", Serialization: manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256}}
 	res := &manifest.Result{Manifest: signed, Signer: manifest.SignerInfo{Kind: manifest.SignerSigstore,
-		Identity: "https://github.com/acme/models/.github/workflows/release.yml@refs/tags/v1.0",
+		Identity:   "https://github.com/acme/models/.github/workflows/release.yml@refs/tags/v1.0",
 		OIDCIssuer: "https://token.actions.githubusercontent.com", Extensions: ext}}
 	v := &Verifier{policy: &Policy{}, cfg: config{now: time.Now}}
 	d := v.newDecision("hf://acme/tiny@v1.0")

@@ -2,11 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/echelongraph/go-modelverify/modelverify"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
 const pythonKeys = signedDir + "/keys/certificate"
