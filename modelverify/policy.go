@@ -311,7 +311,9 @@ func (e *FieldError) Error() string {
 type PolicyError struct {
 	// Source is the file the policy came from, empty when it was parsed from bytes.
 	Source string
-	// Problems lists each problem, in document order.
+	// Problems lists each problem: first those of the document's shape (unknown fields,
+	// values of the wrong kind), then the rest, which leave out what a shape problem already
+	// explains.
 	Problems []*FieldError
 }
 
