@@ -380,26 +380,37 @@ func ParsePolicy(data []byte) (*Policy, error) {
 }
 
 func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
+	p, ps := decodePolicy(data, baseDir)
+	if len(ps) > 0 {
+		return nil, ps.err(source)
+	}
+	return p, nil
+}
+
+// decodePolicy decodes, defaults and checks a policy document. It returns the policy whenever
+// the document could be decoded at all, with every problem found, so that CheckPolicyFile can
+// go on to check the resources it names in the same round.
+func decodePolicy(data []byte, baseDir string) (*Policy, problems) {
 	if len(data) > maxPolicySize {
-		return nil, (problems{{Message: fmt.Sprintf("document is larger than %d bytes", maxPolicySize)}}).err(source)
+		return nil, problems{{Message: fmt.Sprintf("document is larger than %d bytes", maxPolicySize)}}
 	}
 	if err := singleDocument(data); err != nil {
-		return nil, (problems{{Message: err.Error()}}).err(source)
+		return nil, problems{{Message: err.Error()}}
 	}
 	// Strict YAML refuses duplicate keys, which would otherwise let a later line silently
 	// override an earlier one.
 	jsonDoc, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, (problems{{Message: "not valid YAML or JSON: " + err.Error()}}).err(source)
+		return nil, problems{{Message: "not valid YAML or JSON: " + err.Error()}}
 	}
 	var tree any
 	dec := json.NewDecoder(bytes.NewReader(jsonDoc))
 	dec.UseNumber()
 	if err := dec.Decode(&tree); err != nil {
-		return nil, (problems{{Message: "not valid YAML or JSON: " + err.Error()}}).err(source)
+		return nil, problems{{Message: "not valid YAML or JSON: " + err.Error()}}
 	}
 	if _, ok := tree.(map[string]any); !ok {
-		return nil, (problems{{Message: "the document must be a mapping (apiVersion, kind, mode, endpoints, ...)"}}).err(source)
+		return nil, problems{{Message: "the document must be a mapping (apiVersion, kind, mode, endpoints, ...)"}}
 	}
 	// encoding/json matches keys case-insensitively and reports unknown fields without their
 	// path, so the document's shape is checked first, exactly and everywhere at once.
@@ -409,14 +420,14 @@ func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
 	checkShape(tree, reflect.TypeFor[Policy](), "", &shape)
 	if len(shape) > 0 {
 		if jsonDoc, err = json.Marshal(tree); err != nil {
-			return nil, append(shape, &FieldError{Message: err.Error()}).err(source)
+			return nil, append(shape, &FieldError{Message: err.Error()})
 		}
 	}
 	p := new(Policy)
 	strict := json.NewDecoder(bytes.NewReader(jsonDoc))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(p); err != nil {
-		return nil, append(shape, &FieldError{Message: err.Error()}).err(source)
+		return nil, append(shape, &FieldError{Message: err.Error()})
 	}
 	var ps problems
 	if p.APIVersion == "" {
@@ -435,10 +446,7 @@ func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
 			all = append(all, fe)
 		}
 	}
-	if len(all) > 0 {
-		return nil, all.err(source)
-	}
-	return p, nil
+	return p, all
 }
 
 // singleDocument refuses a YAML stream of several documents: the decoder reads only the first,
