@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/hub/hubtest"
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
@@ -227,5 +228,17 @@ audit: {path: missing/audit.jsonl}
 	}
 	if err := modelverify.CheckPolicyFile(path, modelverify.WithCacheDir(filepath.Join(dir, "cache"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A download that does not match the Hub's own digest is refused under the gate's one
+// sentinel for the idea, which the hub package's sentinel matches too.
+func TestAHubDigestMismatchMatchesBothLayersSentinels(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key), hubtest.WithFault(hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "model.safetensors"}))
+	_, err := g.verifier().Verify(context.Background(), "acme/tiny")
+	var de *hub.DigestError
+	if !errors.Is(err, modelverify.ErrDigestMismatch) || !errors.Is(err, hub.ErrDigestMismatch) || !errors.As(err, &de) {
+		t.Fatalf("got %v", err)
 	}
 }
