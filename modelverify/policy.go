@@ -482,9 +482,11 @@ func singleDocument(data []byte) error {
 	return nil
 }
 
-// Validate checks the policy and every file it names (keys, roots, trust root) and returns a
-// *PolicyError listing every problem, or nil. LoadPolicy and ParsePolicy call it; call it
-// yourself only for a policy built in code, where zero values mean the documented defaults.
+// Validate checks the policy and every file it names (keys, roots, trust root, each built into
+// the signature verifier that will use it) and returns a *PolicyError listing every problem,
+// or nil. LoadPolicy and ParsePolicy call it; call it yourself only for a policy built in code,
+// where zero values mean the documented defaults. CheckPolicy also checks the resources the
+// Verifier opens when it starts (the audit log, the record key).
 func (p *Policy) Validate() error {
 	return problems(p.check()).err("")
 }
