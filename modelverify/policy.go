@@ -231,8 +231,8 @@ type PEMSource struct {
 
 // ContentRules limit what a model's files may be.
 type ContentRules struct {
-	// AllowFormats are the formats that may load, by internal/scan's names. Default
-	// DefaultAllowFormats.
+	// AllowFormats are the formats that may load, by the names Scan reports in
+	// ScanReport.Format (POLICY.md lists them). Default DefaultAllowFormats.
 	AllowFormats []string `json:"allowFormats,omitempty"`
 	// Pickle is deny (the default) or scan.
 	Pickle PickleAction `json:"pickle,omitempty"`
@@ -508,7 +508,7 @@ func (pub *Publisher) SignaturePath() string {
 // recorded (mode audit).
 func (p *Policy) Enforcing() bool { return p.Mode != ModeAudit }
 
-// FormatAllowed reports whether files of format (internal/scan's name) may load under the
+// FormatAllowed reports whether files of format (a ScanReport.Format name) may load under the
 // format list alone; pickle-bearing formats must also pass the Pickle rule.
 func (c *ContentRules) FormatAllowed(format string) bool {
 	list := c.AllowFormats
