@@ -3,7 +3,10 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,5 +51,26 @@ func TestUnreachableHubIsTemporary(t *testing.T) {
 	_, err := c.ResolveRevision(context.Background(), Reference{Namespace: "acme", Name: "m"})
 	if err == nil || !errors.Is(err, ErrTemporary) {
 		t.Fatalf("error %v, want a temporary failure", err)
+	}
+}
+
+func TestDiskAndNetworkFailuresAreTemporaryButAnswersAboutTheModelAreNot(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&os.PathError{Op: "write", Path: "blobs/x.incomplete", Err: syscall.ENOSPC}, true},
+		{&FileError{Path: "a", Err: fmt.Errorf("writing staging file: %w", &os.PathError{Op: "write", Err: syscall.EIO})}, true},
+		{&os.PathError{Op: "open", Path: ".locks/x.lock", Err: syscall.EMFILE}, true},
+		{&os.PathError{Op: "open", Path: "blobs", Err: syscall.EACCES}, false},
+		{&FileError{Path: "a", Err: &DigestError{Algorithm: "sha256"}}, false},
+		{&HubError{StatusCode: 404, Err: ErrRepoNotFound}, false},
+		{&HubError{StatusCode: 502}, true},
+		{fmt.Errorf("hub: GET x: %w", &StallError{Host: "h", Wait: time.Second}), true},
+		{context.Canceled, false},
+	} {
+		if got := errors.Is(markTemporary(tc.err), ErrTemporary); got != tc.want {
+			t.Errorf("%v: temporary %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -27,6 +30,10 @@ const cacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n" +
 //	{Dir}/models--{org}--{name}/.no_exist/{commit}/{path} (file known absent at that commit)
 //	{Dir}/models--{org}--{name}/trees/{commit}.json       (cached tree listing)
 //	{Dir}/.locks/models--{org}--{name}/{blob}.lock
+//	{Dir}/models--{org}--{name}/blobs/{blob}.incomplete   (a transfer in progress, or kept to resume)
+//
+// A Download also makes short-lived files of its own, which staging.go lists; what a killed one
+// leaves of them is removed by the next.
 //
 // Python's transformers and huggingface_hub read a cache written by this type as their own.
 type Cache struct {
@@ -121,11 +128,8 @@ func (c *Cache) WriteRef(repoID, rev, commit string) error {
 	if rev == commit {
 		return nil
 	}
-	p := c.refPath(repoID, rev)
-	if b, err := os.ReadFile(p); err == nil && string(b) == commit {
-		return nil
-	}
-	return writeFileAtomic(p, []byte(commit))
+	sum := sha256.Sum256([]byte(rev))
+	return c.writeGuarded(repoID, "ref-"+hex.EncodeToString(sum[:8]), c.refPath(repoID, rev), []byte(commit))
 }
 
 // Lookup finds a file of a revision in the cache without any request, as huggingface_hub's
@@ -206,7 +210,33 @@ func (c *Cache) WriteTree(repoID, commit string, entries []TreeEntry) error {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	return writeFileAtomic(c.treePath(repoID, commit), b)
+	return c.writeGuarded(repoID, "tree-"+commit, c.treePath(repoID, commit), b)
+}
+
+// writeGuarded writes data to p atomically, unless p holds it already, under a lock of the
+// repo's that every writer of p takes, after removing the temporary files a killed writer of p
+// left ({base}.{hex}.tmp, writeFileAtomic's names). With nil data it only removes those.
+func (c *Cache) writeGuarded(repoID, lockName, p string, data []byte) error {
+	l, err := lockFile(context.Background(), filepath.Join(c.Dir, ".locks", RepoFolderName(repoID), lockName+".lock"))
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	leftover := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Base(p)) + `\.[0-9a-f]{8}\.tmp$`)
+	if entries, err := os.ReadDir(filepath.Dir(p)); err == nil {
+		for _, e := range entries {
+			if leftover.MatchString(e.Name()) && e.Type().IsRegular() {
+				os.Remove(filepath.Join(filepath.Dir(p), e.Name()))
+			}
+		}
+	}
+	if data == nil {
+		return nil
+	}
+	if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, data) {
+		return nil
+	}
+	return writeFileAtomic(p, data)
 }
 
 // ReadTree reads a listing stored by WriteTree (or by huggingface_hub), sorted by path.
@@ -298,7 +328,7 @@ func symlinkAtomic(target, link string) error {
 	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	tmp := link + "." + randomSuffix() + ".tmp"
+	tmp := filepath.Join(filepath.Dir(link), linkPrefix+randomSuffix())
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -350,21 +380,4 @@ func (c *Cache) Lock(ctx context.Context, repoID, blob string) (unlock func(), e
 		return nil, err
 	}
 	return l.unlock, nil
-}
-
-// sweepIncomplete removes staging files of blob that a crashed download left behind: ours
-// ({blob}.{random}.incomplete) and huggingface_hub's ({blob}.incomplete). The caller holds the
-// blob's lock, which every writer of those files holds while it writes, so none is in use.
-func (c *Cache) sweepIncomplete(repoID, blob string) {
-	dir := filepath.Dir(c.BlobPath(repoID, blob))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, blob+".") && strings.HasSuffix(name, ".incomplete") && e.Type().IsRegular() {
-			os.Remove(filepath.Join(dir, name))
-		}
-	}
 }

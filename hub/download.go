@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sort"
+	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -110,20 +110,36 @@ type blobSums struct {
 
 // Download fetches files of a commit into the cache and publishes them in its snapshot, verified.
 //
-// Each file streams into a staging file beside the blobs and is hashed as it arrives; it must
-// match its tree entry's size and the Hub's digest (the LFS sha256, or the git blob id). Blobs
-// already in the cache are re-hashed rather than trusted. The WithStagedCheck hook then sees each
-// file. Only when every file has passed are the staged blobs renamed into blobs/, the snapshot's
-// relative symlinks created and the ref (WithRef) written. If anything fails, nothing new is
-// linked, the staged files are removed, and the error is a *FileError naming the file.
+// Each file streams into its blob's .incomplete file and is hashed as it arrives; it must match
+// its tree entry's size and the Hub's digest (the LFS sha256, or the git blob id). An
+// .incomplete file an interrupted download left (this package's or huggingface_hub's) is
+// resumed: its bytes are kept and re-hashed with the rest, and if the whole does not match, the
+// file is fetched again from the start. Blobs already in the cache are re-hashed rather than
+// trusted. The WithStagedCheck hook then sees each file. Only when every file has passed are the
+// staged blobs renamed into blobs/, the snapshot's relative symlinks created (a new snapshot is
+// built aside and renamed into place whole) and the ref (WithRef) written. If anything fails,
+// nothing new is linked and the error is a *FileError naming the file. After a temporary
+// failure (ErrTemporary) or a cancellation, what was fetched stays as .incomplete files, to be
+// resumed and re-hashed; after any other failure, the blobs this download fetched are removed.
 //
-// Blob locks under .locks keep two processes fetching the same model from writing the same blob.
-// Offline, Download succeeds only if every blob is already cached.
+// A blob's lock under .locks (the one huggingface_hub takes) is held only while that blob is
+// fetched, so a download of any number of files holds a bounded number of files open (about
+// three per job of WithJobs). What a crashed download left (staging folders, half-built
+// snapshots, temporary links, earlier versions' staging names) is recognised by its name and
+// removed under the lock its owner would hold. Offline, Download succeeds only if every blob is
+// already cached.
 //
 // A failure of the network, of the Hub's service or of the local disk (full, I/O error) matches
 // ErrTemporary: the same Download may pass later. Other failures will fail again.
 func (c *Client) Download(ctx context.Context, repoID, commit string, files []TreeEntry, opts ...DownloadOption) (snap *Snapshot, err error) {
-	defer func() { err = markTemporary(err) }()
+	var jobs []*blobJob
+	defer func() {
+		err = markTemporary(err)
+		if err != nil && !errors.Is(err, ErrTemporary) && !errors.Is(err, context.Canceled) {
+			// Refused for good: what was fetched for it is not kept for a retry.
+			c.discardStaged(repoID, jobs)
+		}
+	}()
 	var o downloadOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -139,7 +155,7 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 			return nil, fmt.Errorf("hub: %w", err)
 		}
 	}
-	jobs, err := planJobs(files)
+	jobs, err = planJobs(files)
 	if err != nil {
 		return nil, err
 	}
@@ -161,35 +177,29 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 		return nil, &FileError{Path: missing[0].entry.Path, Err: fmt.Errorf("blob %s not in the cache: %w", missing[0].blob, ErrOffline)}
 	}
 
-	// Lock the missing blobs in a fixed order, so two downloads sharing blobs cannot deadlock.
-	// Another process may have published some of them while we waited: those are re-hashed.
-	sort.Slice(missing, func(i, k int) bool { return missing[i].blob < missing[k].blob })
-	for _, j := range missing {
-		unlock, err := c.cache.Lock(ctx, repoID, j.blob)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		c.cache.sweepIncomplete(repoID, j.blob)
-	}
-	if err := c.rehashCached(ctx, repoID, files, missing); err != nil {
+	// Each missing blob is fetched under its own lock, held only while it is fetched, so a
+	// download holds a bounded number of files open whatever the number of files. A verified
+	// blob then stays as its complete .incomplete file, where another download that needs it
+	// meanwhile finds it and only re-hashes it, and this one checks and publishes it through a
+	// hard link in its own staging folder.
+	legacy, err := c.cache.recoverBlobs(repoID)
+	if err != nil {
 		return nil, err
 	}
-
-	defer func() {
-		for _, j := range jobs {
-			if j.staged != nil {
-				os.Remove(j.staged.path)
-			}
+	var st *stagingArea
+	if len(missing) > 0 {
+		if st, err = c.cache.newStaging(ctx, repoID); err != nil {
+			return nil, err
 		}
-	}()
+		defer st.remove()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.jobs)
 	transfers := make(chan struct{}, c.jobs)
 	for _, j := range jobs {
 		g.Go(func() error {
 			if !j.cached {
-				if err := c.fetchVerified(gctx, repoID, commit, j, transfers); err != nil {
+				if err := c.obtainBlob(gctx, repoID, commit, files, j, st, legacy[j.blob], transfers); err != nil {
 					return err
 				}
 			}
@@ -210,7 +220,7 @@ func (c *Client) Download(ctx context.Context, repoID, commit string, files []Tr
 			return nil, fmt.Errorf("hub: %w: %w", ErrStagedCheck, err)
 		}
 	}
-	return c.publish(repoID, commit, files, jobs, o.ref)
+	return c.publish(ctx, repoID, commit, files, jobs, o.ref)
 }
 
 // planJobs validates the requested files and groups them by blob.
@@ -289,31 +299,86 @@ func (c *Client) rehashCached(ctx context.Context, repoID string, files []TreeEn
 	return g.Wait()
 }
 
-// fetchVerified downloads one blob into staging and checks it against the tree entry. A digest
-// mismatch is retried once with a fresh download: a CDN node can serve bad bytes transiently,
-// and nothing unverified is ever kept.
-func (c *Client) fetchVerified(ctx context.Context, repoID, commit string, j *blobJob, transfers chan struct{}) error {
+// obtainBlob fetches a missing blob under its lock into its .incomplete file, unless another
+// process published it while this one waited for the lock. legacy are staging files an earlier
+// version left for this blob.
+func (c *Client) obtainBlob(ctx context.Context, repoID, commit string, files []TreeEntry, j *blobJob, st *stagingArea, legacy []string, transfers chan struct{}) error {
+	unlock, err := c.cache.Lock(ctx, repoID, j.blob)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, p := range legacy {
+		os.Remove(p)
+	}
+	if err := c.rehashCached(ctx, repoID, files, []*blobJob{j}); err != nil {
+		return err
+	}
+	if j.cached {
+		return nil
+	}
+	incomplete := c.cache.BlobPath(repoID, j.blob) + incompleteSuffix
+	if err := c.fetchVerified(ctx, repoID, commit, j, incomplete, transfers); err != nil {
+		return err
+	}
+	// Complete and verified: without a prefix marker, a later transfer takes all of it.
+	if err := os.Remove(markerPath(incomplete)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &FileError{Path: j.entry.Path, Err: err}
+	}
+	if err := os.Chmod(incomplete, 0o644); err != nil {
+		return &FileError{Path: j.entry.Path, Err: err}
+	}
+	staged := filepath.Join(st.dir, j.blob)
+	if err := os.Link(incomplete, staged); err != nil {
+		return &FileError{Path: j.entry.Path, Err: fmt.Errorf("staging: %w", err)}
+	}
+	j.staged = &stagedBlob{path: staged, sums: j.sums}
+	return nil
+}
+
+// fetchVerified downloads one blob into its .incomplete file, resuming what an interrupted
+// transfer left there, and checks it against the tree entry. A digest mismatch is retried once
+// with a fresh download: the kept bytes may have been the bad ones, and a CDN node can serve
+// bad bytes transiently. Nothing unverified is ever kept past a mismatch.
+func (c *Client) fetchVerified(ctx context.Context, repoID, commit string, j *blobJob, incomplete string, transfers chan struct{}) error {
 	var err error
 	for try := 0; try < 2; try++ {
-		if j.staged != nil {
-			os.Remove(j.staged.path)
-			j.staged = nil
-		}
-		j.staged, err = c.fetchBlob(ctx, repoID, commit, j.entry, c.cache.BlobPath(repoID, j.blob), transfers)
+		var sums blobSums
+		sums, err = c.fetchBlob(ctx, repoID, commit, j.entry, incomplete, try == 0, transfers)
 		if err != nil {
 			return &FileError{Path: j.entry.Path, Err: err}
 		}
-		if err = verifySums(j.entry, j.staged.sums); err == nil {
-			j.sums = j.staged.sums
+		if err = verifySums(j.entry, sums); err == nil {
+			j.sums = sums
 			c.report(Progress{Repo: repoID, Path: j.entry.Path, State: ProgressVerified, Bytes: j.sums.size, Size: j.entry.Size})
 			return nil
 		}
+		os.Remove(incomplete)
+		os.Remove(markerPath(incomplete))
 		if !errors.Is(err, ErrDigestMismatch) {
 			break
 		}
 		c.report(Progress{Repo: repoID, Path: j.entry.Path, State: ProgressRetrying, Attempt: try + 1, Err: err, Size: j.entry.Size})
 	}
 	return &FileError{Path: j.entry.Path, Err: err}
+}
+
+// discardStaged removes, each under its blob's lock, the .incomplete files of the blobs this
+// download fetched and did not publish.
+func (c *Client) discardStaged(repoID string, jobs []*blobJob) {
+	for _, j := range jobs {
+		if j.staged == nil {
+			continue
+		}
+		unlock, err := c.cache.Lock(context.Background(), repoID, j.blob)
+		if err != nil {
+			continue
+		}
+		incomplete := c.cache.BlobPath(repoID, j.blob) + incompleteSuffix
+		os.Remove(incomplete)
+		os.Remove(markerPath(incomplete))
+		unlock()
+	}
 }
 
 // verifySums checks size and the Hub's digest: the LFS sha256, or the git blob id.
@@ -363,48 +428,54 @@ func (c *Client) stagedFile(files []TreeEntry, j *blobJob, i int) StagedFile {
 	return sf
 }
 
-// publish renames staged blobs into blobs/, links the snapshot and writes the ref. If linking
-// fails part way, the links this call created are removed again; the blobs stay, being verified.
-func (c *Client) publish(repoID, commit string, files []TreeEntry, jobs []*blobJob, ref string) (*Snapshot, error) {
+// publish renames staged blobs into blobs/, links the snapshot and writes the ref, under the
+// commit's snapshot lock, after removing what a crashed publication left. A new snapshot is
+// built aside and renamed into place whole, so a loader never sees it half-built; files added to
+// an existing snapshot are linked one by one, each link replaced atomically. If linking fails,
+// the links this call created are removed again; the blobs stay, being verified.
+func (c *Client) publish(ctx context.Context, repoID, commit string, files []TreeEntry, jobs []*blobJob, ref string) (*Snapshot, error) {
 	for _, j := range jobs {
 		if j.staged == nil {
 			continue
 		}
-		if err := os.Chmod(j.staged.path, 0o644); err != nil {
-			return nil, fmt.Errorf("hub: %w", err)
-		}
 		if err := os.Rename(j.staged.path, c.cache.BlobPath(repoID, j.blob)); err != nil {
 			return nil, &FileError{Path: j.entry.Path, Err: fmt.Errorf("publishing blob: %w", err)}
 		}
+		// The blob's .incomplete file, the other name of what was just published, has served.
+		unlock, err := c.cache.Lock(ctx, repoID, j.blob)
+		if err != nil {
+			return nil, err
+		}
+		incomplete := c.cache.BlobPath(repoID, j.blob) + incompleteSuffix
+		os.Remove(incomplete)
+		os.Remove(markerPath(incomplete))
+		unlock()
 		j.staged = nil
 	}
-	snap := &Snapshot{RepoID: repoID, Commit: commit, Dir: c.cache.SnapshotDir(repoID, commit), Files: make([]SnapshotFile, len(files))}
-	var created []string
-	rollback := func() {
-		for _, p := range created {
-			os.Remove(p)
-		}
+	l, err := lockFile(ctx, c.cache.snapshotLockPath(repoID, commit))
+	if err != nil {
+		return nil, err
 	}
+	defer l.unlock()
+	if err := c.cache.cleanSnapshotLeftovers(repoID, commit); err != nil {
+		return nil, err
+	}
+
+	snap := &Snapshot{RepoID: repoID, Commit: commit, Dir: c.cache.SnapshotDir(repoID, commit), Files: make([]SnapshotFile, len(files))}
 	for _, j := range jobs {
 		for _, i := range j.indexes {
-			link := c.cache.SnapshotPath(repoID, commit, files[i].Path)
-			_, statErr := os.Lstat(link)
-			if err := symlinkAtomic(blobLinkTarget(files[i].Path, j.blob), link); err != nil {
-				rollback()
-				return nil, &FileError{Path: files[i].Path, Err: fmt.Errorf("linking snapshot: %w", err)}
-			}
-			if statErr != nil {
-				created = append(created, link)
-			}
 			snap.Files[i] = SnapshotFile{
-				Path: files[i].Path, LocalPath: link, BlobPath: c.cache.BlobPath(repoID, j.blob),
+				Path: files[i].Path, LocalPath: c.cache.SnapshotPath(repoID, commit, files[i].Path), BlobPath: c.cache.BlobPath(repoID, j.blob),
 				Size: j.sums.size, SHA256: digest.NewDigestFromEncoded(digest.SHA256, j.sums.sha256), Cached: j.cached,
 			}
 		}
 	}
-	if err := os.MkdirAll(snap.Dir, 0o755); err != nil {
-		rollback()
-		return nil, fmt.Errorf("hub: %w", err)
+	if _, err := os.Lstat(snap.Dir); errors.Is(err, fs.ErrNotExist) {
+		if err := c.buildSnapshot(repoID, commit, files, jobs); err != nil {
+			return nil, err
+		}
+	} else if err := c.linkIntoSnapshot(repoID, commit, files, jobs); err != nil {
+		return nil, err
 	}
 	if ref != "" {
 		if err := c.cache.WriteRef(repoID, ref, commit); err != nil {
@@ -412,4 +483,57 @@ func (c *Client) publish(repoID, commit string, files []TreeEntry, jobs []*blobJ
 		}
 	}
 	return snap, nil
+}
+
+// buildSnapshot links every file into a new folder beside snapshots/, then renames it to
+// snapshots/{commit}. The relative links resolve once the folder is in place.
+func (c *Client) buildSnapshot(repoID, commit string, files []TreeEntry, jobs []*blobJob) error {
+	aside := filepath.Join(c.cache.RepoDir(repoID), snapshotPrefix+commit+"-"+randomSuffix())
+	if err := os.Mkdir(aside, 0o755); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	for _, j := range jobs {
+		for _, i := range j.indexes {
+			link := filepath.Join(aside, filepath.FromSlash(files[i].Path))
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				os.RemoveAll(aside)
+				return fmt.Errorf("hub: %w", err)
+			}
+			if err := os.Symlink(blobLinkTarget(files[i].Path, j.blob), link); err != nil {
+				os.RemoveAll(aside)
+				return &FileError{Path: files[i].Path, Err: fmt.Errorf("linking snapshot: %w", err)}
+			}
+		}
+	}
+	if err := os.Rename(aside, c.cache.SnapshotDir(repoID, commit)); err != nil {
+		os.RemoveAll(aside)
+		if _, statErr := os.Lstat(c.cache.SnapshotDir(repoID, commit)); statErr == nil {
+			// Another tool (huggingface_hub) created the snapshot meanwhile: add to it.
+			return c.linkIntoSnapshot(repoID, commit, files, jobs)
+		}
+		return fmt.Errorf("hub: publishing snapshot: %w", err)
+	}
+	return nil
+}
+
+// linkIntoSnapshot links files into an existing snapshot, each through a temporary link renamed
+// over its place; on failure the links it created are removed.
+func (c *Client) linkIntoSnapshot(repoID, commit string, files []TreeEntry, jobs []*blobJob) error {
+	var created []string
+	for _, j := range jobs {
+		for _, i := range j.indexes {
+			link := c.cache.SnapshotPath(repoID, commit, files[i].Path)
+			_, statErr := os.Lstat(link)
+			if err := symlinkAtomic(blobLinkTarget(files[i].Path, j.blob), link); err != nil {
+				for _, p := range created {
+					os.Remove(p)
+				}
+				return &FileError{Path: files[i].Path, Err: fmt.Errorf("linking snapshot: %w", err)}
+			}
+			if statErr != nil {
+				created = append(created, link)
+			}
+		}
+	}
+	return nil
 }

@@ -86,6 +86,9 @@ func isTemporary(err error) bool {
 			syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN, syscall.EPIPE:
 			return true
 		}
+		// Errno satisfies net.Error too; any other (a permission, a missing folder) is a fault
+		// of the setup, which waiting does not mend.
+		return false
 	}
 	var ne net.Error
 	var te *transientError

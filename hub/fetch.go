@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -100,34 +101,68 @@ func hashFile(ctx context.Context, path string, e TreeEntry) (blobSums, error) {
 	return h.sums(n), nil
 }
 
-// fetchBlob downloads e into a new staging file beside blobPath: in parallel byte ranges when it
-// is larger than the chunk size, else in one resumable stream.
-func (c *Client) fetchBlob(ctx context.Context, repoID, commit string, e TreeEntry, blobPath string, transfers chan struct{}) (*stagedBlob, error) {
+// fetchBlob downloads e into the file at path (the blob's .incomplete file; the caller holds
+// the blob's lock): in parallel byte ranges when it is larger than the chunk size, else in one
+// resumable stream. With resume, the bytes already in the file that were written in order (all
+// of them, or as many as its prefix marker says) are kept and re-hashed, and only the rest is
+// fetched, as huggingface_hub resumes; the digest check then covers the kept bytes too.
+// Without resume the file starts empty. On failure the file stays, for a later resume.
+func (c *Client) fetchBlob(ctx context.Context, repoID, commit string, e TreeEntry, path string, resume bool, transfers chan struct{}) (blobSums, error) {
 	ctx = withFile(ctx, repoID, e.Path)
-	path := blobPath + "." + randomSuffix() + ".incomplete"
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("creating staging file: %w", err)
+	// Only a regular file is resumed: anything else under that name (a link planted to make the
+	// transfer write elsewhere) is removed, and O_NOFOLLOW refuses one planted meanwhile.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if err := os.Remove(path); err != nil {
+			return blobSums{}, fmt.Errorf("staging file: %w", err)
+		}
 	}
-	sb := &stagedBlob{path: path}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return blobSums{}, fmt.Errorf("creating staging file: %w", err)
+	}
+	defer f.Close()
+	var prefix int64
+	if resume {
+		if fi, err := f.Stat(); err == nil {
+			prefix = fi.Size()
+		}
+		if m := readPrefixMarker(path); m >= 0 {
+			prefix = min(prefix, m)
+		}
+		if prefix > e.Size {
+			prefix = 0
+		}
+	}
+	if err := f.Truncate(prefix); err != nil {
+		return blobSums{}, fmt.Errorf("staging file: %w", err)
+	}
+	h := newHashers(e)
+	if prefix > 0 {
+		// The kept bytes are hashed like any others: a wrong prefix fails the digest check.
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, prefix)); err != nil {
+			return blobSums{}, fmt.Errorf("re-hashing the partial download: %w", err)
+		}
+	}
 	u := c.resolveURL(repoID, commit, e.Path)
-	c.report(Progress{Repo: repoID, Path: e.Path, State: ProgressStarted, Size: e.Size})
-	if c.chunkSize > 0 && e.Size > c.chunkSize {
-		sb.sums, err = c.fetchChunked(ctx, u, repoID, e, f, transfers)
-	} else {
-		if err = acquire(ctx, transfers); err == nil {
-			sb.sums, err = c.fetchStream(ctx, u, repoID, e, f)
-			<-transfers
+	c.report(Progress{Repo: repoID, Path: e.Path, State: ProgressStarted, Bytes: prefix, Size: e.Size})
+	var sums blobSums
+	if c.chunkSize > 0 && e.Size-prefix > c.chunkSize {
+		sums, err = c.fetchChunked(ctx, u, repoID, e, f, path, prefix, h, transfers)
+	} else if err = acquire(ctx, transfers); err == nil {
+		os.Remove(markerPath(path)) // written front to back from here: all of it will count
+		sums, err = c.fetchStream(ctx, u, repoID, e, f, prefix, h)
+		<-transfers
+	}
+	if err != nil {
+		if fi, serr := f.Stat(); serr == nil && fi.Size() == 0 {
+			os.Remove(path) // nothing to resume
+			os.Remove(markerPath(path))
 		}
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		os.Remove(path)
-		return nil, err
-	}
-	return sb, nil
+	return sums, err
 }
 
 func acquire(ctx context.Context, sem chan struct{}) error {
@@ -179,9 +214,11 @@ func (c *Client) retryTransfer(ctx context.Context, repoID string, e TreeEntry, 
 // fetchStream downloads e in one stream, hashing as it writes. After a failure it resumes with
 // Range from the bytes it has; if the server then answers 200 with the whole file, it starts over
 // (CDNs ignore Range at times; huggingface_hub does the same).
-func (c *Client) fetchStream(ctx context.Context, u, repoID string, e TreeEntry, f *os.File) (blobSums, error) {
-	h := newHashers(e)
-	var written int64
+func (c *Client) fetchStream(ctx context.Context, u, repoID string, e TreeEntry, f *os.File, prefix int64, h *hashers) (blobSums, error) {
+	written := prefix
+	if written == e.Size {
+		return h.sums(written), nil // resumed with every byte already here
+	}
 	err := c.retryTransfer(ctx, repoID, e, func(ctx context.Context) error {
 		var hdr http.Header
 		if written > 0 {
@@ -228,29 +265,43 @@ func (c *Client) fetchStream(ctx context.Context, u, repoID string, e TreeEntry,
 	return h.sums(written), nil
 }
 
-// fetchChunked downloads e as parallel byte ranges written in place, and hashes the ranges in
-// order as they complete, so hashing overlaps the transfer and never holds more than one buffer.
-func (c *Client) fetchChunked(ctx context.Context, u, repoID string, e TreeEntry, f *os.File, transfers chan struct{}) (blobSums, error) {
-	if err := f.Truncate(e.Size); err != nil {
-		return blobSums{}, err
+// fetchChunked downloads e from prefix on as parallel byte ranges written in place, and hashes
+// the ranges in order as they complete, so hashing overlaps the transfer and never holds more
+// than one buffer. The file's prefix marker records how far the ranges are complete in order,
+// so that a crash, which leaves holes, loses only what the marker does not cover.
+func (c *Client) fetchChunked(ctx context.Context, u, repoID string, e TreeEntry, f *os.File, path string, prefix int64, h *hashers, transfers chan struct{}) (blobSums, error) {
+	marker, err := os.OpenFile(markerPath(path), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return blobSums{}, fmt.Errorf("staging file: %w", err)
 	}
+	defer marker.Close()
+	setMarker := func(n int64) error {
+		// One fixed-width write: a kill cannot leave half of it.
+		_, err := marker.WriteAt(fmt.Appendf(nil, "%020d\n", n), 0)
+		return err
+	}
+	if err := setMarker(prefix); err != nil {
+		return blobSums{}, fmt.Errorf("staging file: %w", err)
+	}
+	first := int(prefix / c.chunkSize)
 	n := int((e.Size + c.chunkSize - 1) / c.chunkSize)
 	done := make([]chan struct{}, n)
 	for i := range done {
 		done[i] = make(chan struct{})
 	}
 	var received atomic.Int64
+	received.Store(prefix)
 	onBytes := func(k int) {
 		c.report(Progress{Repo: repoID, Path: e.Path, State: ProgressBytes, Bytes: received.Add(int64(k)), Size: e.Size})
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		// Dispatch in order so the hasher's next range is the one most likely to finish first.
-		for i := range n {
+		for i := first; i < n; i++ {
 			if err := acquire(gctx, transfers); err != nil {
 				return err
 			}
-			start := int64(i) * c.chunkSize
+			start := max(int64(i)*c.chunkSize, prefix)
 			end := min(start+c.chunkSize, e.Size) - 1
 			g.Go(func() error {
 				defer func() { <-transfers }()
@@ -263,20 +314,22 @@ func (c *Client) fetchChunked(ctx context.Context, u, repoID string, e TreeEntry
 		}
 		return nil
 	})
-	h := newHashers(e)
 	g.Go(func() error {
 		bp := bufPool.Get().(*[]byte)
 		defer bufPool.Put(bp)
-		for i := range n {
+		for i := first; i < n; i++ {
 			select {
 			case <-done[i]:
 			case <-gctx.Done():
 				return context.Cause(gctx)
 			}
-			start := int64(i) * c.chunkSize
-			size := min(start+c.chunkSize, e.Size) - start
-			if _, err := io.CopyBuffer(h, io.NewSectionReader(f, start, size), *bp); err != nil {
+			start := max(int64(i)*c.chunkSize, prefix)
+			end := min(int64(i+1)*c.chunkSize, e.Size)
+			if _, err := io.CopyBuffer(h, io.NewSectionReader(f, start, end-start), *bp); err != nil {
 				return fmt.Errorf("hashing staged range: %w", err)
+			}
+			if err := setMarker(end); err != nil {
+				return fmt.Errorf("staging file: %w", err)
 			}
 		}
 		return nil

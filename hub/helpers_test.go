@@ -56,7 +56,26 @@ func sha256Hex(b []byte) string {
 func assertNoStaging(t *testing.T, dir string) {
 	t.Helper()
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && (strings.HasSuffix(p, ".incomplete") || strings.HasSuffix(p, ".tmp")) {
+		if err == nil && (strings.HasSuffix(p, ".incomplete") || strings.HasSuffix(p, ".prefix") ||
+			strings.HasSuffix(p, ".tmp") || strings.HasPrefix(d.Name(), ".modelverify-")) {
+			t.Errorf("leftover staging file %s", p)
+		}
+		return nil
+	})
+}
+
+// assertOnlyResumable fails if the cache holds a staging or temporary file other than an
+// interrupted transfer kept for resuming ({blob}.incomplete and its prefix marker in blobs/).
+func assertOnlyResumable(t *testing.T, dir string) {
+	t.Helper()
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		resumable := filepath.Base(filepath.Dir(p)) == "blobs" && d.Type().IsRegular() &&
+			(strings.HasSuffix(p, ".incomplete") || strings.HasSuffix(p, ".incomplete.prefix"))
+		if !resumable && (strings.Contains(d.Name(), ".incomplete") || strings.HasSuffix(p, ".tmp") ||
+			strings.HasPrefix(d.Name(), ".modelverify-")) {
 			t.Errorf("leftover staging file %s", p)
 		}
 		return nil

@@ -44,3 +44,20 @@ func (l *fileLock) unlock() {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }
+
+// tryLockFile takes the lock on path if it is free, and returns nil (and no error) if another
+// process holds it.
+func tryLockFile(path string) (*fileLock, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o664)
+	if err != nil {
+		return nil, fmt.Errorf("hub: opening lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("hub: locking %s: %w", path, err)
+	}
+	return &fileLock{f: f}, nil
+}

@@ -56,6 +56,7 @@ type timeouts struct{ header, idle time.Duration }
 // withTimeoutCap makes requests under ctx wait at most d for headers and for each read, for
 // retries whose budget has only d left.
 func withTimeoutCap(ctx context.Context, d time.Duration) context.Context {
+	d = max(d, time.Millisecond) // a spent budget still bounds, it does not lift the bound
 	return context.WithValue(ctx, timeoutsKey{}, timeouts{header: d, idle: d})
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -112,6 +114,8 @@ type CheckOptions struct {
 	SignatureFile   string
 	Workers         int
 	Progress        func(done, total int64)
+	// Inspect is as in Options. It sees only the files CheckDir hashes.
+	Inspect func(ctx context.Context, name string, f *os.File, r io.ReaderAt) error
 	// IgnoreUnsigned hashes only the files the manifest lists, and accepts others.
 	IgnoreUnsigned bool
 }
@@ -148,6 +152,7 @@ func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOpti
 		SignatureFile:   opts.SignatureFile,
 		Workers:         opts.Workers,
 		Progress:        opts.Progress,
+		Inspect:         opts.Inspect,
 	}
 	byFile := signed.ByFile()
 	if opts.IgnoreUnsigned {

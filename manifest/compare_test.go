@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -107,5 +109,55 @@ func TestCheckDirComparesShardedSizesBeforeReading(t *testing.T) {
 	_, err = CheckDir(ctx, dir, signed, CheckOptions{})
 	if !errors.As(err, &d) || len(d.Mismatched) != 1 || d.Mismatched[0].Name != "model.bin:4000:4096" {
 		t.Fatalf("got %v, want the last shard changed", err)
+	}
+}
+
+func TestInspectSeesEveryHashedFileOnceOnTheHandleThatIsHashed(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"config.json": "{}", "w/model.bin": strings.Repeat("w", 100_000), "empty": ""}
+	writeFiles(t, dir, files)
+	ctx := context.Background()
+	signed, err := FromDir(ctx, dir, Options{})
+	must(t, err)
+	seen := map[string]string{}
+	var mu sync.Mutex
+	inspect := func(_ context.Context, name string, f *os.File, r io.ReaderAt) error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		b := make([]byte, fi.Size())
+		if _, err := r.ReadAt(b, 0); err != nil && len(b) > 0 {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := seen[name]; dup {
+			t.Errorf("%s inspected twice", name)
+		}
+		seen[name] = string(b)
+		return nil
+	}
+	if _, err := CheckDir(ctx, dir, signed, CheckOptions{Inspect: inspect}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(files) {
+		t.Fatalf("inspected %d files, want %d", len(seen), len(files))
+	}
+	for name, content := range files {
+		if seen[name] != content {
+			t.Errorf("%s: inspected content differs", name)
+		}
+	}
+	// An error from Inspect stops the check and comes back as it is.
+	stop := errors.New("stop")
+	_, err = CheckDir(ctx, dir, signed, CheckOptions{Inspect: func(context.Context, string, *os.File, io.ReaderAt) error { return stop }})
+	if !errors.Is(err, stop) {
+		t.Fatalf("got %v, want Inspect's error", err)
+	}
+	// Shards are hashed piece by piece: no file is inspected whole.
+	sharded, err := FromDir(ctx, dir, Options{Method: MethodShards, ShardSize: 1000, Inspect: func(context.Context, string, *os.File, io.ReaderAt) error { return stop }})
+	if err != nil || len(sharded.Resources) == 0 {
+		t.Fatalf("shards with Inspect: %v", err)
 	}
 }

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -116,6 +119,10 @@ func (m *Model) Recheck(ctx context.Context) error {
 // and moved into place only once every file has been copied and checked; a copy that fails
 // leaves dir as it was. Every write goes through an os.Root for dir, so a symbolic link already
 // in dir cannot lead a file outside it.
+//
+// The staging directory (".modelverify-export-" and digits) is locked with flock(2) for as long
+// as the export runs. One that an export killed on its way left behind is removed by the next
+// Export into dir; one that a running export holds, in this process or another, is left alone.
 func (m *Model) Export(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -125,17 +132,16 @@ func (m *Model) Export(ctx context.Context, dir string) error {
 		return err
 	}
 	defer root.Close()
-	staging, err := os.MkdirTemp(dir, ".modelverify-export-")
+	staging, err := newExportStaging(root)
 	if err != nil {
-		return err
+		return fmt.Errorf("modelverify: export to %s: %w", dir, err)
 	}
-	defer os.RemoveAll(staging)
-	stagingName := filepath.Base(staging)
+	defer staging.remove(root)
 	for _, f := range m.files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := m.copyVerified(root, f, path.Join(stagingName, f.Name)); err != nil {
+		if err := m.copyVerified(root, f, path.Join(staging.name, f.Name)); err != nil {
 			return err
 		}
 	}
@@ -145,11 +151,115 @@ func (m *Model) Export(ctx context.Context, dir string) error {
 				return err
 			}
 		}
-		if err := root.Rename(path.Join(stagingName, f.Name), f.Name); err != nil {
+		if err := root.Rename(path.Join(staging.name, f.Name), f.Name); err != nil {
 			return fmt.Errorf("modelverify: export %s: %w", f.Name, err)
 		}
 	}
 	return nil
+}
+
+// exportStagingPrefix begins the name of every staging directory Export makes; digits follow.
+const exportStagingPrefix = ".modelverify-export-"
+
+// exportStaging is a staging directory inside the destination, and the open handle whose
+// flock(2) marks it as in use. The kernel drops the lock when the process dies, however it dies,
+// which is how a leftover is told from the staging of an export still running.
+type exportStaging struct {
+	name string
+	lock *os.File
+}
+
+// newExportStaging removes the staging directories that exports killed on their way left in
+// root, then makes and locks a new one. Both happen under a lock on root itself, so that a
+// sweep never sees a staging directory in the moment between its making and its locking.
+func newExportStaging(root *os.Root) (*exportStaging, error) {
+	destLock, err := root.OpenFile(".", os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer destLock.Close() // and with it the lock
+	if err := flock(destLock, syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("locking the destination: %w", err)
+	}
+	if err := sweepExportStaging(root, destLock); err != nil {
+		return nil, err
+	}
+	for range 100 {
+		name := exportStagingPrefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		if err := root.Mkdir(name, 0o700); errors.Is(err, fs.ErrExist) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		lock, err := lockStagingDir(root, name)
+		if err != nil {
+			root.RemoveAll(name)
+			return nil, err
+		}
+		return &exportStaging{name: name, lock: lock}, nil
+	}
+	return nil, errors.New("no free name for a staging directory")
+}
+
+// sweepExportStaging removes every staging directory in the destination that no export holds.
+// Only names of Export's own making are touched, and only real directories, not links.
+func sweepExportStaging(root *os.Root, dest *os.File) error {
+	entries, err := dest.ReadDir(-1)
+	if err != nil {
+		return fmt.Errorf("listing the destination: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !isExportStagingName(e.Name()) {
+			continue
+		}
+		lock, err := lockStagingDir(root, e.Name())
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			continue // a running export's
+		}
+		if err != nil {
+			return fmt.Errorf("checking the leftover %s: %w", e.Name(), err)
+		}
+		err = root.RemoveAll(e.Name())
+		lock.Close()
+		if err != nil {
+			return fmt.Errorf("removing the leftover %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// lockStagingDir opens a staging directory, never through a link, and takes its lock without
+// waiting: EWOULDBLOCK means an export holds it.
+func lockStagingDir(root *os.Root, name string) (*os.File, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func isExportStagingName(name string) bool {
+	digits, ok := strings.CutPrefix(name, exportStagingPrefix)
+	if !ok || digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// remove deletes the staging directory, and only then lets go of its lock: should the removal
+// fail, the next export finds it unlocked and removes it.
+func (s *exportStaging) remove(root *os.Root) {
+	root.RemoveAll(s.name)
+	s.lock.Close()
 }
 
 func (m *Model) copyVerified(root *os.Root, f File, dst string) error {

@@ -23,18 +23,25 @@ func inode(t *testing.T, path string) (uint64, uint64) {
 	return uint64(st.Dev), uint64(st.Ino)
 }
 
-func TestLinkPublishesTheVerifiedFilesWithoutCopyingThem(t *testing.T) {
+// verifiedForLink verifies files served as acme/tiny and returns the model, the gate and a
+// destination beside the cache: on the cache's file system, as a KServe volume holding both.
+func verifiedForLink(t *testing.T, files map[string][]byte) (*modelverify.Model, *gate, string) {
+	t.Helper()
 	g := newGate(t)
-	files := baseModel()
-	files["tokenizer/vocab.txt"] = []byte("a b c")
 	g.serve("acme/tiny", sign(t, files, g.key))
 	m, err := g.verifier().Verify(context.Background(), "acme/tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The destination shares the cache's file system, as a KServe volume holding both does.
 	dest := filepath.Join(filepath.Dir(g.cacheDir), "dest-"+filepath.Base(g.cacheDir))
 	t.Cleanup(func() { os.RemoveAll(dest) })
+	return m, g, dest
+}
+
+func TestLinkPublishesTheVerifiedFilesWithoutCopyingThem(t *testing.T) {
+	files := baseModel()
+	files["tokenizer/vocab.txt"] = []byte("a b c")
+	m, g, dest := verifiedForLink(t, files)
 	if err := m.Link(context.Background(), dest); err != nil {
 		t.Fatal(err)
 	}
@@ -74,19 +81,12 @@ func TestLinkPublishesTheVerifiedFilesWithoutCopyingThem(t *testing.T) {
 }
 
 func TestLinkRefusesAFileChangedSinceVerificationAndLeavesDestAsItWas(t *testing.T) {
-	g := newGate(t)
-	g.serve("acme/tiny", sign(t, baseModel(), g.key))
-	m, err := g.verifier().Verify(context.Background(), "acme/tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _, dest := verifiedForLink(t, baseModel())
 	blob, _ := filepath.EvalSymlinks(filepath.Join(m.Dir(), "model.safetensors"))
 	os.Chmod(blob, 0o644)
 	if err := os.WriteFile(blob, safetensorsFile(64, 9), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dest := filepath.Join(filepath.Dir(g.cacheDir), "dest-"+filepath.Base(g.cacheDir))
-	t.Cleanup(func() { os.RemoveAll(dest) })
 	if err := m.Link(context.Background(), dest); !errors.Is(err, modelverify.ErrFileChanged) {
 		t.Fatalf("Link of a changed file: %v", err)
 	}
@@ -96,17 +96,10 @@ func TestLinkRefusesAFileChangedSinceVerificationAndLeavesDestAsItWas(t *testing
 }
 
 func TestLinkWritesOnlyInsideTheDestination(t *testing.T) {
-	g := newGate(t)
 	files := baseModel()
 	files["tokenizer/vocab.txt"] = []byte("a b c")
-	g.serve("acme/tiny", sign(t, files, g.key))
-	m, err := g.verifier().Verify(context.Background(), "acme/tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Dir(g.cacheDir)
-	dest, outside := filepath.Join(base, "dest-"+filepath.Base(g.cacheDir)), t.TempDir()
-	t.Cleanup(func() { os.RemoveAll(dest) })
+	m, _, dest := verifiedForLink(t, files)
+	outside := t.TempDir()
 	os.MkdirAll(dest, 0o755)
 	if err := os.Symlink(outside, filepath.Join(dest, "tokenizer")); err != nil {
 		t.Fatal(err)
@@ -123,12 +116,7 @@ func TestLinkWritesOnlyInsideTheDestination(t *testing.T) {
 }
 
 func TestLinkAcrossFileSystemsFailsWithEXDEVAndLinksNothing(t *testing.T) {
-	g := newGate(t)
-	g.serve("acme/tiny", sign(t, baseModel(), g.key))
-	m, err := g.verifier().Verify(context.Background(), "acme/tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, g, _ := verifiedForLink(t, baseModel())
 	dest, err := os.MkdirTemp("/dev/shm", "modelverify-link-")
 	if err != nil {
 		t.Skip("no second file system to link across:", err)

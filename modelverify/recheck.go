@@ -274,6 +274,7 @@ func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEn
 	}
 	snapshot := v.client.Cache().SnapshotDir(repoID, commit)
 	m := &Model{dir: snapshot, byName: map[string]int{}}
+	signedByPath := resourcesByPath(rc.signed) // once: a lookup per file would be quadratic
 	for _, e := range files {
 		rf, ok := byName[e.Path]
 		if !ok || rf.Blob != e.BlobName() || rf.Size != e.Size {
@@ -281,7 +282,7 @@ func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEn
 		}
 		// What the file was verified with must be what is signed now, for every file: the
 		// tree's LFS sha256 covers only LFS files under whole-file SHA-256 manifests.
-		if rc.signed != nil && !slices.Equal(rf.Signed, signedDigests(rc.signed, e.Path)) {
+		if rc.signed != nil && !slices.Equal(rf.Signed, formatDigests(signedByPath[e.Path])) {
 			return nil, RecordStale, nil
 		}
 		target, err := filepath.EvalSymlinks(filepath.Join(snapshot, filepath.FromSlash(e.Path)))
@@ -419,12 +420,8 @@ func pathWithin(dir, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// signedDigests are the digests the signed manifest gives a file, in the form verifiedDigests
+// formatDigests writes the digests the signed manifest gives a file, in the form verifiedDigests
 // records what its bytes hashed to: "resource algorithm:hex", sorted.
-func signedDigests(signed *manifest.Manifest, name string) []string {
-	return formatDigests(signed.ResourcesFor(name))
-}
-
 func formatDigests(rs []manifest.Resource) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {

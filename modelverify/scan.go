@@ -98,8 +98,8 @@ func codeIn(name string, rep *scan.Report) string {
 func judgeContent(rules *ContentRules, name string, rep *scan.Report) []Problem {
 	if code := codeIn(name, rep); code != "" {
 		if !rules.AllowCode {
-			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Actual: "code",
-				Detail: "the policy does not allow code in a model (content.allowCode): " + code + " is code a loader runs (transformers imports .py files under trust_remote_code, torch.load runs TorchScript, ctypes and Python load native libraries)"}}
+			return []Problem{{Reason: ErrFormatNotAllowed, File: name, Expected: "no code", Actual: "code",
+				Detail: "the policy does not allow code in a model (content.allowCode): " + code + " is code a loader runs (transformers imports .py files under trust_remote_code, torch.load runs TorchScript, ctypes and Python load native libraries); set content.allowCode to true only if the model's code is trusted"}}
 		}
 		if isCodeName(name) || codeFormats[rep.Format] {
 			// The policy accepts code, which can do anything when it runs; what the scanner

@@ -162,7 +162,9 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // On any failure nothing is published, staging is removed, the decision is written to the audit
 // log, and the error is a *Refusal that errors.Is matches against the reasons (ErrUnsigned,
 // ErrDigestMismatch, ...). In audit mode, failures of steps 1, 3, 4 and 5 are recorded and the
-// model is allowed; failures to reach the Hub or to download still refuse.
+// model is allowed; failures to reach the Hub or to download still refuse. Those that may pass
+// later (the network, the Hub's 5xx, a stall, a full disk, WithTimeout's deadline) also match
+// ErrTemporary, and keep what was downloaded so far to be resumed (and re-hashed) next time.
 //
 // A model already in the cache from an earlier verification is re-checked cheaply: the policy
 // and the signature are checked again, the tree is listed again, each file's signed digests are
@@ -420,6 +422,8 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 			return nil, err
 		}
 		if m != nil {
+			// A publication killed part way leaves temporary links that would read as extra files.
+			_ = v.client.Cache().CleanSnapshot(ctx, r.RepoID(), d.commit)
 			if err := checkSnapshotHoldsOnly(d, m.dir, m, ignores); err != nil {
 				return nil, err
 			}
@@ -430,8 +434,8 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	}
 
 	// 5. Download into staging and check every file before anything is published.
-	checker := &stagedChecker{v: v, d: d, signed: signed, files: map[string]*File{}, verdicts: map[string]string{},
-		verified: map[string][]string{}}
+	checker := &stagedChecker{v: v, d: d, signed: signed, signedByPath: resourcesByPath(signed), files: map[string]*File{},
+		verdicts: map[string]string{}, verified: map[string][]string{}}
 	if v.cfg.progress != nil {
 		var total int64
 		for _, e := range files {
@@ -555,6 +559,7 @@ func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub
 		return nil, d.fatal(Problem{Reason: ErrManifest, Detail: "the manifest describes a single-file model, not a repository"}, nil)
 	}
 	want := make(map[string]bool, len(signedFiles))
+	signedByPath := resourcesByPath(signed)
 	var files []hub.TreeEntry
 	for _, f := range signedFiles {
 		want[f] = true
@@ -565,7 +570,7 @@ func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub
 			}
 			continue
 		}
-		if p := treeDisagrees(signed, f, e); p != nil {
+		if p := treeDisagrees(signed.Serialization, signedByPath[f], f, e); p != nil {
 			if err := d.fail(*p, nil); err != nil {
 				return nil, err
 			}
@@ -585,9 +590,7 @@ func (v *Verifier) crossCheck(d *decision, signed *manifest.Manifest, tree []hub
 // treeDisagrees compares what the tree says of a file with what the manifest signed, before
 // anything is downloaded: the LFS sha256 for whole-file SHA-256 manifests, and the size for
 // sharded ones (the last shard ends at the file's size).
-func treeDisagrees(signed *manifest.Manifest, name string, e hub.TreeEntry) *Problem {
-	rs := signed.ResourcesFor(name)
-	ser := signed.Serialization
+func treeDisagrees(ser manifest.Serialization, rs []manifest.Resource, name string, e hub.TreeEntry) *Problem {
 	switch {
 	case ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && e.LFS != nil && len(rs) == 1:
 		if e.LFS.SHA256 != rs[0].Hex() {
@@ -639,12 +642,15 @@ func (v *Verifier) checkLimits(d *decision, files []hub.TreeEntry) error {
 // stagedChecker is the hook the Hub client calls with each file after it has streamed into
 // staging and matched the Hub's digest, before anything is published.
 type stagedChecker struct {
-	v        *Verifier
-	d        *decision
-	signed   *manifest.Manifest
-	mu       sync.Mutex
-	files    map[string]*File
-	verdicts map[string]string
+	v      *Verifier
+	d      *decision
+	signed *manifest.Manifest
+	// signedByPath is signed's resources by file, looked up once per file: a linear
+	// ResourcesFor per file made a pull quadratic in the file count.
+	signedByPath map[string][]manifest.Resource
+	mu           sync.Mutex
+	files        map[string]*File
+	verdicts     map[string]string
 	// verified holds, for each file, the digests its bytes hashed to in the signed manifest's
 	// terms (formatDigests), which the verification record keeps.
 	verified map[string][]string
@@ -655,7 +661,7 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 	var problems []Problem
 	var verified []string
 	if c.signed != nil {
-		got, p, err := checkSignedDigest(ctx, c.signed, sf)
+		got, p, err := checkSignedDigest(ctx, c.signed.Serialization, c.signedByPath[sf.Path], sf)
 		if err != nil {
 			return err
 		}
@@ -733,12 +739,22 @@ func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) e
 	return nil
 }
 
+// resourcesByPath groups a manifest's resources by the file they belong to (nil for nil).
+func resourcesByPath(m *manifest.Manifest) map[string][]manifest.Resource {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]manifest.Resource, len(m.Resources))
+	for _, r := range m.Resources {
+		out[r.Path()] = append(out[r.Path()], r)
+	}
+	return out
+}
+
 // checkSignedDigest compares a staged file with the signed manifest, and returns what the file
 // hashed to in the manifest's terms. For whole-file SHA-256 manifests the digest computed while
 // the file streamed is used directly; otherwise the staged file is hashed as the manifest says.
-func checkSignedDigest(ctx context.Context, signed *manifest.Manifest, sf hub.StagedFile) ([]manifest.Resource, *Problem, error) {
-	want := signed.ResourcesFor(sf.Path)
-	ser := signed.Serialization
+func checkSignedDigest(ctx context.Context, ser manifest.Serialization, want []manifest.Resource, sf hub.StagedFile) ([]manifest.Resource, *Problem, error) {
 	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(want) == 1 {
 		got := sf.SHA256.Encoded()
 		d, err := hexBytes(got)

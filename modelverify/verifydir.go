@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -145,33 +146,38 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 
 	// Hash the directory: as the signed manifest says (CheckDir reads only the signed files
 	// whose size can be right), or (unsigned) with the defaults, so that the same walk refuses
-	// links out of the directory and files that are not regular.
+	// links out of the directory and files that are not regular. Each file is stamped and
+	// scanned on the handle it is hashed through.
 	var actual *manifest.Manifest
-	hashed := manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath, Progress: v.checkProgress(r)}
+	in := &inspector{v: v, before: before, seen: map[string]inspection{}}
+	hashed := manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath, Progress: v.checkProgress(r), Inspect: in.inspect}
 	if signed != nil {
 		actual, err = manifest.CheckDir(ctx, dir, signed, manifest.CheckOptions{IgnorePaths: hashed.IgnorePaths,
-			SignatureFile: hashed.SignatureFile, Progress: hashed.Progress})
-		var diff *manifest.Diff
-		switch {
-		case errors.As(err, &diff):
-			if err := v.diffProblems(d, diff, reported); err != nil {
-				return nil, err
-			}
-		case errors.Is(err, manifest.ErrSymlink) || errors.Is(err, manifest.ErrFileType):
-			// A link out of the directory, a device, a FIFO: nothing a signature can cover.
-			return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
-		case err != nil:
-			return nil, d.fatal(Problem{Reason: ErrManifest, Detail: firstLine(err)}, err)
-		}
+			SignatureFile: hashed.SignatureFile, Progress: hashed.Progress, Inspect: hashed.Inspect})
 	} else {
 		actual, err = manifest.FromDir(ctx, dir, hashed)
-		if err != nil {
-			return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
+	}
+	var diff *manifest.Diff
+	var changed *Refusal
+	switch {
+	case errors.As(err, &changed):
+		return nil, d.fatal(changed.Problems[0], changed.Err)
+	case errors.As(err, &diff):
+		if err := v.diffProblems(d, diff, reported); err != nil {
+			return nil, err
 		}
+	case errors.Is(err, manifest.ErrSymlink) || errors.Is(err, manifest.ErrFileType):
+		// A link out of the directory, a device, a FIFO: nothing a signature can cover.
+		return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
+	case err != nil && signed == nil:
+		return nil, d.fatal(Problem{Reason: ErrUnexpectedFile, Detail: firstLine(err)}, err)
+	case err != nil:
+		return nil, d.fatal(Problem{Reason: ErrManifest, Detail: firstLine(err)}, err)
 	}
 
-	// Scan every file and build the model. SHA-256 is hashed again unless the manifest already
-	// holds whole-file SHA-256 digests.
+	// Build the model, and record what the content rules found. A file the hashing could not
+	// inspect (in shards, or through a link) is opened again here. SHA-256 is hashed again
+	// unless the manifest already holds whole-file SHA-256 digests.
 	names := actual.Files()
 	if len(names) == 0 {
 		return nil, d.fatal(Problem{Reason: ErrMissingFile, File: dir, Detail: "the model has no files to load"}, nil)
@@ -183,7 +189,15 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	byFile := actual.ByFile()
 	for i, name := range names {
 		g.Go(func() error {
-			f, problems, err := v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
+			var f File
+			var problems []Problem
+			var err error
+			if seen, ok := in.seen[name]; ok {
+				f, err = v.inspectedFile(gctx, name, seen, actual.Serialization, byFile[name])
+				problems = seen.problems
+			} else {
+				f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
+			}
 			if err != nil {
 				return err
 			}
@@ -237,16 +251,50 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	return m, nil
 }
 
-// checkLocalFile hashes and scans one file of a directory model, and records what Open will
-// compare against. rs are the file's resources as hashed under ser. The stamp is taken before
-// the file is read, so a change during the check is caught by Open.
+// inspectedFile is the verified file that an inspection, made while the file was hashed,
+// describes.
+func (v *Verifier) inspectedFile(ctx context.Context, name string, seen inspection, ser manifest.Serialization, rs []manifest.Resource) (File, error) {
+	f := File{Name: name, Size: seen.stamp.size, path: seen.path, stamp: seen.stamp, Format: seen.format}
+	sum, err := fileSHA256(ctx, seen.path, name, ser, rs)
+	f.SHA256 = sum
+	return f, err
+}
+
+// fileSHA256 is the whole-file SHA-256 of a file the manifest describes with rs under ser:
+// the signed digest itself when that is what the manifest holds, else hashed from path.
+func fileSHA256(ctx context.Context, path, name string, ser manifest.Serialization, rs []manifest.Resource) (string, error) {
+	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
+		return rs[0].Hex(), nil
+	}
+	rs, err := manifest.HashFile(ctx, path, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
+	if err != nil {
+		return "", err
+	}
+	return rs[0].Hex(), nil
+}
+
+// checkLocalFile stamps, scans and (for its SHA-256) hashes one file of a directory model that
+// the hashing could not inspect, and records what Open will compare against. rs are the file's
+// resources as hashed under ser. The stamp is that of the very file scanned, taken before it is
+// read, so a change during the check is caught by Open.
 func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, ser manifest.Serialization, rs []manifest.Resource, before fileStamp) (File, []Problem, error) {
 	p := filepath.Join(dir, filepath.FromSlash(name))
-	real, err := filepath.EvalSymlinks(p)
+	if ser.AllowSymlinks {
+		// A link the manifest allows is read, and opened later, at its target. Without that
+		// permission the walk has refused every link, and a link put in place since opens a
+		// file whose stamp is not the one noted before.
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return File{}, nil, err
+		}
+		p = real
+	}
+	fh, err := os.Open(p)
 	if err != nil {
 		return File{}, nil, err
 	}
-	st, err := stampPath(real)
+	defer fh.Close()
+	st, err := stampOf(fh)
 	if err != nil {
 		return File{}, nil, err
 	}
@@ -254,22 +302,67 @@ func (v *Verifier) checkLocalFile(ctx context.Context, dir, name string, ser man
 		return File{}, nil, &Refusal{Problems: []Problem{{Reason: ErrFileChanged, File: name,
 			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
 	}
-	f := File{Name: name, Size: st.size, path: real, stamp: st}
-	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
-		f.SHA256 = rs[0].Hex()
-	} else {
-		rs, err := manifest.HashFile(ctx, real, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
-		if err != nil {
-			return File{}, nil, err
-		}
-		f.SHA256 = rs[0].Hex()
+	f := File{Name: name, Size: st.size, path: p, stamp: st}
+	if f.SHA256, err = fileSHA256(ctx, p, name, ser, rs); err != nil {
+		return File{}, nil, err
 	}
-	rep, err := scan.ScanFile(ctx, real, scanOptions(&v.policy.Content, name)...)
+	rep, err := scanOpen(ctx, fh, p, name, st.size, scanOptions(&v.policy.Content, name))
 	if err != nil {
 		return File{}, nil, err
 	}
 	f.Format = string(rep.Format)
 	return f, judgeContent(&v.policy.Content, name, rep), nil
+}
+
+// scanOpen scans the open file at p through r.
+func scanOpen(ctx context.Context, r io.ReaderAt, p, name string, size int64, opts []scan.Option) (*scan.Report, error) {
+	rep, err := scan.Scan(ctx, r, size, opts...)
+	if err == nil && rep.Format == scan.FormatSafetensorsIndex {
+		// ScanFile also checks an index against the shards beside it.
+		rep, err = scan.ScanFile(ctx, p, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", name, err)
+	}
+	return rep, nil
+}
+
+// inspection is what VerifyDir learnt of a file while it was open for hashing.
+type inspection struct {
+	path     string
+	stamp    fileStamp
+	format   string
+	problems []Problem
+}
+
+// inspector stamps and scans each file on the handle manifest hashes it through, before it is
+// read, so that a small file costs one open and one read. A file whose stamp differs from the
+// one noted before hashing began has changed, and stops the check.
+type inspector struct {
+	v      *Verifier
+	before map[string]fileStamp
+	mu     sync.Mutex
+	seen   map[string]inspection
+}
+
+func (in *inspector) inspect(ctx context.Context, name string, f *os.File, r io.ReaderAt) error {
+	st, err := stampOf(f)
+	if err != nil {
+		return err
+	}
+	if before := in.before[name]; st != before {
+		return &Refusal{Problems: []Problem{{Reason: ErrFileChanged, File: name,
+			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
+	}
+	rep, err := scanOpen(ctx, r, f.Name(), name, st.size, scanOptions(&in.v.policy.Content, name))
+	if err != nil {
+		return err
+	}
+	res := inspection{path: f.Name(), stamp: st, format: string(rep.Format), problems: judgeContent(&in.v.policy.Content, name, rep)}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.seen[name] = res
+	return nil
 }
 
 // diffProblems turns a manifest comparison into problems, one per file, leaving out the extra

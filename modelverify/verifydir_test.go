@@ -208,6 +208,30 @@ func TestVerifyDirRefusesUnsignedAndResizedFilesWithoutReadingThem(t *testing.T)
 	})
 }
 
+func TestVerifyDirScansEverySignedFile(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", baseModel())
+	files := baseModel()
+	files["pytorch_model.bin"] = maliciousPickle
+	files["big.safetensors"] = safetensorsFile(40_000, 2) // header and data beyond the first read
+	dir := writeModel(t, sign(t, files, g.key))
+	_, err := g.verifier().VerifyDir(context.Background(), dir, "acme/tiny")
+	if p := firstProblem(t, err); p.Reason != modelverify.ErrFormatNotAllowed || p.File != "pytorch_model.bin" {
+		t.Fatalf("got %v, want pytorch_model.bin refused as a pickle", err)
+	}
+	delete(files, "pytorch_model.bin")
+	dir = writeModel(t, sign(t, files, g.key))
+	m, err := g.verifier().VerifyDir(context.Background(), dir, "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files() {
+		if f.Name == "big.safetensors" && f.Format != "safetensors" {
+			t.Errorf("big.safetensors scanned as %q", f.Format)
+		}
+	}
+}
+
 // A directory that is not there is an I/O error the caller can match with fs.ErrNotExist, not
 // a missing-file refusal, and it leaves no audit record; a refusal's Ref is the ref as given.
 func TestVerifyDirOnAMissingDirectoryIsAnIOError(t *testing.T) {

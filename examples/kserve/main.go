@@ -272,20 +272,7 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 	for _, f := range m.Files() {
 		bytes += f.Size
 	}
-	evidence := []any{"ref", ev.Ref, "repo", ev.Repo, "revision", ev.Revision, "commit", ev.Commit,
-		"endpoint", ev.Endpoint, "publisher", ev.Publisher, "verification", string(ev.Verification),
-		"manifest_digest", ev.ManifestDigest, "files", len(m.Files()), "bytes", bytes}
-	if ev.Signer.Kind != "" {
-		evidence = append(evidence, slog.Group("signer", "kind", ev.Signer.Kind, "identity", ev.Signer.Identity,
-			"issuer", ev.Signer.Issuer, "key_fingerprint", ev.Signer.KeyFingerprint))
-	}
-	if !ev.SignedAt.IsZero() {
-		evidence = append(evidence, "signed_at", ev.SignedAt)
-	}
-	if len(ev.Problems) > 0 {
-		evidence = append(evidence, "problems", problemStrings(ev.Problems))
-	}
-	log.Info("model verified and ready", "decision", string(ev.Decision), slog.Group("evidence", evidence...),
+	log.Info("model verified and ready", "decision", string(ev.Decision), "evidence", ev, "bytes", bytes,
 		"published", published, "evidence_file", filepath.Join(dest, evidenceFile),
 		"seconds", seconds(in.now().Sub(start)))
 	return exitOK

@@ -211,14 +211,19 @@ func TestManifestsAreConsistent(t *testing.T) {
 	}
 
 	// Kyverno: the storageUri rule admits exactly the policy's publishers, and this storageUri.
-	var uriPattern, imagePattern string
+	var uriPattern, runtimePattern, imagePattern string
 	var imageNamespaces []string
 	for _, rule := range kyv.list("spec", "rules") {
 		o := object(rule.(map[string]any))
 		kinds := object(o.list("match", "any")[0].(map[string]any)).list("resources", "kinds")
 		switch {
-		case slices.Contains(kinds, any("serving.kserve.io/v1beta1/InferenceService")):
+		case o.str("name") == "storage-uri-from-approved-publishers":
 			uriPattern = o.str("validate", "pattern", "spec", "predictor", "model", "storageUri")
+		case o.str("name") == "runtime-model-from-approved-publishers":
+			// The modelverify runtime's model (examples/service/manifests) is held to the same publishers.
+			if env := o.list("validate", "pattern", "spec", "predictor", "model", "env"); len(env) == 1 {
+				runtimePattern = object(env[0].(map[string]any)).str("value")
+			}
 		case slices.Contains(kinds, any("Pod")):
 			containers := o.list("validate", "pattern", "spec", "containers")
 			imagePattern = object(containers[0].(map[string]any)).str("image")
@@ -233,6 +238,9 @@ func TestManifestsAreConsistent(t *testing.T) {
 	}
 	if kyv.str("spec", "validationFailureAction") != "Enforce" {
 		t.Errorf("Kyverno policy action %q, want Enforce", kyv.str("spec", "validationFailureAction"))
+	}
+	if runtimePattern != uriPattern {
+		t.Errorf("Kyverno admits the runtime's models %q, but storageUri %q", runtimePattern, uriPattern)
 	}
 	if !kyvernoMatch(uriPattern, uri) {
 		t.Errorf("Kyverno pattern %q refuses the example storageUri %s", uriPattern, uri)

@@ -117,7 +117,7 @@ func TestInitializerLogsEachFileAndEndsWithOneDecisionLine(t *testing.T) {
 	commit, _ := f.hub.Resolve("acme/tiny-llm", "main")
 	if last["msg"] != "model verified and ready" || last["decision"] != "allowed" || ev == nil ||
 		ev["commit"] != commit || ev["publisher"] != "acme" || ev["verification"] != "signature" ||
-		!strings.HasPrefix(ev["manifest_digest"].(string), "sha256:") || ev["files"] != 3.0 {
+		!strings.HasPrefix(ev["manifestDigest"].(string), "sha256:") || ev["files"] != 3.0 || last["bytes"] == nil {
 		t.Fatalf("last line %v", last)
 	}
 	if signer, _ := ev["signer"].(map[string]any); signer["kind"] != "key" || !strings.HasPrefix(signer["identity"].(string), "key sha256:") {

@@ -47,8 +47,9 @@
 //
 // WithFault and Server.AddFault inject a Fault per file, per route and for a number of requests:
 // an HTTP status (5xx, or 429 with Retry-After and RateLimit), a connection dropped after N
-// bytes, corrupted bytes of the right length, an ignored Range header, a stall, a redirect to
-// another host, or a body longer than announced.
+// bytes, corrupted bytes of the right length, an ignored Range header, a stall (of a file's
+// bytes, or with RouteAPI of an API answer), a redirect to another host, a body longer than
+// announced, or tree listings whose empty pages link to fresh cursors forever.
 //
 // # Command
 //

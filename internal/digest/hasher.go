@@ -40,10 +40,11 @@ type Hasher struct {
 	blockSize int
 	progress  func(Update)
 	buffers   sync.Pool
-	open      func(path string) (readerAtCloser, error) // os.Open, or a test's stand-in
+	open      func(path string) (ReaderAtCloser, error) // os.Open, or the caller's (WithOpen)
 }
 
-type readerAtCloser interface {
+// ReaderAtCloser is what the hasher reads a task's file through.
+type ReaderAtCloser interface {
 	io.ReaderAt
 	io.Closer
 }
@@ -57,6 +58,13 @@ func WithWorkers(n int) Option { return func(h *Hasher) { h.workers = n } }
 // WithBlockSize sets the size of each read. The default is DefaultBlockSize.
 func WithBlockSize(n int) Option { return func(h *Hasher) { h.blockSize = n } }
 
+// WithOpen replaces os.Open for the tasks' files, once per task, so that a caller who must look
+// at each file anyway (to scan its format, to note its metadata) does it on the file the hasher
+// reads, and opens it once.
+func WithOpen(open func(path string) (ReaderAtCloser, error)) Option {
+	return func(h *Hasher) { h.open = open }
+}
+
 // WithProgress asks for a report after every block. Calls are serialized, and Done only grows.
 func WithProgress(fn func(Update)) Option { return func(h *Hasher) { h.progress = fn } }
 
@@ -65,7 +73,8 @@ func New(alg Algorithm, opts ...Option) (*Hasher, error) {
 	if _, err := ParseAlgorithm(string(alg)); err != nil || alg == "" {
 		return nil, fmt.Errorf("digest: unsupported hash algorithm %q", string(alg))
 	}
-	h := &Hasher{alg: alg, workers: runtime.GOMAXPROCS(0), blockSize: DefaultBlockSize}
+	h := &Hasher{alg: alg, workers: runtime.GOMAXPROCS(0), blockSize: DefaultBlockSize,
+		open: func(path string) (ReaderAtCloser, error) { return os.Open(path) }}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -76,7 +85,6 @@ func New(alg Algorithm, opts ...Option) (*Hasher, error) {
 		h.blockSize = 4096
 	}
 	h.buffers.New = func() any { b := make([]byte, h.blockSize); return &b }
-	h.open = func(path string) (readerAtCloser, error) { return os.Open(path) }
 	return h, nil
 }
 

@@ -167,7 +167,7 @@ func TestWorkersHashTasksAtTheSameTime(t *testing.T) {
 	var barrier sync.WaitGroup
 	barrier.Add(len(tasks))
 	h, _ := New(SHA256, WithWorkers(2))
-	h.open = func(p string) (readerAtCloser, error) {
+	h.open = func(p string) (ReaderAtCloser, error) {
 		f, err := os.Open(p)
 		if err != nil {
 			return nil, err

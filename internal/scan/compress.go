@@ -11,7 +11,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // Compressed streams are how models often ship (model.tar.gz, a gzipped pickle), and
@@ -32,7 +31,8 @@ func compressionOf(head []byte) string {
 		return "bzip2"
 	case len(head) >= 6 && string(head[:6]) == "\xfd7zXZ\x00":
 		return "xz"
-	case len(head) >= 4 && string(head[:4]) == "\x28\xb5\x2f\xfd":
+	case len(head) >= 4 && (string(head[:4]) == "\x28\xb5\x2f\xfd" || head[0]&0xf0 == 0x50 && string(head[1:4]) == "\x2a\x4d\x18"):
+		// A zstd frame, or a skippable frame (0x184D2A50 to 0x184D2A5F), which decoders pass over.
 		return "zstd"
 	}
 	return ""
@@ -53,14 +53,10 @@ func decompressor(kind string, r io.Reader) (io.Reader, func(), error) {
 	case "bzip2":
 		return bzip2.NewReader(r), func() {}, nil // reads concatenated streams, like Python's bz2
 	case "xz":
-		zr, err := xz.NewReader(r) // every stream, with padding, like Python's lzma
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, func() {}, nil
+		return newXZReader(r, xzMaxDict), func() {}, nil // every stream, with padding, like Python's lzma
 	case "zstd":
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(1<<40))
+			zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -85,22 +81,32 @@ func scanCompressed(r io.Reader, kind string, cfg *config, rep *Report, member s
 		return
 	}
 	defer closeDec()
-	capped := &cappedReader{r: dec, left: cfg.maxDecompressed}
+	capped := &cappedReader{r: dec, left: cfg.decompressBudget()}
 	br := bufio.NewReaderSize(capped, 64<<10)
 	format := scanStreamMember(br, -1, name, nil, cfg, rep, depth)
 	// Read to the end, so a corrupt or oversized tail is reported even when the content's
 	// scan stopped early.
 	_, err = io.Copy(io.Discard, br)
+	cfg.spend(capped.n)
 	switch {
 	case capped.exceeded:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "compress.bomb",
-			Message: fmt.Sprintf("the %s stream decompresses to more than %d bytes (the limit); a compression bomb, or content too large to vouch for", kind, cfg.maxDecompressed), Err: ErrLimit})
+			Message: fmt.Sprintf("the %s stream decompresses past the scan's limit of %d decompressed bytes; a compression bomb, or content too large to vouch for", kind, cfg.maxDecompressed), Err: ErrLimit})
+	case errors.Is(err, errXZDictionary), errors.Is(err, zstd.ErrWindowSizeExceeded):
+		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: capped.n, Rule: "compress.limit",
+			Message: fmt.Sprintf("%v; the content past this point was not inspected", err), Err: ErrLimit})
 	case err != nil:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: capped.n, Rule: "compress.corrupt",
 			Message: fmt.Sprintf("%s stream is corrupt after %d decompressed bytes: %v", kind, capped.n, err), Err: ErrMalformed})
 	}
 	rep.Members = append(rep.Members, Member{Name: name, Format: format, Size: capped.n})
 }
+
+// decompressBudget is how many decompressed bytes the scan may still produce: the limit
+// holds for the whole file, so a thousand members that each stay under it are no way around it.
+func (c *config) decompressBudget() int64 { return max(0, c.maxDecompressed-c.decompressed) }
+
+func (c *config) spend(n int64) { c.decompressed += n }
 
 // errDecompressedLimit ends a read past the decompression cap.
 var errDecompressedLimit = errors.New("decompressed size limit reached")

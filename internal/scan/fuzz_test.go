@@ -42,6 +42,9 @@ func checkInvariants(t *testing.T, b []byte) *Report {
 	if rep.Has(ErrMalformed) && rep.Verdict == Safe {
 		t.Fatalf("malformed file reported safe:\n%s", dump(rep))
 	}
+	if rep.Has(ErrAmbiguous) && rep.Verdict != Dangerous {
+		t.Fatalf("ambiguous file not refused:\n%s", dump(rep))
+	}
 	return rep
 }
 
@@ -129,8 +132,66 @@ func FuzzSafetensors(f *testing.F) {
 
 func FuzzZip(f *testing.F) {
 	seed(f, picklescanDir+"/data/*.zip", picklescanDir+"/data2/*.npz", picklescanDir+"/data2/*.zip",
-		fixtureDir+"/bypass/*.zip", fixtureDir+"/torch_*_zip*.pt")
+		fixtureDir+"/bypass/*.zip", fixtureDir+"/torch_*_zip*.pt", containersDir+"/*.zip", containersDir+"/*.pt")
 	f.Fuzz(func(t *testing.T, b []byte) { checkInvariants(t, b) })
+}
+
+// FuzzZipReadings drives the central-directory readers directly: they never panic, never
+// return more records than asked for plus one (the sign of too many), and an archive every
+// reader sees alike has exactly one view. The padding before and after the input takes it
+// past the 4 KiB and 64 KiB windows the readers search for the end record.
+func FuzzZipReadings(f *testing.F) {
+	files := []string{}
+	for _, g := range []string{containersDir + "/*.zip", fixtureDir + "/bypass/*.zip", picklescanDir + "/data/*.zip", fixtureDir + "/torch_*_zip*.pt"} {
+		m, _ := filepath.Glob(g)
+		files = append(files, m...)
+	}
+	for i, p := range files {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
+			f.Add(b, uint16(i*977), uint16(i*131))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, before, after uint16) {
+		const maxRecords = 64
+		in := append(append(make([]byte, int(before)), b...), bytes.Repeat([]byte{'P'}, int(after))...)
+		views, disagree := zipReadings(bytes.NewReader(in), int64(len(in)), maxRecords)
+		if len(views) == 0 {
+			t.Fatal("no view at all")
+		}
+		for _, v := range views {
+			if len(v.records) > maxRecords+1 {
+				t.Fatalf("%d records read, limit %d", len(v.records), maxRecords)
+			}
+		}
+		if len(views) > 1 && len(disagree) == 0 {
+			t.Fatalf("%d different views without a disagreement", len(views))
+		}
+	})
+}
+
+func FuzzCompressed(f *testing.F) {
+	seed(f, containersDir+"/*.gz", containersDir+"/*.bz2", containersDir+"/*.xz", containersDir+"/*.zst")
+	f.Add([]byte("\x28\xb5\x2f\xfd\x04\x00\x01\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep, err := Scan(context.Background(), bytes.NewReader(b), int64(len(b)), WithMaxDepth(3), WithMaxDecompressed(4<<20))
+		if err != nil {
+			t.Fatalf("Scan of in-memory bytes failed: %v", err)
+		}
+		if rep.Has(ErrMalformed) && rep.Verdict == Safe {
+			t.Fatalf("malformed file reported safe:\n%s", dump(rep))
+		}
+	})
+}
+
+func FuzzNativeKind(f *testing.F) {
+	seed(f, containersDir+"/*.bin")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		kind := nativeKind(b, bytes.NewReader(b), int64(len(b)))
+		if kind != "" && sniff(b[:min(len(b), 512)]) != FormatNativeCode {
+			t.Fatalf("nativeKind says %s but sniff disagrees", kind)
+		}
+		checkInvariants(t, b)
+	})
 }
 
 func FuzzLegacyCheckpoint(f *testing.F) {
@@ -159,6 +220,6 @@ func FuzzSevenZip(f *testing.F) {
 }
 
 func FuzzTar(f *testing.F) {
-	seed(f, fixtureDir+"/tar/*.tar")
+	seed(f, fixtureDir+"/tar/*.tar", containersDir+"/*.tar")
 	f.Fuzz(func(t *testing.T, b []byte) { checkInvariants(t, b) })
 }

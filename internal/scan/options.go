@@ -13,6 +13,7 @@ type config struct {
 	maxDepth        int
 	maxJSONIndex    int64
 	maxDecompressed int64
+	decompressed    int64 // decompressed bytes produced so far in this scan
 	progress        func(Progress)
 }
 
@@ -80,9 +81,10 @@ func WithMaxDepth(n int) Option { return func(c *config) { c.maxDepth = n } }
 // that must be read whole) may expand to before the scan calls it a compression bomb.
 const DefaultMaxDecompressed = 64 << 30
 
-// WithMaxDecompressed bounds the bytes one compressed stream may decompress to (default
-// DefaultMaxDecompressed). Past it the scan stops reading and reports ErrLimit (rule
-// compress.bomb); the load gate passes its policy's maxFileSize here.
+// WithMaxDecompressed bounds the bytes the compressed streams and deflated archive members of
+// one file may decompress to, together (default DefaultMaxDecompressed). Past it the scan
+// stops reading and reports ErrLimit (rule compress.bomb); the load gate passes its policy's
+// maxFileSize here.
 func WithMaxDecompressed(n int64) Option {
 	return func(c *config) {
 		if n > 0 {

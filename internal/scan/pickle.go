@@ -1329,6 +1329,24 @@ func baseName(name string) string {
 	return name
 }
 
+// asciiTextBytes marks the ASCII bytes text holds: printable characters, tab, CR and LF.
+var asciiTextBytes = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	t['\t'], t['\n'], t['\r'] = true, true, true
+	return t
+}()
+
+func asciiText(b []byte) bool {
+	for _, c := range b {
+		if !asciiTextBytes[c] {
+			return false
+		}
+	}
+	return true
+}
+
 // textWatch passes reads through and records the offset of the first byte that plain text
 // (UTF-8 without control characters other than tab, CR and LF) does not hold.
 type textWatch struct {
@@ -1353,7 +1371,18 @@ func (t *textWatch) check(b []byte) {
 		b = append(t.carry, b...)
 		t.carry = nil
 	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for i := 0; i < len(b); {
+		if i+8 <= len(b) {
+			// Eight bytes at a time while all are ASCII text: first the word test for
+			// printable (no byte below 0x20 by the borrow trick, none at 0x7f or above),
+			// then a table for words with line ends. The rest go one character at a time.
+			x := binary.LittleEndian.Uint64(b[i:])
+			if ((x-ones*0x20)&^x|(x+ones)|x)&highs == 0 || asciiText(b[i:i+8]) {
+				i += 8
+				continue
+			}
+		}
 		c := b[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {

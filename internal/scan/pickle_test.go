@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"archive/zip"
+	"bytes"
 	"io"
 	"testing"
 )
@@ -243,4 +245,53 @@ func (s *splitReader) Read(p []byte) (int, error) {
 		s.parts = s.parts[1:]
 	}
 	return n, nil
+}
+
+// The eight-bytes-at-a-time path finds every byte value that is not text at every position.
+func TestTextWatchFindsEveryNonTextByte(t *testing.T) {
+	for c := range 256 {
+		for pos := range 16 {
+			b := []byte("abcdefghijklmnop~ ")
+			b[pos] = byte(c)
+			tw := &textWatch{r: &splitReader{parts: [][]byte{b}}, binaryAt: -1}
+			if _, err := io.Copy(io.Discard, tw); err != nil {
+				t.Fatal(err)
+			}
+			if want := firstNonText(b); tw.binaryAt != want {
+				t.Fatalf("byte 0x%02x at %d: binaryAt %d, want %d", c, pos, tw.binaryAt, want)
+			}
+		}
+	}
+}
+
+// Archive members are judged by their own names: a zip member named model.pkl is handed to
+// an unpickler by whoever loads it, a notes.txt member is not.
+func TestImportOnlyMembersAreJudgedByTheirNames(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range []string{"bundle/model.pkl", "bundle/notes.txt"} {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte("cmodeling_custom\nLoader\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := scanBytes(t, buf.Bytes(), WithName("bundle.zip"))
+	formats := map[string]Format{}
+	for _, m := range rep.Members {
+		formats[m.Name] = m.Format
+	}
+	if rep.Verdict != Suspicious || formats["bundle/model.pkl"] != FormatPickle || formats["bundle/notes.txt"] != FormatUnknown {
+		t.Fatalf("got %s, members %v\n%s", rep.Verdict, formats, dump(rep))
+	}
+	for _, f := range rep.Findings {
+		if f.Member != "bundle/model.pkl" {
+			t.Errorf("finding on %s: %v", f.Member, f)
+		}
+	}
 }

@@ -134,16 +134,19 @@ func sniff(head []byte) Format {
 		return FormatGGUF
 	case bytes.HasPrefix(head, magic7z):
 		return Format7z
+	case len(head) >= 262 && string(head[257:262]) == "ustar", isTarHeader(head):
+		// Before the legacy magic: torch.load tries tarfile before unpickling, and the
+		// polyglot probe still reads a tar's first bytes as a pickle.
+		return FormatTar
 	case bytes.HasPrefix(head, magicTorchPick):
 		return FormatPyTorchLegacy
-	case len(head) >= 262 && string(head[257:262]) == "ustar", isTarHeader(head):
-		return FormatTar
 	case compressionOf(head) != "":
 		return FormatCompressed
-	case nativeKind(head, nil, int64(len(head))) != "" || len(head) >= 0x40 && head[0] == 'M' && head[1] == 'Z':
-		return FormatNativeCode // confirmed (a PE's signature may lie past head) or demoted by scanAt
 	case looksLikeSafetensors(head):
 		return FormatSafetensors
+	case nativeKind(head, nil, int64(len(head))) != "" || len(head) >= 0x40 && head[0] == 'M' && head[1] == 'Z':
+		// After safetensors: a header length whose low bytes read "MZ" is not a DOS stub.
+		return FormatNativeCode // confirmed (a PE's signature may lie past head) or demoted by scanAt
 	case len(head) >= 2 && head[0] == opProto && head[1] <= 5:
 		return FormatPickle
 	case looksLikeJSONObject(head):
@@ -226,6 +229,11 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	}
 	if format == FormatUnknown {
 		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
+		if format == FormatUnknown && endsLikeZip(r, size) {
+			// Python's zipfile finds an archive by its end record, whatever comes first (a
+			// self-extracting stub, a script): read it the way every reader would.
+			format = scanZip(r, size, cfg, rep, member, depth)
+		}
 		if format == FormatUnknown && member == "" && size > 0 {
 			format = scanHinted(r, size, cfg, rep)
 		}

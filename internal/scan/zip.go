@@ -2,6 +2,9 @@ package scan
 
 import (
 	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -11,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/flate"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // maxBufferedMember bounds how much of a compressed archive member is buffered in memory for a
@@ -44,7 +48,7 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 	views, disagree := zipReadings(r, size, cfg.maxMembers)
 	for _, d := range disagree {
 		rep.add(Finding{Verdict: Dangerous, Member: member, Offset: -1, Rule: "zip.ambiguous",
-			Message: d + "; every reading was scanned", Err: ErrAmbiguous})
+			Message: d + "; every reading was scanned. Write the archive again with one tool (torch.save, zipfile) so every reader sees the same members", Err: ErrAmbiguous})
 	}
 	format := FormatZip
 	scanned := map[zipMemberKey]bool{}
@@ -272,17 +276,51 @@ func scanZipMember(r io.ReaderAt, f *zipRecord, off int64, name string, storage 
 			raw = io.NewSectionReader(r, off, int64(f.csize))
 		}
 		return scanCompressedMember(flate.NewReader(raw), f, name, onPersistent, cfg, rep, depth)
+	case zipBzip2:
+		return scanCompressedMember(io.NopCloser(bzip2.NewReader(raw)), f, name, onPersistent, cfg, rep, depth)
+	case zipLZMA:
+		zr, err := zipLZMAReader(raw, f)
+		if err != nil {
+			rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.inflate",
+				Message: "LZMA member cannot be decompressed: " + err.Error(), Err: ErrMalformed})
+			return FormatUnknown
+		}
+		return scanCompressedMember(io.NopCloser(zr), f, name, onPersistent, cfg, rep, depth)
 	}
 	rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.method",
 		Message: fmt.Sprintf("compression method %d is not supported, so the member cannot be inspected", f.method), Err: ErrUnsupported})
 	return FormatUnknown
 }
 
-// The compression methods PyTorch's miniz reads; Python's zipfile also reads bzip2 (12) and
-// LZMA (14), which this scan reports as not inspected.
+// zipLZMAReader reads a zip member of method 14 as Python's zipfile does: a 4-byte header
+// (LZMA SDK version, properties size), the 5 LZMA properties, then raw LZMA data, ended by
+// an end marker when flag bit 1 is set and otherwise by the declared size. The properties
+// and size are given to the decoder as a .lzma header, with the dictionary capped.
+func zipLZMAReader(raw io.Reader, f *zipRecord) (io.Reader, error) {
+	var hdr [9]byte
+	if _, err := io.ReadFull(raw, hdr[:]); err != nil {
+		return nil, errors.New("the LZMA header is truncated")
+	}
+	if binary.LittleEndian.Uint16(hdr[2:]) != 5 {
+		return nil, errors.New("the LZMA properties are not 5 bytes")
+	}
+	alone := make([]byte, 0, lzma.HeaderLen)
+	alone = append(alone, hdr[4:9]...)
+	size := f.usize
+	if f.flags&0x2 != 0 {
+		size = math.MaxUint64 // unknown: the data ends with an end marker
+	}
+	alone = binary.LittleEndian.AppendUint64(alone, size)
+	return lzma.ReaderConfig{DictCap: xzMaxDict}.NewReader(io.MultiReader(bytes.NewReader(alone), raw))
+}
+
+// The compression methods PyTorch's miniz reads (store, deflate), and the two more Python's
+// zipfile reads (numpy.load of an .npz), bzip2 and LZMA.
 const (
 	zipStore   = 0
 	zipDeflate = 8
+	zipBzip2   = 12
+	zipLZMA    = 14
 )
 
 func startsLikePickle(r io.ReaderAt) bool {
@@ -294,15 +332,28 @@ func startsLikePickle(r io.ReaderAt) bool {
 // scanCompressedMember scans a deflated zip member as a stream and checks its CRC.
 func scanCompressedMember(zr io.ReadCloser, f *zipRecord, name string, onPersistent func(pval, int64), cfg *config, rep *Report, depth int) Format {
 	defer zr.Close()
+	// Python's zipfile reads exactly the declared size (miniz fails on more), so that is all
+	// a loader sees and all the scan inflates, within what is left of the scan's budget.
+	declared := int64(min(f.usize, math.MaxInt64))
+	capped := &cappedReader{r: zr, left: min(declared, cfg.decompressBudget())}
 	h := crc32.NewIEEE()
-	cr := &countingReader{r: io.TeeReader(zr, h)}
-	br := bufio.NewReaderSize(cr, int(bufferSize(int64(min(f.usize, 1<<40)))))
-	format := scanStreamMember(br, int64(min(f.usize, math.MaxInt64)), name, onPersistent, cfg, rep, depth)
+	cr := &countingReader{r: io.TeeReader(capped, h)}
+	br := bufio.NewReaderSize(cr, int(bufferSize(declared)))
+	format := scanStreamMember(br, declared, name, onPersistent, cfg, rep, depth)
 	// Drain the rest, so the CRC and the decompressor's own checks see every byte.
-	if _, err := io.Copy(io.Discard, br); err != nil {
+	_, err := io.Copy(io.Discard, br)
+	cfg.spend(capped.n)
+	switch {
+	case capped.exceeded && capped.n < declared:
+		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "compress.bomb",
+			Message: fmt.Sprintf("the scan's decompression budget of %d bytes ran out in this member; a compression bomb, or an archive too large to vouch for", cfg.maxDecompressed), Err: ErrLimit})
+	case capped.exceeded:
+		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.size-mismatch",
+			Message: fmt.Sprintf("the member inflates to more than the %d bytes the directory declares: Python's zipfile reads only those (they were scanned), miniz refuses the member", declared), Err: ErrMalformed})
+	case err != nil:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: cr.n, Rule: "zip.inflate",
 			Message: "member cannot be decompressed: " + err.Error(), Err: ErrMalformed})
-	} else if f.flags&0x1 == 0 && h.Sum32() != f.crc32 {
+	case f.flags&0x1 == 0 && h.Sum32() != f.crc32:
 		rep.add(Finding{Verdict: Suspicious, Member: name, Offset: -1, Rule: "zip.crc",
 			Message: fmt.Sprintf("CRC-32 is 0x%08x, the directory says 0x%08x (the content was scanned)", h.Sum32(), f.crc32), Err: ErrMalformed})
 	}

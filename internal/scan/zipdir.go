@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -49,7 +50,6 @@ type zipRecord struct {
 	crc32        uint32
 	csize, usize uint64
 	headerOffset int64 // the local header, after the reader's shift
-	dirOffset    int64 // where the directory entry itself sits
 }
 
 // zipView is the archive as one group of readers sees it.
@@ -66,7 +66,6 @@ type zipEnd struct {
 	records              uint64
 	dirSize, dirOffset   uint64
 	dirEnd               int64 // where Python and Go expect the directory to end
-	zip64                bool
 	recordsClassic       uint64
 	dirSizeC, dirOffsetC uint64
 }
@@ -76,6 +75,30 @@ type zipEnd struct {
 const zipTailLen = 72 << 10
 
 var sigEOCDBytes = []byte("PK\x05\x06")
+
+// endsLikeZip reports whether the last 64 KiB hold an end-of-central-directory record whose
+// directory fits in the file: what zipfile.is_zipfile accepts.
+func endsLikeZip(r io.ReaderAt, size int64) bool {
+	if size < eocdLen {
+		return false
+	}
+	tail := make([]byte, min(size, (1<<16)+eocdLen))
+	if !readFull(r, tail, size-int64(len(tail))) {
+		return false
+	}
+	pos := pythonFindEnd(tail, size-int64(len(tail)), size)
+	if pos < 0 {
+		return false
+	}
+	rec := tail[pos-(size-int64(len(tail))):]
+	dirSize, dirOffset := int64(binary.LittleEndian.Uint32(rec[12:])), int64(binary.LittleEndian.Uint32(rec[16:]))
+	return dirSize <= pos && dirOffset <= pos
+}
+
+func wholeEndRecordIn(tail []byte) bool {
+	i := bytes.LastIndex(tail, sigEOCDBytes)
+	return i >= 0 && len(tail)-i >= eocdLen
+}
 
 func isEndSig(tail []byte, i int64) bool {
 	return i >= 0 && i+4 <= int64(len(tail)) && bytes.Equal(tail[i:i+4], sigEOCDBytes)
@@ -112,7 +135,8 @@ func pythonFindEnd(tail []byte, tailStart, size int64) int64 {
 	if last := size - eocdLen - tailStart; isEndSig(tail, last) && tail[len(tail)-2] == 0 && tail[len(tail)-1] == 0 {
 		return size - eocdLen
 	}
-	from := max(size-(1<<16)-eocdLen, 0) - tailStart
+	// The tail may be shorter than the window: only when it holds the last signature.
+	from := max(size-(1<<16)-eocdLen-tailStart, 0)
 	i := bytes.LastIndex(tail[from:], sigEOCDBytes)
 	if i < 0 {
 		return -1
@@ -142,12 +166,21 @@ func goFindEnd(tail []byte, tailStart, size int64) int64 {
 // zipReadings returns the distinct views of the archive (PyTorch's first) and the ways they
 // disagree. An archive every reader sees alike yields one view and no disagreements.
 func zipReadings(r io.ReaderAt, size int64, maxRecords int) (views []zipView, disagree []string) {
-	tailLen := min(size, int64(zipTailLen))
-	tail := make([]byte, tailLen)
-	if !readFull(r, tail, size-tailLen) {
-		return []zipView{{readers: "every reader", err: "the file cannot be read"}}, nil
+	// Every reader takes the last signature with a whole record after it, if there is one,
+	// so when the last 4 KiB hold one, they are all the readers need; otherwise read as far
+	// back as the farthest-looking reader goes.
+	var tail []byte
+	for _, n := range []int64{4 << 10, zipTailLen} {
+		tailLen := min(size, n)
+		tail = make([]byte, tailLen)
+		if !readFull(r, tail, size-tailLen) {
+			return []zipView{{readers: "every reader", err: "the file cannot be read"}}, nil
+		}
+		if tailLen == size || wholeEndRecordIn(tail) {
+			break
+		}
 	}
-	tailStart := size - tailLen
+	tailStart := size - int64(len(tail))
 	miniz := minizFindEnd(tail, tailStart, size)
 	python := pythonFindEnd(tail, tailStart, size)
 	goPos := goFindEnd(tail, tailStart, size)
@@ -167,7 +200,7 @@ func zipReadings(r io.ReaderAt, size int64, maxRecords int) (views []zipView, di
 		}
 		v := zipView{readers: readers, dirStart: dirStart, err: errText}
 		if errText == "" {
-			v.records, v.err = readCentralDirectory(r, size, end, dirStart, shift, readers, maxRecords, &disagree)
+			v.records, v.err = readCentralDirectory(r, size, end, dirStart, shift, maxRecords, &disagree)
 		}
 		views = append(views, v)
 	}
@@ -276,7 +309,6 @@ func readZipEnd(r io.ReaderAt, size, pos int64, disagree *[]string) (*zipEnd, st
 		*disagree = append(*disagree, "a zip64 locator without a zip64 end record before it: miniz refuses the archive, Python's zipfile ignores the locator")
 		return end, ""
 	}
-	end.zip64 = true
 	end.records, end.dirSize, end.dirOffset = le.Uint64(z[32:]), le.Uint64(z[40:]), le.Uint64(z[48:])
 	end.dirEnd = expected
 	// Go reads the zip64 record only when a classic field overflows; elsewhere the classic
@@ -292,29 +324,32 @@ func readZipEnd(r io.ReaderAt, size, pos int64, disagree *[]string) (*zipEnd, st
 // readCentralDirectory reads the directory entries at start, as far as any reader would, and
 // notes where the readers' entry counts part: miniz reads the announced number, Python as
 // many as fill the directory's size, Go every entry until one fails to parse.
-func readCentralDirectory(r io.ReaderAt, size int64, end *zipEnd, start, shift int64, readers string, maxRecords int, disagree *[]string) ([]zipRecord, string) {
+func readCentralDirectory(r io.ReaderAt, size int64, end *zipEnd, start, shift int64, maxRecords int, disagree *[]string) ([]zipRecord, string) {
 	le := binary.LittleEndian
 	var recs []zipRecord
 	pos := start
 	dirEnd := start + int64(min(end.dirSize, uint64(size)))
 	filled := -1 // entries whose bytes end exactly at the directory's size
+	// One buffered pass over the directory, as the readers make it: a syscall per entry
+	// would cost more than the rest of a checkpoint's scan.
+	br := bufio.NewReaderSize(io.NewSectionReader(r, start, max(0, size-start)), int(min(max(end.dirSize, 512), 1<<20)))
 	var hdr [cdHeaderLen]byte
 	for len(recs) <= maxRecords {
 		if pos == dirEnd {
 			filled = len(recs)
 		}
-		if !readFull(r, hdr[:], pos) || le.Uint32(hdr[:]) != sigCentralDir {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil || le.Uint32(hdr[:]) != sigCentralDir {
 			break
 		}
 		n, m, k := int64(le.Uint16(hdr[28:])), int64(le.Uint16(hdr[30:])), int64(le.Uint16(hdr[32:]))
-		varLen := make([]byte, n+m)
-		if !readFull(r, varLen, pos+cdHeaderLen) {
+		varLen := make([]byte, n+m+k)
+		if _, err := io.ReadFull(br, varLen); err != nil {
 			break
 		}
 		rec := zipRecord{name: string(varLen[:n]), flags: le.Uint16(hdr[8:]), method: le.Uint16(hdr[10:]), crc32: le.Uint32(hdr[16:]),
-			csize: uint64(le.Uint32(hdr[20:])), usize: uint64(le.Uint32(hdr[24:])), dirOffset: pos}
+			csize: uint64(le.Uint32(hdr[20:])), usize: uint64(le.Uint32(hdr[24:]))}
 		off := uint64(le.Uint32(hdr[42:]))
-		applyZip64Extra(varLen[n:], &rec.usize, &rec.csize, &off)
+		applyZip64Extra(varLen[n:n+m], &rec.usize, &rec.csize, &off)
 		if off > uint64(size) {
 			off = uint64(size) // a local header past the end is reported when it is read
 		}
@@ -377,20 +412,28 @@ type zipLocal struct {
 }
 
 func readLocalHeader(r io.ReaderAt, size int64, rec *zipRecord) zipLocal {
-	var h [localLen]byte
-	if rec.headerOffset < 0 || !readFull(r, h[:], rec.headerOffset) {
+	// One read for the header and, when it matches the directory's, the name.
+	h := make([]byte, localLen+len(rec.name))
+	if rec.headerOffset < 0 || rec.headerOffset > size-localLen {
+		return zipLocal{err: fmt.Sprintf("local header at %d lies outside the file", rec.headerOffset)}
+	}
+	n, _ := r.ReadAt(h, rec.headerOffset)
+	if n < localLen {
 		return zipLocal{err: fmt.Sprintf("local header at %d lies outside the file", rec.headerOffset)}
 	}
 	le := binary.LittleEndian
-	if le.Uint32(h[:]) != sigLocalHeader {
+	if le.Uint32(h) != sigLocalHeader {
 		return zipLocal{err: fmt.Sprintf("no local header signature at %d", rec.headerOffset)}
 	}
-	n, m := int64(le.Uint16(h[26:])), int64(le.Uint16(h[28:]))
-	name := make([]byte, n)
-	if !readFull(r, name, rec.headerOffset+localLen) {
-		return zipLocal{err: "local header is truncated"}
+	nameLen, m := int64(le.Uint16(h[26:])), int64(le.Uint16(h[28:]))
+	name := h[localLen:n]
+	if int64(len(name)) != nameLen {
+		name = make([]byte, nameLen)
+		if !readFull(r, name, rec.headerOffset+localLen) {
+			return zipLocal{err: "local header is truncated"}
+		}
 	}
-	return zipLocal{dataOffset: rec.headerOffset + localLen + n + m, name: string(name)}
+	return zipLocal{dataOffset: rec.headerOffset + localLen + nameLen + m, name: string(name)}
 }
 
 // zipOverlaps finds members whose bytes (local header to the end of the data) run into the

@@ -45,7 +45,7 @@ def stored_zip(entries):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         for name, data in entries:
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)  # reproducible
     return buf.getvalue()
 
 
@@ -95,6 +95,15 @@ def zip_fixtures():
     write("bad_zip_two_directories.zip", data,
           "torch.load (miniz) trusts the end record's offset and loads the directory in the comment, listing os.system; "
           "Python's zipfile and Go's archive/zip find the directory before the end record (a negative shift) and see a benign data.pkl")
+
+    # Members compressed with bzip2 and LZMA: Python's zipfile (numpy.load) reads them, miniz
+    # does not.
+    for method, name in [(zipfile.ZIP_BZIP2, "bad_zip_bzip2_member.zip"), (zipfile.ZIP_LZMA, "bad_zip_lzma_member.zip")]:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as z:
+            z.writestr(zipfile.ZipInfo("payload.pkl", date_time=(1980, 1, 1, 0, 0, 0)), EVIL, compress_type=method)
+            z.writestr(zipfile.ZipInfo("config.json", date_time=(1980, 1, 1, 0, 0, 0)), b"{}" * 1000, compress_type=method)
+        write(name, buf.getvalue(), "zipfile reads method %d members and unpickles payload.pkl when asked; miniz refuses the method" % method)
 
     # Entries one reader sees and another does not: three entries in the directory, the end
     # record announces two. miniz reads two; zipfile reads all three (the directory's size).
@@ -168,6 +177,44 @@ def tar_fixtures():
     write("ok_tar_v7.tar", v7([("sys_info", sys_info), ("pickle", BENIGN), ("tensors", count0), ("storages", count0 + b"\x80\x02]q\x00.")]),
           "a benign V7 legacy tar checkpoint")
 
+    # The same checkpoint as GNU (long names as ././@LongLink members) and POSIX pax (long
+    # names in an extended header): both readers resolve the names the same way.
+    long_name = "checkpoint/" + "d" * 120 + "/data.pkl"
+    for fmt, name in [(tarfile.GNU_FORMAT, "bad_tar_gnu_longname.tar"), (tarfile.PAX_FORMAT, "bad_tar_pax_longname.tar")]:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+            for n, d in [(long_name, EVIL), ("checkpoint/version", b"3\n")]:
+                ti = tarfile.TarInfo(n)
+                ti.size = len(d)
+                t.addfile(ti, io.BytesIO(d))
+        write(name, buf.getvalue(), "a %s tar whose long-named member holds a pickle calling os.system" % ("GNU" if fmt == tarfile.GNU_FORMAT else "pax"))
+
+    # A size field that starts with a NUL: tarfile cuts the field at the NUL and reads size 0,
+    # Go's archive/tar trims NULs at both ends and reads 64. tarfile's next header (a member
+    # "storages") is data to Go; the storages member's data is a block that Go takes for the
+    # next header, whose name field is a protocol-0 pickle calling os.system. torch.load
+    # extracts storages with tarfile and unpickles it.
+    def header(name, size_field, typ=b"0"):
+        h = bytearray(512)
+        h[0:len(name)] = name
+        h[100:108] = b"0000644\0"
+        h[124:136] = size_field
+        h[136:148] = b"00000000000\0"
+        h[148:156] = b" " * 8
+        h[156:157] = typ
+        h[148:156] = b"%06o\0 " % sum(h)
+        return bytes(h)
+    payload_block = header(EVIL_PROTO0, b"00000000000\0")  # a valid header to Go, a pickle to tarfile
+    hidden = (header(b"notes.txt", b"\x000000000100\0")
+              + header(b"storages", b"%011o\0" % 512)
+              + payload_block + bytes(1024))
+    with tarfile.open(fileobj=io.BytesIO(hidden)) as t:
+        assert [m.name for m in t.getmembers()][:2] == ["notes.txt", "storages"]
+        assert t.extractfile("storages").read().startswith(EVIL_PROTO0)
+    write("bad_tar_size_nul.tar", hidden,
+          "tarfile reads notes.txt's size as 0 and then a storages member holding a pickle that calls os.system; "
+          "Go's archive/tar reads the size as 64, takes the storages header for data and the pickle for a header")
+
     # A member of a type tarfile does not know is read as a regular file (and extracted as one).
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
@@ -189,8 +236,25 @@ def compressed_fixtures():
     write("bad_model.tar.gz", gzip.compress(evil_tar, mtime=0), "tarfile.open('r:*') unwraps gzip; data.pkl calls os.system")
     write("bad_model.tar.bz2", bz2.compress(evil_tar), "bzip2")
     write("bad_model.tar.xz", lzma.compress(evil_tar), "xz")
+    # zstd: Python 3.11 has no zstd module; the zstd command line writes it (Debian's zstd).
+    import shutil
+    import subprocess
+    if shutil.which("zstd"):
+        z = subprocess.run(["zstd", "-q", "-c", "-19"], input=evil_tar, capture_output=True, check=True).stdout
+        write("bad_model.tar.zst", z, "zstd (the zstd command line); tarfile in Python 3.14 reads it, as does `tar --zstd`")
     write("bad_pickle.gz", gzip.compress(EVIL, mtime=0) + gzip.compress(b"", mtime=0), "gzip.open reads both members")
     write("ok_model.tar.gz", gzip.compress(stored_tar([("model/config.json", b"{}"), ("model/data.pkl", BENIGN)]), mtime=0), "benign")
+    # An xz block header asking for a 1.5 GiB dictionary (the byte after the LZMA2 filter id
+    # and its property size), with the header's CRC-32 made right again: liblzma and Go's
+    # LZMA2 decoders allocate the whole dictionary before decoding a byte.
+    x = bytearray(lzma.compress(evil_tar, check=lzma.CHECK_CRC32))
+    hsize = (x[12] + 1) * 4
+    header = x[12:12 + hsize]
+    i = header.index(b"\x21\x01", 2)
+    header[i + 2] = 37  # (2 | 1) << (37 // 2 + 11) = 1.5 GiB
+    header[-4:] = struct.pack("<I", zlib.crc32(bytes(header[:-4])))
+    x[12:12 + hsize] = header
+    write("bad_xz_huge_dictionary.tar.xz", bytes(x), "an xz block header asking for a 1.5 GiB dictionary")
     write("bad_gzip_bomb.gz", gzip.compress(bytes(8 << 20), mtime=0, compresslevel=9), "8 MiB of zeros: past the test's 1 MiB cap")
 
 
