@@ -53,15 +53,17 @@ type Verifier struct {
 // Unless WithEnvironment(false) is given, it reads these environment variables, as
 // huggingface_hub does (an option given in code always wins over the variable):
 //   - HF_ENDPOINT: the Hub to fetch from (WithEndpoint), default https://huggingface.co;
+//   - HF_HOME, else $XDG_CACHE_HOME/huggingface, else $HOME/.cache/huggingface: where the
+//     token file and the cache are by default;
 //   - HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the file HF_TOKEN_PATH (default
 //     $HF_HOME/token): the token sent to the endpoint, and only to approved endpoints;
-//   - HF_HUB_CACHE (or HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub, else
-//     $XDG_CACHE_HOME/huggingface/hub, else $HOME/.cache/huggingface/hub: the cache
-//     (WithCacheDir);
+//   - HF_HUB_CACHE (or HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub: the cache (WithCacheDir);
 //   - HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE): offline mode (hub.WithOffline);
 //   - MODELVERIFY_RECORD_KEY_FILE: the record key (WithRecordKeyFile), else the policy's
 //     records.keyFile, else modelverify/record.key under $XDG_CONFIG_HOME, else $HOME/.config;
 //   - HTTPS_PROXY, HTTP_PROXY and NO_PROXY, through Go's default transport.
+//
+// In the HF_* paths, a leading "~" and any $VARIABLE are expanded from the environment too.
 func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	cfg := newConfig(opts)
 	pre, err := preflight(p, cfg)
