@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -53,17 +52,13 @@ func newGateKey(t testing.TB) gateKey {
 	}
 }
 
-// safetensorsFile is a valid safetensors file holding one F32 tensor of n values.
+// safetensorsFile is a valid safetensors file holding one F32 tensor of n values, each fill.
 func safetensorsFile(n int, fill byte) []byte {
-	header := fmt.Sprintf(`{"weight":{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, n, 4*n)
-	for len(header)%8 != 0 {
-		header += " "
+	values := make([]float32, n)
+	for i := range values {
+		values[i] = float32(fill)
 	}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, uint64(len(header)))
-	b.WriteString(header)
-	b.Write(bytes.Repeat([]byte{fill}, 4*n))
-	return b.Bytes()
+	return hubtest.Safetensors(map[string][]float32{"weight": values})
 }
 
 // maliciousPickle is a protocol-2 pickle that calls os.system("id") when loaded.
@@ -667,15 +662,7 @@ func TestVerifyDir(t *testing.T) {
 
 // namedSafetensors is a valid safetensors file with one F32 tensor called name.
 func namedSafetensors(name string, n int) []byte {
-	header := fmt.Sprintf(`{%q:{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, name, n, 4*n)
-	for len(header)%8 != 0 {
-		header += " "
-	}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, uint64(len(header)))
-	b.WriteString(header)
-	b.Write(make([]byte, 4*n))
-	return b.Bytes()
+	return hubtest.Safetensors(map[string][]float32{name: make([]float32, n)})
 }
 
 func TestVerifyChecksASafetensorsIndexAgainstItsShardsBeforePublishing(t *testing.T) {
