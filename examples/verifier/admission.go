@@ -158,9 +158,9 @@ func (r *admissionRules) compile() error {
 	return nil
 }
 
-// checkRegistryPrefix accepts "host[:port]/path/" prefixes: the trailing '/' keeps
-// "ghcr.io/acme" from approving "ghcr.io/acme-evil/...", and a host is required so that a
-// Docker Hub short name cannot stand for any registry.
+// checkRegistryPrefix accepts "host[:port]/path/" prefixes, or a Docker Hub short name
+// ("kserve/", which Docker Hub resolves to docker.io/kserve/): the trailing '/' keeps
+// "ghcr.io/acme" from approving "ghcr.io/acme-evil/...".
 func checkRegistryPrefix(reg string) error {
 	if !strings.HasSuffix(reg, "/") {
 		return usagef("--image-registry %q must end with '/' (ghcr.io/your-org/), or it would also approve %s-evil/...", reg, strings.TrimSuffix(reg, "/"))

@@ -17,7 +17,7 @@ import (
 
 // The shipped admission policies are this command's output for examples/policy.yaml; the test
 // TestExportedPoliciesAreUpToDate fails when they differ, and this regenerates them.
-//go:generate go run . policy export all ../policy.yaml --out ../admission --image-registry ghcr.io/echelongraph/ --image-registry docker.io/kserve/ --image-registry gcr.io/knative-releases/ --namespace models
+//go:generate go run . policy export all ../policy.yaml --out ../admission --image-registry ghcr.io/echelongraph/ --image-registry docker.io/kserve/ --image-registry kserve/ --image-registry gcr.io/knative-releases/ --namespace models
 
 // exportFormats are the formats of `verifier policy export`, each with the file --out writes.
 var exportFormats = []struct{ name, file, about string }{
