@@ -15,15 +15,19 @@ import (
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
-// The shipped admission policies are this command's output for examples/policy.yaml; the test
-// TestExportedPoliciesAreUpToDate fails when they differ, and this regenerates them.
+// The shipped admission policies (examples/admission, and the ValidatingPolicies again as
+// examples/kserve/manifests/kyverno-policy.yaml) are this command's output for
+// examples/policy.yaml; TestExportedPoliciesAreUpToDate fails when they differ, and these lines
+// regenerate them.
 //go:generate go run . policy export all ../policy.yaml --out ../admission --image-registry ghcr.io/echelongraph/ --image-registry docker.io/kserve/ --image-registry kserve/ --image-registry gcr.io/knative-releases/ --namespace models
+//go:generate go test -run ^TestExportedPoliciesAreUpToDate$ -update .
 
 // exportFormats are the formats of `verifier policy export`, each with the file --out writes.
 var exportFormats = []struct{ name, file, about string }{
 	{"kyverno", "kyverno-validatingpolicy.yaml", "Kyverno ValidatingPolicy (policies.kyverno.io/v1, CEL), Kyverno 1.14 and later"},
 	{"kyverno-clusterpolicy", "kyverno-clusterpolicy.yaml", "Kyverno ClusterPolicy (kyverno.io/v1, CEL rules), for clusters before the policies.kyverno.io kinds"},
-	{"gatekeeper", "gatekeeper.yaml", "OPA Gatekeeper ConstraintTemplate (Rego v1) and its Constraint"},
+	// gator verify reads the template and the constraint from a file each.
+	{"gatekeeper", "gatekeeper-template.yaml gatekeeper-constraint.yaml", "OPA Gatekeeper ConstraintTemplate (Rego v1) and its Constraint"},
 	{"terraform", "terraform/main.tf", "Terraform module applying the ValidatingPolicy with the kubernetes provider"},
 }
 
@@ -75,14 +79,27 @@ func runPolicyExport(_ context.Context, e *env, args []string) error {
 			_, err := e.stdout.Write(data)
 			return err
 		}
-		dst := filepath.Join(*out, f.file)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
+		files := strings.Fields(f.file)
+		docs := [][]byte{data}
+		if len(files) > 1 {
+			docs = bytes.Split(data, []byte("\n---\n"))
 		}
-		if err := os.WriteFile(dst, data, 0o644); err != nil {
-			return err
+		if len(docs) != len(files) {
+			return fmt.Errorf("export %s: %d documents for %d files", f.name, len(docs), len(files))
 		}
-		fmt.Fprintf(e.stderr, "wrote %s (%s)\n", dst, f.about)
+		for i, file := range files {
+			dst := filepath.Join(*out, file)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if !bytes.HasSuffix(docs[i], []byte("\n")) {
+				docs[i] = append(docs[i], '\n')
+			}
+			if err := os.WriteFile(dst, docs[i], 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "wrote %s (%s)\n", dst, f.about)
+		}
 	}
 	return nil
 }
@@ -643,6 +660,9 @@ spec:
               	msg := sprintf("spec.%s[%d].image: %q is not from an approved registry ({{.Registries}})", [k, i, img])
               }
 ---
+{{template "header" "gatekeeper"}}
+# The constraint: which objects the template checks, and the lists it checks them against.
+# Apply the template first.
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: ModelverifyApprovedSources
 metadata:

@@ -107,7 +107,7 @@ func runScanWorkloads(_ context.Context, e *env, args []string) error {
 	}
 	s := &workloadScanner{rules: rules, policy: p}
 	for _, arg := range pos {
-		if err := s.scanPath(arg, scanStdin); err != nil {
+		if err := s.scanPath(arg, os.Stdin); err != nil {
 			return err
 		}
 	}
@@ -128,9 +128,6 @@ func runScanWorkloads(_ context.Context, e *env, args []string) error {
 	}
 	return nil
 }
-
-// scanStdin is what "-" reads; tests replace it.
-var scanStdin io.Reader = os.Stdin
 
 func nonNil(f []finding) []finding {
 	if f == nil {
