@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the shipped admission policies 
 
 // generateArgs are the export arguments of export.go's go:generate line, so that the test
 // checks the shipped files against exactly the command that made them.
-func generateArgs(t *testing.T) []string {
+func generateArgs(t testing.TB) []string {
 	t.Helper()
 	src, err := os.ReadFile("export.go")
 	if err != nil {
@@ -45,7 +45,7 @@ func flagValues(args []string, name string) []string {
 }
 
 // exampleRules are the rules of the shipped policies.
-func exampleRules(t *testing.T) (*admissionRules, *modelverify.Policy) {
+func exampleRules(t testing.TB) (*admissionRules, *modelverify.Policy) {
 	t.Helper()
 	args := generateArgs(t)
 	p, err := modelverify.LoadPolicy("../policy.yaml")

@@ -204,41 +204,77 @@ func (s *workloadScanner) scanDocuments(file string, data []byte) error {
 // node is a YAML node with the lookups a Kubernetes object needs.
 type node struct{ n *yaml.Node }
 
-// get is the value of key in a mapping, or a zero node.
+// get is the value of key in a mapping, or a zero node. Aliases (*a) and merge keys (<<: *a)
+// are followed as Kubernetes' YAML decoder follows them, so that a hand-written manifest
+// cannot hide a container from the scan behind an anchor.
 func (n node) get(keys ...string) node {
-	cur := n.n
+	cur := deref(n.n)
 	for _, k := range keys {
-		if cur == nil || cur.Kind != yaml.MappingNode {
-			return node{}
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(cur.Content); i += 2 {
-			if cur.Content[i].Value == k {
-				next = cur.Content[i+1]
-			}
-		}
-		cur = next
+		cur = deref(lookup(cur, k, 0))
 	}
 	return node{cur}
+}
+
+// lookup finds key in a mapping, then in the mappings merged into it; the last of duplicate
+// keys wins, as in the YAML-to-JSON conversion Kubernetes uses.
+func lookup(m *yaml.Node, key string, depth int) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode || depth > maxListDepth {
+		return nil
+	}
+	var found, merged *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		switch k := m.Content[i]; {
+		case k.Value == key && k.Tag != "!!merge":
+			found = m.Content[i+1]
+		case k.Tag == "!!merge":
+			v := deref(m.Content[i+1])
+			srcs := []*yaml.Node{v}
+			if v != nil && v.Kind == yaml.SequenceNode {
+				srcs = v.Content
+			}
+			for _, src := range srcs {
+				if x := lookup(deref(src), key, depth+1); x != nil && merged == nil {
+					merged = x
+				}
+			}
+		}
+	}
+	if found != nil {
+		return found
+	}
+	return merged
+}
+
+// deref follows alias nodes to what they name.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxListDepth; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		return nil
+	}
+	return n
 }
 
 func (n node) ok() bool { return n.n != nil && n.n.Tag != "!!null" }
 
 // str is a scalar's value, "" for anything else.
 func (n node) str() string {
-	if n.n == nil || n.n.Kind != yaml.ScalarNode || n.n.Tag == "!!null" {
+	v := deref(n.n)
+	if v == nil || v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
 		return ""
 	}
-	return n.n.Value
+	return v.Value
 }
 
 func (n node) items() []node {
-	if n.n == nil || n.n.Kind != yaml.SequenceNode {
+	seq := deref(n.n)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return nil
 	}
-	out := make([]node, len(n.n.Content))
-	for i, c := range n.n.Content {
-		out[i] = node{c}
+	out := make([]node, len(seq.Content))
+	for i, c := range seq.Content {
+		out[i] = node{deref(c)}
 	}
 	return out
 }

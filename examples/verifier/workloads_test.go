@@ -226,3 +226,45 @@ func TestScanWorkloadsSARIFValidatesAgainstTheSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestScanWorkloadsFollowsAnchorsAndMergeKeys: Kubernetes' YAML decoder expands aliases and
+// merge keys, so a container or model location behind one is as real as any other.
+func TestScanWorkloadsFollowsAnchorsAndMergeKeys(t *testing.T) {
+	doc := `base: &evil
+  name: server
+  image: quay.io/evil/server:1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: anchored, namespace: models}
+spec:
+  containers:
+    - *evil
+    - <<: *evil
+      name: merged
+---
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: merged-isvc, namespace: models}
+spec:
+  predictor:
+    model:
+      <<: {storageUri: "s3://bucket/model"}
+      modelFormat: {name: huggingface}
+`
+	path := filepath.Join(t.TempDir(), "anchors.yaml")
+	writeFile(t, path, []byte(doc))
+	out, _ := wantExit(t, 1, ".", scanArgs(t, "--format", "json", path)...)
+	var res struct{ Findings []finding }
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Findings {
+		got = append(got, f.Name+" "+f.Field)
+	}
+	want := []string{"anchored spec.containers[0].image", "anchored spec.containers[1].image", "merged-isvc spec.predictor.model.storageUri"}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings %q, want %q", got, want)
+	}
+}
