@@ -145,6 +145,7 @@ type templateData struct {
 	EnvNames                                   string
 	// CEL
 	PublishersCEL, ModelsCEL, ContainersCEL, EnvNamesCEL, NamespacesCEL string
+	StorageCEL, OverridesCEL                                            string
 	// Rego and Gatekeeper parameters
 	ComponentsRego, FrameworksRego, EnvNamesRego   string
 	PublishersJSON, RegistriesJSON, NamespacesJSON string
@@ -175,14 +176,18 @@ func (r *admissionRules) templateData(source string) templateData {
 	}
 	d.PublishersCEL = "[\n  " + strings.Join(pubs, ",\n  ") + "\n]"
 	// CEL: every single-valued model location, then the storageUris lists.
-	var singles, lists, ctrs []string
+	var singles, lists, ctrs, storage, overrides []string
 	for _, c := range components {
 		base := "object.spec.?" + c
 		singles = append(singles, base+".?storageUri", base+".?model.?storageUri")
-		ctrs = append(ctrs, base+".?containers.orValue([])", base+".?initContainers.orValue([])")
+		storage = append(storage, "?"+base+".?model.?storage")
+		overrides = append(overrides, "?"+base+".?storageContainerName")
+		ctrs = append(ctrs, base+".?containers.orValue([])", base+".?initContainers.orValue([])",
+			base+".?workerSpec.?containers.orValue([])", base+".?workerSpec.?initContainers.orValue([])")
 		opt := []string{"?" + base + ".?model"}
 		for _, f := range frameworks[c] {
 			singles = append(singles, base+".?"+f+".?storageUri")
+			storage = append(storage, "?"+base+".?"+f+".?storage")
 			opt = append(opt, "?"+base+".?"+f)
 		}
 		lists = append(lists, base+".?storageUris.orValue([]).map(s, s.?uri.orValue(''))")
@@ -193,6 +198,8 @@ func (r *admissionRules) templateData(source string) templateData {
 	}
 	d.ModelsCEL = "[\n  " + strings.Join(singles, ",\n  ") + "\n] +\n" + strings.Join(lists, " +\n")
 	d.ContainersCEL = strings.Join(ctrs, " +\n")
+	d.StorageCEL = "[\n  " + strings.Join(storage, ",\n  ") + "\n]"
+	d.OverridesCEL = "[" + strings.Join(overrides, ", ") + "]"
 	d.EnvNamesCEL = celStrings(modelEnvNames)
 	d.NamespacesCEL = celStrings(r.Namespaces)
 	// Rego: the same tables, as Rego literals (JSON is valid Rego).
@@ -327,6 +334,15 @@ func init() {
 - name: containers
   expression: |-
 {{indent 4 .ContainersCEL}}
+# A StorageSpec (model.storage) names the model by a key of KServe's storage-config secret,
+# which admission cannot read; storageContainerName picks a storage initializer by name, which
+# could be KServe's own, unverified one for hf:// too.
+- name: storageSpecs
+  expression: |-
+{{indent 4 .StorageCEL}}
+- name: storageContainerNames
+  expression: >-
+    {{.OverridesCEL}}
 - name: refusedEnv
   expression: >-
     variables.containers.filter(c, c.?env.orValue([]).exists(e, e.name in {{.EnvNamesCEL}} &&
@@ -345,6 +361,14 @@ func init() {
     'containers ' + variables.refusedEnv.map(c, c.?name.orValue('(model)')).join(', ') +
     ' name a model in {{.EnvNames}} that is not hf://<org>/<name>[@<revision>] of an approved
     publisher ({{.Publishers}}), or take it from elsewhere (valueFrom).'
+- expression: size(variables.storageSpecs) == 0
+  message: >-
+    A model named by a storage spec (model.storage or a framework's storage: a key of the
+    storage-config secret) cannot be checked at admission; give it as an hf:// storageUri.
+- expression: size(variables.storageContainerNames) == 0
+  message: >-
+    storageContainerName selects a storage initializer by name, bypassing the one that claims
+    hf:// and verifies it; remove it.
 - expression: >-
     !(object.spec.?predictor.?model.?runtime.orValue('') == '{{.Runtime}}' &&
     (size(object.spec.?predictor.?model.?args.orValue([])) > 0 ||
@@ -609,6 +633,13 @@ spec:
               	some i, ctr in obj.spec[c][k]
               }
 
+              container contains [sprintf("spec.%s.workerSpec.%s[%d]", [c, k, i]), ctr] if {
+              	is_isvc
+              	some c in components
+              	some k in ["containers", "initContainers"]
+              	some i, ctr in obj.spec[c].workerSpec[k]
+              }
+
               container contains [sprintf("spec.%s.model", [c]), obj.spec[c].model] if {
               	is_isvc
               	some c in components
@@ -631,6 +662,23 @@ spec:
               	some [path, u] in location
               	not admitted(u)
               	msg := sprintf("%s: model location %q is not admitted: it must be hf://<org>/<name>[@<revision>] of an approved publisher ({{.Publishers}}), pinned where the publisher requires it", [path, u])
+              }
+
+              # A storage spec names the model by a key of the storage-config secret, which
+              # admission cannot read; storageContainerName could pick an unverified initializer.
+              violation contains {"msg": msg} if {
+              	is_isvc
+              	some c in components
+              	some f in array.concat(["model"], object.get(frameworks, c, []))
+              	obj.spec[c][f].storage
+              	msg := sprintf("spec.%s.%s.storage: a model named by a storage spec cannot be checked at admission; give it as an hf:// storageUri", [c, f])
+              }
+
+              violation contains {"msg": msg} if {
+              	is_isvc
+              	some c in components
+              	obj.spec[c].storageContainerName
+              	msg := sprintf("spec.%s.storageContainerName: selecting a storage initializer by name bypasses the one that verifies hf://; remove it", [c])
               }
 
               violation contains {"msg": msg} if {

@@ -65,6 +65,8 @@ var scanRules = []struct{ id, severity, title, help string }{
 		"The publisher requires a pinned revision: reference the model by its 40-hex commit (hf://<org>/<name>@<commit>), so the revision cannot move."},
 	{"runtime-arguments", sevHigh, "Arguments on the modelverify runtime",
 		"The modelverify-service runtime takes its model from MODELVERIFY_MODEL; an argument could name another model. Remove args and command from the predictor's model."},
+	{"storage-container-override", sevHigh, "Storage initializer chosen by name",
+		"storageContainerName selects a storage initializer by name, which can bypass the one that claims hf:// and verifies it. Remove it."},
 	{"image-registry-unapproved", sevHigh, "Image from an unapproved registry",
 		"Model-serving containers (including init, ephemeral and modelcar containers) must come from an approved registry. Push the image to an approved registry, or approve the registry."},
 	{"image-unpinned", sevLow, "Image not pinned by digest",
@@ -393,10 +395,25 @@ func (s *workloadScanner) scanInferenceService(ref objectRef, obj node) {
 		}
 		// The component's pod is labelled by KServe: its images are model-serving images.
 		s.scanContainers(ref, comp, at, true, true)
+		if w := comp.get("workerSpec"); w.ok() {
+			s.scanContainers(ref, w, at+".workerSpec", true, true)
+		}
 		for _, f := range append([]string{"model"}, frameworks[c]...) {
-			if m := comp.get(f); m.ok() {
-				s.checkEnv(ref, at+"."+f, m, false)
+			m := comp.get(f)
+			if !m.ok() {
+				continue
 			}
+			s.checkEnv(ref, at+"."+f, m, false)
+			if st := m.get("storage"); st.ok() {
+				s.add(ref, "model-location-unverifiable", sevHigh, at+"."+f+".storage", "", st,
+					"a model named by a storage spec (a key of KServe's storage-config secret) cannot be checked at admission or by the load gate",
+					"give the model as an hf://<org>/<name>@<commit> storageUri")
+			}
+		}
+		if n := comp.get("storageContainerName"); n.ok() {
+			s.add(ref, "storage-container-override", sevHigh, at+".storageContainerName", n.str(), n,
+				fmt.Sprintf("storageContainerName %q picks a storage initializer by name, bypassing the one that claims hf:// and verifies it", n.str()),
+				"remove storageContainerName")
 		}
 	}
 	m := spec.get("predictor", "model")

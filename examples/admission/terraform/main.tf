@@ -66,6 +66,14 @@ resource "kubernetes_manifest" "modelverify_approved_model_sources" {
             "messageExpression": "'containers ' + variables.refusedEnv.map(c, c.?name.orValue('(model)')).join(', ') + ' name a model in STORAGE_URI or MODELVERIFY_MODEL that is not hf://\u003corg\u003e/\u003cname\u003e[@\u003crevision\u003e] of an approved publisher (acme-ml, google-bert, platform-team), or take it from elsewhere (valueFrom).'"
           },
           {
+            "expression": "size(variables.storageSpecs) == 0",
+            "message": "A model named by a storage spec (model.storage or a framework's storage: a key of the storage-config secret) cannot be checked at admission; give it as an hf:// storageUri."
+          },
+          {
+            "expression": "size(variables.storageContainerNames) == 0",
+            "message": "storageContainerName selects a storage initializer by name, bypassing the one that claims hf:// and verifies it; remove it."
+          },
+          {
             "expression": "!(object.spec.?predictor.?model.?runtime.orValue('') == 'modelverify-service' \u0026\u0026 (size(object.spec.?predictor.?model.?args.orValue([])) \u003e 0 || size(object.spec.?predictor.?model.?command.orValue([])) \u003e 0))",
             "message": "The modelverify-service runtime takes its model from MODELVERIFY_MODEL; no argument or command may name another model."
           }
@@ -88,8 +96,16 @@ resource "kubernetes_manifest" "modelverify_approved_model_sources" {
             "name": "refusedModels"
           },
           {
-            "expression": "object.spec.?predictor.?containers.orValue([]) +\nobject.spec.?predictor.?initContainers.orValue([]) +\n[?object.spec.?predictor.?model, ?object.spec.?predictor.?huggingface, ?object.spec.?predictor.?lightgbm, ?object.spec.?predictor.?onnx, ?object.spec.?predictor.?paddle, ?object.spec.?predictor.?pmml, ?object.spec.?predictor.?pytorch, ?object.spec.?predictor.?sklearn, ?object.spec.?predictor.?tensorflow, ?object.spec.?predictor.?triton, ?object.spec.?predictor.?xgboost] +\nobject.spec.?transformer.?containers.orValue([]) +\nobject.spec.?transformer.?initContainers.orValue([]) +\n[?object.spec.?transformer.?model] +\nobject.spec.?explainer.?containers.orValue([]) +\nobject.spec.?explainer.?initContainers.orValue([]) +\n[?object.spec.?explainer.?model, ?object.spec.?explainer.?art]",
+            "expression": "object.spec.?predictor.?containers.orValue([]) +\nobject.spec.?predictor.?initContainers.orValue([]) +\nobject.spec.?predictor.?workerSpec.?containers.orValue([]) +\nobject.spec.?predictor.?workerSpec.?initContainers.orValue([]) +\n[?object.spec.?predictor.?model, ?object.spec.?predictor.?huggingface, ?object.spec.?predictor.?lightgbm, ?object.spec.?predictor.?onnx, ?object.spec.?predictor.?paddle, ?object.spec.?predictor.?pmml, ?object.spec.?predictor.?pytorch, ?object.spec.?predictor.?sklearn, ?object.spec.?predictor.?tensorflow, ?object.spec.?predictor.?triton, ?object.spec.?predictor.?xgboost] +\nobject.spec.?transformer.?containers.orValue([]) +\nobject.spec.?transformer.?initContainers.orValue([]) +\nobject.spec.?transformer.?workerSpec.?containers.orValue([]) +\nobject.spec.?transformer.?workerSpec.?initContainers.orValue([]) +\n[?object.spec.?transformer.?model] +\nobject.spec.?explainer.?containers.orValue([]) +\nobject.spec.?explainer.?initContainers.orValue([]) +\nobject.spec.?explainer.?workerSpec.?containers.orValue([]) +\nobject.spec.?explainer.?workerSpec.?initContainers.orValue([]) +\n[?object.spec.?explainer.?model, ?object.spec.?explainer.?art]",
             "name": "containers"
+          },
+          {
+            "expression": "[\n  ?object.spec.?predictor.?model.?storage,\n  ?object.spec.?predictor.?huggingface.?storage,\n  ?object.spec.?predictor.?lightgbm.?storage,\n  ?object.spec.?predictor.?onnx.?storage,\n  ?object.spec.?predictor.?paddle.?storage,\n  ?object.spec.?predictor.?pmml.?storage,\n  ?object.spec.?predictor.?pytorch.?storage,\n  ?object.spec.?predictor.?sklearn.?storage,\n  ?object.spec.?predictor.?tensorflow.?storage,\n  ?object.spec.?predictor.?triton.?storage,\n  ?object.spec.?predictor.?xgboost.?storage,\n  ?object.spec.?transformer.?model.?storage,\n  ?object.spec.?explainer.?model.?storage,\n  ?object.spec.?explainer.?art.?storage\n]",
+            "name": "storageSpecs"
+          },
+          {
+            "expression": "[?object.spec.?predictor.?storageContainerName, ?object.spec.?transformer.?storageContainerName, ?object.spec.?explainer.?storageContainerName]",
+            "name": "storageContainerNames"
           },
           {
             "expression": "variables.containers.filter(c, c.?env.orValue([]).exists(e, e.name in ['STORAGE_URI', 'MODELVERIFY_MODEL'] \u0026\u0026 !(e.?value.orValue('').matches(variables.grammar) \u0026\u0026 variables.publishers.exists(p, e.?value.orValue('').matches(p.admit) \u0026\u0026 !p.shadows.exists(s, e.?value.orValue('').matches(s))))))",
