@@ -415,6 +415,8 @@ metadata:
       publisher ({{.Publishers}}), well formed and pinned where the publisher requires it.
 spec:
   validationActions: [Deny]
+  # A CEL error (a storageUri that is not a string, say) refuses rather than admits.
+  failurePolicy: Fail
   evaluation:
     background:
       enabled: true
@@ -443,6 +445,8 @@ metadata:
       modelcar sidecar, comes from an approved registry ({{.Registries}}).
 spec:
   validationActions: [Deny]
+  # A CEL error (a storageUri that is not a string, say) refuses rather than admits.
+  failurePolicy: Fail
   evaluation:
     background:
       enabled: true
@@ -484,6 +488,9 @@ metadata:
       from approved registries ({{.Registries}}).
 spec:
   background: true
+  # When Kyverno cannot answer, or a CEL expression fails, the request is refused.
+  webhookConfiguration:
+    failurePolicy: Fail
   rules:
     - name: model-locations-from-approved-publishers
       match:
@@ -525,7 +532,10 @@ spec:
 {{template "header" "gatekeeper"}}
 {{template "about" .}}
 # The same rules for OPA Gatekeeper: the template holds the logic (Rego v1), the constraint
-# the lists, which the generator takes from the policy.
+# the lists, which the generator takes from the policy. Gatekeeper's webhook fails open by
+# default (failurePolicy: Ignore); install it with validatingWebhookFailurePolicy=Fail, or an
+# unavailable Gatekeeper admits everything. kubectl debug's ephemeral containers reach it only
+# if its webhook also matches the pods/ephemeralcontainers subresource.
 apiVersion: templates.gatekeeper.sh/v1
 kind: ConstraintTemplate
 metadata:

@@ -34,6 +34,7 @@ resource "kubernetes_manifest" "modelverify_approved_model_sources" {
             "enabled": true
           }
         },
+        "failurePolicy": "Fail",
         "matchConstraints": {
           "resourceRules": [
             {
@@ -138,6 +139,7 @@ resource "kubernetes_manifest" "modelverify_approved_images" {
             "enabled": true
           }
         },
+        "failurePolicy": "Fail",
         "matchConditions": [
           {
             "expression": "object.metadata.?namespace.orValue(request.namespace) in ['models'] || 'serving.kserve.io/inferenceservice' in object.metadata.?labels.orValue({})",
