@@ -185,7 +185,7 @@ func TestAdmissionEnginesGatekeeper(t *testing.T) {
 		t.Fatalf("gator verify failed:\n%s", out)
 	}
 	for name := range suiteObjects(t) {
-		if !regexp.MustCompile(`(?m)^\s*ok\s+` + regexp.QuoteMeta(name) + `\b`).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^\s*--- PASS: ` + regexp.QuoteMeta(name) + `\s`).MatchString(out) {
 			t.Errorf("gator verify did not pass case %s:\n%s", name, out)
 		}
 	}
