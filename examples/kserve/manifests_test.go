@@ -203,6 +203,11 @@ func TestManifestsAreConsistent(t *testing.T) {
 	// examples/policy.yaml; examples/verifier tests that they are its output and runs them in
 	// Kyverno): they admit this storageUri, every publisher of the ConfigMap's policy with the
 	// same revision pinning, and the images this example runs.
+	for _, vp := range []object{models, images} {
+		if a := fmt.Sprint(vp.get("spec", "validationActions")); a != "[Deny]" || vp.str("spec", "failurePolicy") != "Fail" {
+			t.Errorf("ValidatingPolicy %s: validationActions %s, failurePolicy %q; want [Deny] and Fail", vp.str("metadata", "name"), a, vp.str("spec", "failurePolicy"))
+		}
+	}
 	pubs := celVariable(t, models, "publishers")
 	grammar := regexp.MustCompile(rawString(t, celVariable(t, models, "grammar")))
 	admits := func(uri string) bool {
