@@ -15,6 +15,9 @@ import (
 )
 
 func runPolicy(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "export" { // export.go: the admission policies, with flags of its own
+		return runPolicyExport(ctx, e, args[1:])
+	}
 	const synopsis = "verifier policy show P | check P | explain P hf://org/name[@rev] [--endpoint URL] [--online]\n" +
 		"  (P may also be given as --policy P)"
 	fs := newFlagSet(e, "policy", synopsis)
