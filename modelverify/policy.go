@@ -73,8 +73,10 @@ func formatNames(fs []scan.Format) []string {
 }
 
 // DefaultAllowFormats is the allowed-format list of a policy that names none: the weight formats
-// that cannot execute code, and "unknown", which covers configuration, tokenizer and text files.
-var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "unknown"}
+// that cannot execute code (ONNX graphs are checked for custom operators, which count as code,
+// and for external data outside the model), and "unknown", which covers configuration,
+// tokenizer and text files.
+var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "onnx", "unknown"}
 
 // Policy is the load gate's rule book: where models may come from, who may publish them, how
 // they must be signed, what they may contain, and where decisions are recorded. Load it with

@@ -29,13 +29,14 @@ const (
 	FormatTorchScript      Format = "torchscript"       // torch.jit.save's zip: data.pkl, constants.pkl and code/, which torch.load runs
 	FormatNativeCode       Format = "native-code"       // an ELF, Mach-O (thin or universal) or PE executable or library
 	FormatCompressed       Format = "compressed"        // a gzip, bzip2, xz or zstd stream; what it holds is scanned
+	FormatONNX             Format = "onnx"              // an ONNX ModelProto; operator domains and external-data paths are checked
 )
 
 // Formats lists every format the scanner reports.
 var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
-	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed,
+	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed, FormatONNX,
 }
 
 // PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.
@@ -126,6 +127,7 @@ type Report struct {
 	BytesRead int64
 
 	globalsCapped bool
+	onnxExternal  []onnxExternal // an ONNX model's external data, checked against its directory by ScanFile
 }
 
 // Member is one scanned archive member.

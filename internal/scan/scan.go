@@ -40,6 +40,9 @@ func ScanFile(ctx context.Context, path string, opts ...Option) (*Report, error)
 			return nil, fmt.Errorf("scan %s: %w", path, err)
 		}
 	}
+	if err := checkONNXExternal(ctx, filepath.Dir(path), rep); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
 	return rep, nil
 }
 
@@ -146,6 +149,8 @@ func sniff(head []byte) Format {
 		return FormatSafetensors
 	case len(head) >= 2 && head[0] == opProto && head[1] <= 5:
 		return FormatPickle
+	case looksLikeONNX(head):
+		return FormatONNX
 	case looksLikeJSONObject(head):
 		return FormatSafetensorsIndex // confirmed or demoted to unknown by scanJSON
 	}
@@ -184,6 +189,8 @@ func hintFormat(name string) Format {
 		return FormatGGUF
 	case ".npy":
 		return FormatNumPy
+	case ".onnx":
+		return FormatONNX
 	case ".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".npz", ".zip":
 		return FormatPickle
 	}
@@ -223,6 +230,8 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 		scanPickleStream(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
 	case FormatSafetensorsIndex:
 		format = scanJSON(r, size, cfg, rep, member)
+	case FormatONNX:
+		scanONNX(r, size, rep, member)
 	}
 	if format == FormatUnknown {
 		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
@@ -324,6 +333,8 @@ func scanHinted(r io.ReaderAt, size int64, cfg *config, rep *Report) Format {
 		scanGGUF(r, size, rep, "")
 	case FormatNumPy:
 		scanNumPy(sectionReader(r, size), size, cfg, rep, "", 0)
+	case FormatONNX:
+		scanONNX(r, size, rep, "")
 	}
 	rep.add(Finding{Verdict: Suspicious, Offset: 0, Rule: "format.mismatch",
 		Message: fmt.Sprintf("the name %q claims a %s file, but the content is not one", cfg.name, hint), Err: ErrMalformed})
