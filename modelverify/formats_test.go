@@ -24,6 +24,14 @@ func TestContentRulesJudgeModelFormats(t *testing.T) {
 		{file: "onnx/external.onnx", notListed: true},
 		{file: "onnx/custom_op.onnx", reason: ErrFormatNotAllowed, actual: "code"},
 		{file: "onnx/external_dotdot.onnx", reason: ErrUnsafeContent, actual: "dangerous", withCode: ErrUnsafeContent},
+		{file: "keras/sequential.keras", notListed: true},
+		{file: "keras/sequential.h5", notListed: true},
+		{file: "keras/weights_only.h5", notListed: true},
+		{file: "keras/lambda.keras", reason: ErrFormatNotAllowed, actual: "code"},
+		{file: "keras/lambda.h5", reason: ErrFormatNotAllowed, actual: "code"},
+		{file: "keras/config_lambda.json", reason: ErrFormatNotAllowed, actual: "code"},
+		{file: "keras/get_file.keras", reason: ErrUnsafeContent, actual: "dangerous", withCode: ErrUnsafeContent},
+		{file: "keras/custom_object.keras", reason: ErrUnsafeContent, actual: "suspicious", withCode: ErrUnsafeContent},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			rep, err := scan.ScanFile(context.Background(), filepath.Join(dir, tc.file))

@@ -73,10 +73,11 @@ func formatNames(fs []scan.Format) []string {
 }
 
 // DefaultAllowFormats is the allowed-format list of a policy that names none: the weight formats
-// that cannot execute code (ONNX graphs are checked for custom operators, which count as code,
-// and for external data outside the model), and "unknown", which covers configuration,
-// tokenizer and text files.
-var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "onnx", "unknown"}
+// that cannot execute code, and the model formats whose code the scanner finds and the code
+// rule judges (ONNX custom operators, Keras Lambda layers; their file and import references
+// are scan findings), and "unknown", which covers configuration, tokenizer and text files.
+var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "onnx",
+	"keras", "keras-config", "keras-h5", "hdf5", "unknown"}
 
 // Policy is the load gate's rule book: where models may come from, who may publish them, how
 // they must be signed, what they may contain, and where decisions are recorded. Load it with

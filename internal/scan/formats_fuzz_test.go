@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"io"
 	"testing"
 )
@@ -51,4 +52,31 @@ func checkReport(t *testing.T, rep *Report) {
 			t.Fatalf("unsafe external location %q kept as a plain one", e.location)
 		}
 	}
+}
+
+// FuzzHDF5: the HDF5 reader keeps the invariants on any bytes after the signature.
+func FuzzHDF5(f *testing.F) {
+	seed(f, fixtureDir+"/keras/*.h5")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := &Report{}
+		scanHDF5(bytesReaderAt(b), int64(len(b)), rep, "")
+		checkReport(t, rep)
+		checkInvariants(t, append(append([]byte{}, magicHDF5...), b...))
+	})
+}
+
+// FuzzKerasConfig: any JSON a Keras config may hold; a Lambda anywhere is always reported.
+func FuzzKerasConfig(f *testing.F) {
+	seed(f, fixtureDir+"/keras/*.json")
+	f.Add([]byte(`{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {}}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := &Report{}
+		format := scanKerasJSON(bytesReaderAt(b), int64(len(b)), rep, "")
+		checkReport(t, rep)
+		if format == FormatKerasConfig && bytes.Contains(b, []byte(`"class_name": "Lambda"`)) && !hasRule(rep, "code.keras-lambda") &&
+			!bytes.Contains(b, []byte(`\`)) {
+			t.Fatalf("Lambda not reported\n%s", dump(rep))
+		}
+		checkInvariants(t, b)
+	})
 }

@@ -30,6 +30,10 @@ const (
 	FormatNativeCode       Format = "native-code"       // an ELF, Mach-O (thin or universal) or PE executable or library
 	FormatCompressed       Format = "compressed"        // a gzip, bzip2, xz or zstd stream; what it holds is scanned
 	FormatONNX             Format = "onnx"              // an ONNX ModelProto; operator domains and external-data paths are checked
+	FormatKeras            Format = "keras"             // a Keras 3 .keras zip: config.json, metadata.json, model.weights.h5
+	FormatKerasConfig      Format = "keras-config"      // a Keras model config in JSON (config.json of a .keras file, model.to_json())
+	FormatKerasH5          Format = "keras-h5"          // a legacy Keras .h5 model: HDF5 whose root group has a model_config attribute
+	FormatHDF5             Format = "hdf5"              // any other HDF5 file (Keras weights, datasets); its root attributes are checked
 )
 
 // Formats lists every format the scanner reports.
@@ -37,6 +41,7 @@ var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
 	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed, FormatONNX,
+	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5,
 }
 
 // PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.

@@ -151,6 +151,8 @@ func sniff(head []byte) Format {
 		return FormatPickle
 	case looksLikeONNX(head):
 		return FormatONNX
+	case bytes.HasPrefix(head, magicHDF5):
+		return FormatHDF5
 	case looksLikeJSONObject(head):
 		return FormatSafetensorsIndex // confirmed or demoted to unknown by scanJSON
 	}
@@ -191,6 +193,8 @@ func hintFormat(name string) Format {
 		return FormatNumPy
 	case ".onnx":
 		return FormatONNX
+	case ".h5", ".hdf5":
+		return FormatHDF5
 	case ".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".npz", ".zip":
 		return FormatPickle
 	}
@@ -229,9 +233,13 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	case FormatPickle:
 		scanPickleStream(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
 	case FormatSafetensorsIndex:
-		format = scanJSON(r, size, cfg, rep, member)
+		if format = scanJSON(r, size, cfg, rep, member); format == FormatUnknown {
+			format = scanKerasJSON(r, size, rep, member)
+		}
 	case FormatONNX:
 		scanONNX(r, size, rep, member)
+	case FormatHDF5:
+		format = scanHDF5(r, size, rep, member)
 	}
 	if format == FormatUnknown {
 		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
@@ -335,6 +343,8 @@ func scanHinted(r io.ReaderAt, size int64, cfg *config, rep *Report) Format {
 		scanNumPy(sectionReader(r, size), size, cfg, rep, "", 0)
 	case FormatONNX:
 		scanONNX(r, size, rep, "")
+	case FormatHDF5:
+		scanHDF5(r, size, rep, "")
 	}
 	rep.add(Finding{Verdict: Suspicious, Offset: 0, Rule: "format.mismatch",
 		Message: fmt.Sprintf("the name %q claims a %s file, but the content is not one", cfg.name, hint), Err: ErrMalformed})
