@@ -31,6 +31,11 @@ func TestContentRulesJudgeModelFormats(t *testing.T) {
 		{file: "keras/lambda.h5", reason: ErrFormatNotAllowed, actual: "code"},
 		{file: "keras/config_lambda.json", reason: ErrFormatNotAllowed, actual: "code"},
 		{file: "keras/get_file.keras", reason: ErrUnsafeContent, actual: "dangerous", withCode: ErrUnsafeContent},
+		{file: "savedmodel/benign.pb", notListed: true},
+		{file: "savedmodel/py_func.pb", reason: ErrUnsafeContent, actual: "dangerous", withCode: ErrUnsafeContent},
+		{file: "tflite/add.tflite", notListed: true},
+		{file: "tflite/custom_op.tflite", reason: ErrFormatNotAllowed, actual: "code"},
+		{file: "tflite/flex_read_file.tflite", reason: ErrUnsafeContent, actual: "dangerous", withCode: ErrUnsafeContent},
 		{file: "keras/custom_object.keras", reason: ErrUnsafeContent, actual: "suspicious", withCode: ErrUnsafeContent},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

@@ -80,3 +80,25 @@ func FuzzKerasConfig(f *testing.F) {
 		checkInvariants(t, b)
 	})
 }
+
+// FuzzSavedModel: the SavedModel walker keeps the invariants on any bytes.
+func FuzzSavedModel(f *testing.F) {
+	seed(f, fixtureDir+"/savedmodel/*.pb")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := &Report{}
+		scanSavedModel(bytesReaderAt(b), int64(len(b)), rep, "")
+		checkReport(t, rep)
+		checkInvariants(t, b)
+	})
+}
+
+// FuzzTFLite: the FlatBuffer reader stays in bounds and keeps the invariants on any bytes.
+func FuzzTFLite(f *testing.F) {
+	seed(f, fixtureDir+"/tflite/*.tflite")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := &Report{}
+		scanTFLite(bytesReaderAt(b), int64(len(b)), rep, "")
+		checkReport(t, rep)
+		checkInvariants(t, b)
+	})
+}

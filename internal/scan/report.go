@@ -34,6 +34,8 @@ const (
 	FormatKerasConfig      Format = "keras-config"      // a Keras model config in JSON (config.json of a .keras file, model.to_json())
 	FormatKerasH5          Format = "keras-h5"          // a legacy Keras .h5 model: HDF5 whose root group has a model_config attribute
 	FormatHDF5             Format = "hdf5"              // any other HDF5 file (Keras weights, datasets); its root attributes are checked
+	FormatSavedModel       Format = "tf-savedmodel"     // TensorFlow's saved_model.pb: the ops of every graph and function are checked
+	FormatTFLite           Format = "tflite"            // a TFLite FlatBuffer model; its operator codes are checked
 )
 
 // Formats lists every format the scanner reports.
@@ -41,7 +43,7 @@ var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
 	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed, FormatONNX,
-	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5,
+	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5, FormatSavedModel, FormatTFLite,
 }
 
 // PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.

@@ -151,6 +151,10 @@ func sniff(head []byte) Format {
 		return FormatPickle
 	case looksLikeONNX(head):
 		return FormatONNX
+	case looksLikeSavedModel(head):
+		return FormatSavedModel
+	case looksLikeTFLite(head):
+		return FormatTFLite
 	case bytes.HasPrefix(head, magicHDF5):
 		return FormatHDF5
 	case looksLikeJSONObject(head):
@@ -240,6 +244,10 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 		scanONNX(r, size, rep, member)
 	case FormatHDF5:
 		format = scanHDF5(r, size, rep, member)
+	case FormatSavedModel:
+		scanSavedModel(r, size, rep, member)
+	case FormatTFLite:
+		scanTFLite(r, size, rep, member)
 	}
 	if format == FormatUnknown {
 		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
