@@ -170,6 +170,12 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, fmt.Errorf("hub: %s %s: %w", method, rawURL, cause)
 		}
+		// net/http wraps a refused redirect in a *url.Error that repeats the target with its
+		// query: a signed CDN URL, credentials and all. The RedirectError says it all already.
+		var re *RedirectError
+		if errors.As(err, &re) {
+			return nil, re
+		}
 		return nil, markTemporary(fmt.Errorf("hub: %s %s: %w", method, redactURLString(rawURL), err))
 	}
 	if resp.StatusCode >= 400 {

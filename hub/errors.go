@@ -165,10 +165,17 @@ func (e *HubError) Is(target error) bool {
 	return (target == ErrTemporary && retryableStatus(e.StatusCode)) || (target == ErrRetryBudget && e.RetryAfter > 0)
 }
 
-// RedirectError is a redirect the client refused to follow.
+// RedirectError is a redirect the client refused to follow. Its URLs carry no query string:
+// a CDN's signed URL holds credentials there, and would fill the message many times over.
 type RedirectError struct {
 	// From is the URL that answered with the redirect; To is where it pointed.
 	From, To string
+	// Host is the refused target's host:port ("127.0.0.1:18581", "cdn.example.com:443"): the
+	// entry that, added to WithAllowedRedirectHosts, would allow it.
+	Host string
+	// Allowed are the hosts redirects were allowed to (WithAllowedRedirectHosts), besides the
+	// endpoint's own.
+	Allowed []string
 	// Reason says why it was refused.
 	Reason string
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,33 @@ func TestRedirectOnlyToApprovedHosts(t *testing.T) {
 		if r.CDN {
 			t.Fatalf("the CDN was contacted: %+v", r)
 		}
+	}
+}
+
+// A CDN on a loopback port is allowed only by host:port: "127.0.0.1" alone means ports 80 and
+// 443. The refusal names the host:port to allow, says the port is the cause, and never repeats
+// the signed URL's query (its credentials, and most of a 900-character message).
+func TestRedirectRefusalNamesTheHostPortOnceWithoutTheQuery(t *testing.T) {
+	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, faultRepo()))
+	_, c, err := download(t, ts, hub.WithAllowedRedirectHosts("127.0.0.1"))
+	assertCleanFailure(t, c, err, hub.ErrRedirectNotAllowed, "")
+	var re *hub.RedirectError
+	if !errors.As(err, &re) {
+		t.Fatalf("error %v is not a RedirectError", err)
+	}
+	cdn := ts.CDNHost()
+	if re.Host != cdn || !slices.Equal(re.Allowed, []string{"127.0.0.1"}) {
+		t.Errorf("RedirectError host %q, allowed %q; want %q, [127.0.0.1]", re.Host, re.Allowed, cdn)
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "?") || strings.Contains(msg, "Signature=") || strings.Contains(msg, "Expires=") {
+		t.Errorf("the message carries the signed URL's query: %s", msg)
+	}
+	if !strings.Contains(msg, cdn+" is not an allowed redirect host") || !strings.Contains(msg, "without a port allows only ports 80 and 443") {
+		t.Errorf("the message does not say the port is why %s was refused: %s", cdn, msg)
+	}
+	if n := strings.Count(msg, re.To); n != 1 {
+		t.Errorf("the target URL appears %d times: %s", n, msg)
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,10 +183,41 @@ func (p *redirectPolicy) check(req *http.Request, via []*http.Request) error {
 		return &RedirectError{From: redactURL(prev.URL), To: redactURL(req.URL), Reason: "downgrade from https"}
 	}
 	if !p.allowed(req.URL) {
-		return &RedirectError{From: redactURL(prev.URL), To: redactURL(req.URL),
-			Reason: fmt.Sprintf("host %q is not among the allowed redirect hosts %v", req.URL.Hostname(), p.hosts)}
+		return &RedirectError{From: redactURL(prev.URL), To: redactURL(req.URL), Host: hostPort(req.URL),
+			Allowed: slices.Clone(p.hosts), Reason: notAllowedReason(req.URL, p.hosts)}
 	}
 	return nil
+}
+
+// hostPort is u's host with its port, the scheme's default port when the URL names none, which
+// is the spelling an allowed-host entry needs to match it.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "443"
+		if strings.EqualFold(u.Scheme, "http") {
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// notAllowedReason says which host:port was refused and, when an allowed entry names the same
+// host without its port (the usual mistake with a CDN on a loopback port), that the port is why.
+func notAllowedReason(u *url.URL, allowed []string) string {
+	hp := hostPort(u)
+	if len(allowed) == 0 {
+		return fmt.Sprintf("%s is not an allowed redirect host (none are allowed besides the endpoint's own)", hp)
+	}
+	msg := fmt.Sprintf("%s is not an allowed redirect host (allowed: %s)", hp, strings.Join(allowed, ", "))
+	host := strings.ToLower(u.Hostname())
+	for _, a := range allowed {
+		if strings.EqualFold(strings.TrimSpace(a), host) {
+			msg += fmt.Sprintf("; %q without a port allows only ports 80 and 443", a)
+			break
+		}
+	}
+	return msg
 }
 
 func (p *redirectPolicy) allowed(u *url.URL) bool {

@@ -221,12 +221,27 @@ func (r *Refusal) Error() string {
 		b.WriteString(": no reason recorded")
 	}
 	// The cause is often already a problem's detail; say it once.
-	if r.Err != nil {
+	if r.Err != nil && !r.redirectSaid() {
 		if cause := oneLine(r.Err.Error()); !strings.Contains(b.String(), cause) {
 			b.WriteString(": " + cause)
 		}
 	}
 	return b.String()
+}
+
+// redirectSaid reports whether the cause is a refused redirect that a problem already describes
+// whole (host:port, the allowed hosts, the fix): repeating the cause would repeat its URLs.
+func (r *Refusal) redirectSaid() bool {
+	var re *hub.RedirectError
+	if !errors.As(r.Err, &re) {
+		return false
+	}
+	for _, p := range r.Problems {
+		if p.Reason == ErrRedirectNotAllowed && p.Actual == re.Host {
+			return true
+		}
+	}
+	return false
 }
 
 // Is reports whether target is one of the reasons this refusal carries, or a lower package's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -855,12 +856,26 @@ func integrityManifest(repoID string, files []File) *manifest.Manifest {
 // hubProblem turns a Hub failure into the problem to report: a refused redirect is a policy
 // matter; anything else is the Hub's.
 func hubProblem(err error, doing string) Problem {
-	var re *hub.RedirectError
-	if errors.As(err, &re) {
-		return Problem{Reason: ErrRedirectNotAllowed, Actual: re.To, Detail: doing + ": " + re.Reason}
-	}
 	var de *hub.DigestError
 	var fe *hub.FileError
+	var re *hub.RedirectError
+	if errors.As(err, &re) {
+		// The hub passes the policy's cdnHosts as its allowed hosts, so they are what was expected,
+		// and the fix is the one entry to add there.
+		detail := doing + ": the Hub redirected to " + re.To
+		host, _, _ := net.SplitHostPort(re.Host)
+		for _, a := range re.Allowed {
+			if strings.EqualFold(a, host) {
+				detail += fmt.Sprintf("; %q without a port allows only ports 80 and 443", a)
+			}
+		}
+		p := Problem{Reason: ErrRedirectNotAllowed, Expected: strings.Join(re.Allowed, ", "), Actual: re.Host,
+			Detail: detail + fmt.Sprintf("; to allow it, add it to the policy: endpoints[].cdnHosts: [%q]", re.Host)}
+		if errors.As(err, &fe) {
+			p.File = fe.Path
+		}
+		return p
+	}
 	if errors.As(err, &de) {
 		p := Problem{Reason: ErrDigestMismatch, Expected: de.Algorithm + ":" + de.Want, Actual: de.Algorithm + ":" + de.Got,
 			Detail: "the download does not match the Hub's own digest"}

@@ -111,6 +111,10 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		// Bytes that are not what the Hub published, or that came from a host nobody approved,
 		// are a refusal; a Hub or network failure is an error.
+		var re *hub.RedirectError
+		if errors.As(err, &re) && re.Host != "" {
+			return refusal{fmt.Errorf("%w; to allow it, pass --allow-redirect-host %s", err, re.Host)}
+		}
 		if errors.Is(err, hub.ErrDigestMismatch) || errors.Is(err, hub.ErrSizeMismatch) ||
 			errors.Is(err, hub.ErrSizeExceeded) || errors.Is(err, hub.ErrRedirectNotAllowed) {
 			return refusal{err}
