@@ -254,6 +254,9 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 		if format == FormatUnknown && member == "" && size > 0 {
 			format = scanHinted(r, size, cfg, rep)
 		}
+		if format == FormatUnknown {
+			format = nameContent(r, size, cfg)
+		}
 	} else if format != FormatPickle && format != FormatPyTorchLegacy && format != FormatZip &&
 		format != FormatPyTorchZip && format != FormatNumPyZip && format != FormatSafetensorsIndex &&
 		format != FormatTorchScript {
