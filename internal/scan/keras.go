@@ -14,7 +14,9 @@ import (
 // zip, the root group's model_config attribute in a legacy .h5 file. Loading rebuilds every
 // object the config names, so the config is where code hides:
 //   - Lambda layers carry marshalled Python bytecode ("__lambda__" in Keras 3, function_type
-//     "lambda" in Keras 2): code, judged by the policy's code rule;
+//     "lambda" in Keras 2), anywhere in the config (nested models, activations,
+//     initializers), and TorchModuleWrapper layers a pickled PyTorch module: code, judged by
+//     the policy's code rule;
 //   - "module" entries outside keras make Keras import that module and take the named
 //     class or function from it: judged like a pickle import (the safe_mode bypasses,
 //     CVE-2025-1550 and its successors, went through module and function references);
@@ -131,6 +133,9 @@ func (k *kerasJudge) object(m map[string]any, path string) {
 	class := str(m, "class_name")
 	cfg, _ := m["config"].(map[string]any)
 	switch {
+	case class == "TorchModuleWrapper":
+		// Keras 3 rebuilds the wrapped module with torch.load of bytes in the config: a pickle.
+		k.add(Safe, "code.keras-torch-module", path, ErrNote, "a TorchModuleWrapper layer: Keras unpickles the wrapped PyTorch module with torch.load when the model loads")
 	case class == "Lambda" || class == "__lambda__":
 		k.add(Safe, "code.keras-lambda", path, ErrNote, "a Lambda layer: Keras runs its marshalled Python bytecode when the model loads (safe_mode only stops Keras 3 .keras files)")
 	case cfg != nil && str(cfg, "function_type") == "lambda":

@@ -84,6 +84,12 @@ lam = obj("keras.layers", "Lambda", {"name": "lambda", "trainable": True, "dtype
                                       "arguments": {}})
 keras_zip("lambda.keras", sequential(lam))
 # Function references: a builtin (exec) and keras functions of the safe_mode bypasses.
+# The modelscan bypasses: a Lambda in a nested model, a lambda as a Dense activation, a
+# TorchModuleWrapper (torch.load of the module's pickle).
+keras_zip("nested_lambda.keras", sequential(obj("keras", "Sequential", {"name": "inner", "layers": [lam]})))
+keras_zip("activation_lambda.keras", sequential(dense("d", {"class_name": "__lambda__",
+                                                             "config": {"code": LAMBDA_CODE, "defaults": None, "closure": None}})))
+keras_zip("torch_module.keras", sequential(obj("keras.layers", "TorchModuleWrapper", {"name": "t", "module": "gASVAAAAAAAAAAB9lC4="})))
 keras_zip("builtins_exec.keras", sequential(dense("d", obj("builtins", "function", "exec", "function"))))
 keras_zip("get_file.keras", sequential(dense("d", obj("keras.utils", "function", "get_file", "function"))))
 keras_zip("enable_unsafe.keras", sequential(dense("d", obj("keras.config", "function", "enable_unsafe_deserialization", "function"))))
