@@ -108,7 +108,7 @@ func FuzzTFLite(f *testing.F) {
 func FuzzNameContent(f *testing.F) {
 	seed(f, fixtureDir+"/text/*")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		format := nameContent(bytesReaderAt(b), int64(len(b)), newConfig(nil))
+		format := nameContent(bytesReaderAt(b), int64(len(b)), newConfig(nil), &Report{}, "")
 		if format == FormatJSON && !json.Valid(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))) {
 			t.Fatalf("%q named json but encoding/json refuses it", b)
 		}

@@ -23,6 +23,8 @@ func TestSavedModelFixtures(t *testing.T) {
 		{"vocab_table.pb", Suspicious, "savedmodel.op"},
 		{"truncated.pb", Suspicious, "savedmodel.malformed"},
 		{"bad_wire_type.pb", Suspicious, "savedmodel.malformed"},
+		{"benign.pbtxt", Safe, ""},
+		{"read_write_file.pbtxt", Dangerous, "savedmodel.op"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			rep := scanPath(t, fixture("savedmodel", tc.file))

@@ -255,7 +255,7 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 			format = scanHinted(r, size, cfg, rep)
 		}
 		if format == FormatUnknown {
-			format = nameContent(r, size, cfg)
+			format = nameContent(r, size, cfg, rep, member)
 		}
 	} else if format != FormatPickle && format != FormatPyTorchLegacy && format != FormatZip &&
 		format != FormatPyTorchZip && format != FormatNumPyZip && format != FormatSafetensorsIndex &&

@@ -17,8 +17,9 @@ import (
 // maxTextFile bounds the files named json or text; larger ones stay unknown.
 const maxTextFile = 1 << 30
 
-// nameContent names content no other format claimed: sentencepiece, json, text or unknown.
-func nameContent(r io.ReaderAt, size int64, cfg *config) Format {
+// nameContent names content no other format claimed: sentencepiece, json, text or unknown;
+// or a SavedModel in protobuf text format (saved_model.pbtxt), whose ops are then judged.
+func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member string) Format {
 	if size > maxTextFile {
 		return FormatUnknown
 	}
@@ -37,6 +38,10 @@ func nameContent(r io.ReaderAt, size int64, cfg *config) Format {
 	}
 	if isJSON {
 		return FormatJSON
+	}
+	if looksLikeSavedModelText(r, size) {
+		scanSavedModelText(io.NewSectionReader(r, 0, size), rep, member)
+		return FormatSavedModel
 	}
 	return FormatText
 }

@@ -137,3 +137,15 @@ raw = saved_model()
 write("truncated.pb", raw[: len(raw) - 9])
 write("bad_wire_type.pb", raw[:3] + b"\x0b" + raw[4:])
 print("wrote", sorted(os.listdir(OUT)))
+
+# saved_model.pbtxt: the same SavedModel in protobuf text format, which TensorFlow's loader
+# also reads (a modelscan bypass: it routes by the .pb extension).
+def pbtxt(ops):
+    nodes = "".join(f'      node_def {{\n        name: "{op}"\n        op: "{op}"\n      }}\n' for op in ops)
+    return ('saved_model_schema_version: 1\nmeta_graphs {\n  meta_info_def {\n    tags: "serve"\n  }\n'
+            '  graph_def {\n    node {\n      name: "saver_filename"\n      op: "Placeholder"\n    }\n'
+            f'    library {{\n      function {{\n{nodes}      }}\n    }}\n  }}\n}}\n')
+
+
+open(os.path.join(OUT, "benign.pbtxt"), "w").write(pbtxt(["MatMul", "SaveV2", "RestoreV2"]))
+open(os.path.join(OUT, "read_write_file.pbtxt"), "w").write(pbtxt(["MatMul", "ReadFile", "WriteFile"]))
