@@ -73,7 +73,7 @@ func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string) Format
 	if err != nil || !looksLikeKerasConfig(v) {
 		return FormatUnknown
 	}
-	judgeKerasConfig(v, rep, member, "config.json")
+	judgeKerasConfig(v, rep, member, "the config")
 	return FormatKerasConfig
 }
 
