@@ -79,7 +79,7 @@ func formatNames(fs []scan.Format) []string {
 // configuration and tokenizer files: "json", "text", "sentencepiece". "unknown" (content the
 // scanner does not recognise) is not in it: a policy that must load such files lists it.
 var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "onnx",
-	"keras", "keras-config", "keras-h5", "hdf5", "tf-savedmodel", "tflite",
+	"keras", "keras-config", "keras-h5", "hdf5", "keras-metadata", "tf-savedmodel", "tflite",
 	"json", "text", "sentencepiece"}
 
 // Policy is the load gate's rule book: where models may come from, who may publish them, how

@@ -115,3 +115,14 @@ func FuzzNameContent(f *testing.F) {
 		checkInvariants(t, b)
 	})
 }
+
+// FuzzKerasMetadata: the keras_metadata.pb walker keeps the invariants on any bytes.
+func FuzzKerasMetadata(f *testing.F) {
+	seed(f, fixtureDir+"/savedmodel/keras_metadata*.pb")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := &Report{}
+		scanKerasMetadata(bytesReaderAt(b), int64(len(b)), rep, "")
+		checkReport(t, rep)
+		checkInvariants(t, b)
+	})
+}

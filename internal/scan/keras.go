@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Keras models describe their layers in a JSON config: config.json inside a Keras 3 .keras
@@ -197,4 +199,57 @@ func kerasArchive(rep *Report, member string) bool {
 		}
 	}
 	return false
+}
+
+// A TensorFlow SavedModel written by Keras 2 keeps each layer's config, Lambda bytecode
+// included, in keras_metadata.pb (keras/protobuf/saved_metadata.proto): SavedMetadata
+// {nodes (1): SavedObject {node_id (2), node_path (3), identifier (4), metadata (5, JSON),
+// version (6)}}. tf.keras.models.load_model rebuilds the layers from that JSON.
+
+// scanKerasMetadata recognises keras_metadata.pb and judges every node's config. It returns
+// FormatKerasMetadata, or FormatUnknown when the bytes are not one.
+func scanKerasMetadata(r io.ReaderAt, size int64, rep *Report, member string) Format {
+	head := make([]byte, min(size, 1))
+	if n, _ := r.ReadAt(head, 0); n < 1 || head[0] != 0x0a {
+		return FormatUnknown
+	}
+	src := newPBSource(r, size)
+	var metadata []pbField
+	keras := false
+	err := src.walk(0, size, func(f pbField) error {
+		if f.num != 1 || f.typ != protowire.BytesType {
+			return errPBTruncated
+		}
+		return src.walk(f.off, f.off+f.n, func(g pbField) error {
+			switch {
+			case g.num == 2 && g.typ == protowire.VarintType, g.num == 3 && g.typ == protowire.BytesType,
+				g.num == 6 && g.typ == protowire.BytesType:
+			case g.num == 4 && g.typ == protowire.BytesType:
+				id, err := src.str(g)
+				keras = keras || strings.HasPrefix(id, "_tf_keras")
+				return err
+			case g.num == 5 && g.typ == protowire.BytesType:
+				metadata = append(metadata, g)
+			default:
+				return errPBTruncated
+			}
+			return nil
+		})
+	})
+	if err != nil || !keras {
+		return FormatUnknown
+	}
+	for i, m := range metadata {
+		if m.n > kerasMaxConfig {
+			continue
+		}
+		v, err := decodeJSON(io.NewSectionReader(r, m.off, m.n), m.n)
+		if err != nil {
+			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: m.off, Rule: "keras.metadata",
+				Message: fmt.Sprintf("node %d's metadata is not JSON: %v", i, err), Err: ErrMalformed})
+			continue
+		}
+		judgeKerasConfig(v, rep, member, fmt.Sprintf("node %d's metadata", i))
+	}
+	return FormatKerasMetadata
 }

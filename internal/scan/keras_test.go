@@ -54,6 +54,19 @@ func TestKerasFixtures(t *testing.T) {
 	}
 }
 
+// A Keras 2 SavedModel's keras_metadata.pb (encoded by make_savedmodel.py) is judged like
+// any Keras config.
+func TestKerasMetadata(t *testing.T) {
+	rep := scanPath(t, fixture("savedmodel", "keras_metadata.pb"))
+	if rep.Format != FormatKerasMetadata || rep.Verdict != Safe || len(rep.Findings) > 0 {
+		t.Fatalf("benign metadata\n%s", dump(rep))
+	}
+	rep = scanPath(t, fixture("savedmodel", "keras_metadata_lambda.pb"))
+	if rep.Format != FormatKerasMetadata || !hasRule(rep, "code.keras-lambda") {
+		t.Fatalf("Lambda in metadata\n%s", dump(rep))
+	}
+}
+
 // Every cut of a legacy .h5 model is either read whole or reported, never safe with its
 // Lambda missed.
 func TestHDF5EveryTruncation(t *testing.T) {

@@ -34,6 +34,7 @@ const (
 	FormatKerasConfig      Format = "keras-config"      // a Keras model config in JSON (config.json of a .keras file, model.to_json())
 	FormatKerasH5          Format = "keras-h5"          // a legacy Keras .h5 model: HDF5 whose root group has a model_config attribute
 	FormatHDF5             Format = "hdf5"              // any other HDF5 file (Keras weights, datasets); its root attributes are checked
+	FormatKerasMetadata    Format = "keras-metadata"    // keras_metadata.pb of a Keras 2 SavedModel: every layer's config is checked
 	FormatSavedModel       Format = "tf-savedmodel"     // TensorFlow's saved_model.pb: the ops of every graph and function are checked
 	FormatTFLite           Format = "tflite"            // a TFLite FlatBuffer model; its operator codes are checked
 	FormatJSON             Format = "json"              // one well-formed JSON value in UTF-8: configs, tokenizer.json, vocab.json
@@ -46,7 +47,7 @@ var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
 	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed, FormatONNX,
-	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5, FormatSavedModel, FormatTFLite,
+	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5, FormatKerasMetadata, FormatSavedModel, FormatTFLite,
 	FormatJSON, FormatText, FormatSentencePiece,
 }
 

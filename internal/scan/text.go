@@ -23,6 +23,9 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 	if size > maxTextFile {
 		return FormatUnknown
 	}
+	if f := scanKerasMetadata(r, size, rep, member); f != FormatUnknown {
+		return f
+	}
 	if isSentencePiece(r, size) {
 		return FormatSentencePiece
 	}

@@ -10,6 +10,7 @@ function library with the serving function and the _traced_save / _traced_restor
 (SaveV2, MergeV2Checkpoints, RestoreV2 fed by the loader's file_prefix argument). Hostile
 files add one op each. Python stdlib only.
 """
+import json
 import os
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "savedmodel")
@@ -149,3 +150,23 @@ def pbtxt(ops):
 
 open(os.path.join(OUT, "benign.pbtxt"), "w").write(pbtxt(["MatMul", "SaveV2", "RestoreV2"]))
 open(os.path.join(OUT, "read_write_file.pbtxt"), "w").write(pbtxt(["MatMul", "ReadFile", "WriteFile"]))
+
+
+# keras_metadata.pb of a Keras 2 SavedModel (keras/protobuf/saved_metadata.proto):
+# SavedMetadata {nodes (1): SavedObject {node_id (2), node_path (3), identifier (4),
+# metadata (5), version (6) {producer (1), min_consumer (2)}}}, one node per layer.
+def keras_metadata(layers):
+    nodes = [field(1, msg(field(2, 0), field(3, "root"), field(4, "_tf_keras_sequential"),
+                          field(5, json.dumps({"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}})),
+                          field(6, msg(field(1, 2), field(2, 1)))))]
+    for i, layer in enumerate(layers):
+        nodes.append(field(1, msg(field(2, i + 1), field(3, f"root.layer-{i}"), field(4, "_tf_keras_layer"),
+                                  field(5, json.dumps(layer)), field(6, msg(field(1, 2), field(2, 1))))))
+    return msg(*nodes)
+
+
+DENSE = {"class_name": "Dense", "config": {"name": "dense", "units": 2, "activation": "relu"}}
+LAMBDA = {"class_name": "Lambda", "config": {"name": "lambda", "function": ["4wEAAAAAAAAA", None, None],
+                                             "function_type": "lambda", "module": "__main__"}}
+write("keras_metadata.pb", keras_metadata([DENSE]))
+write("keras_metadata_lambda.pb", keras_metadata([DENSE, LAMBDA]))
