@@ -32,8 +32,9 @@ var errHDF5Truncated = errors.New("the file ends inside a structure")
 type hdf5File struct {
 	r              io.ReaderAt
 	size           int64
-	offSize        int // bytes per address
-	lenSize        int // bytes per length
+	sbOff          int64 // where the superblock is: 0, or past a user block (512, 1024, ...)
+	offSize        int   // bytes per address
+	lenSize        int   // bytes per length
 	base           uint64
 	attrs          map[string]string // root attributes read as strings
 	unreadable     map[string]error  // root attributes that exist but could not be read, and why
@@ -90,7 +91,7 @@ func (c *cursor) uint(n int) uint64 { return hdf5Uint(c.take(n)) }
 
 // rootHeader parses the superblock and returns the root group's object header address.
 func (h *hdf5File) rootHeader() (uint64, error) {
-	sb, err := h.read(0, min(int(h.size), 96))
+	sb, err := h.read(uint64(h.sbOff), int(min(h.size-h.sbOff, 96)))
 	if err != nil {
 		return 0, err
 	}
@@ -358,7 +359,25 @@ func (h *hdf5File) globalHeapObject(addr, index, want uint64) (string, error) {
 
 // scanHDF5 reads the root group's attributes and judges a Keras model config among them.
 func scanHDF5(r io.ReaderAt, size int64, rep *Report, member string) Format {
-	h := &hdf5File{r: r, size: size, attrs: map[string]string{}, unreadable: map[string]error{}}
+	return scanHDF5At(r, size, 0, rep, member)
+}
+
+// hdf5UserBlock finds an HDF5 signature after a user block: the library looks for it at
+// offset 0, 512, 1024, 2048 and so on (h5py.is_hdf5, and so tf.keras's load_model, accept
+// such files whatever they are called). It returns 0 when there is none past 0.
+func hdf5UserBlock(r io.ReaderAt, size int64) int64 {
+	var sig [8]byte
+	for off := int64(512); off+8 <= size; off *= 2 {
+		if readFull(r, sig[:], off) && bytes.Equal(sig[:], magicHDF5) {
+			return off
+		}
+	}
+	return 0
+}
+
+// scanHDF5At is scanHDF5 for a superblock at sbOff.
+func scanHDF5At(r io.ReaderAt, size, sbOff int64, rep *Report, member string) Format {
+	h := &hdf5File{r: r, size: size, sbOff: sbOff, attrs: map[string]string{}, unreadable: map[string]error{}}
 	bad := func(rule string, class error, format string, args ...any) {
 		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: rule, Message: fmt.Sprintf(format, args...), Err: class})
 	}

@@ -29,6 +29,7 @@ func TestKerasFixtures(t *testing.T) {
 		{"lambda_fixed.h5", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"lambda_str.h5", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"lambda_latest.h5", FormatKerasH5, Safe, "code.keras-lambda"},
+		{"lambda_userblock.bin", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"builtins_exec.keras", FormatKeras, Dangerous, "keras.module"},
 		{"os_module.keras", FormatKeras, Dangerous, "keras.module"},
 		{"get_file.keras", FormatKeras, Dangerous, "keras.function"},

@@ -23,6 +23,9 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 	if size > maxTextFile {
 		return FormatUnknown
 	}
+	if off := hdf5UserBlock(r, size); off > 0 {
+		return scanHDF5At(r, size, off, rep, member)
+	}
 	if f := scanKerasMetadata(r, size, rep, member); f != FormatUnknown {
 		return f
 	}
