@@ -14,6 +14,7 @@ type config struct {
 	maxJSONIndex    int64
 	maxDecompressed int64
 	progress        func(Progress)
+	alone           bool // the file is not among the model's other files (WithFileAlone)
 }
 
 // Progress is reported to the callback given with WithProgress as the scan reads bytes.

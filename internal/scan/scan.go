@@ -40,8 +40,10 @@ func ScanFile(ctx context.Context, path string, opts ...Option) (*Report, error)
 			return nil, fmt.Errorf("scan %s: %w", path, err)
 		}
 	}
-	if err := checkONNXExternal(ctx, filepath.Dir(path), rep); err != nil {
-		return nil, fmt.Errorf("scan %s: %w", path, err)
+	if cfg := newConfig(opts); !cfg.alone {
+		if err := checkONNXExternal(ctx, filepath.Dir(path), rep); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", path, err)
+		}
 	}
 	return rep, nil
 }
