@@ -105,8 +105,23 @@ func scanSavedModel(r io.ReaderAt, size int64, rep *Report, member string) {
 			return err
 		}
 		return t.src.walk(f.off, f.off+f.n, func(g pbField) error {
-			if g.num == 2 { // MetaGraphDef.graph_def
+			switch g.num {
+			case 2: // MetaGraphDef.graph_def
 				return t.graph(g, "graph")
+			case 6: // asset_file_def: filename (2), which the loader joins to assets/
+				if err := message(g); err != nil {
+					return err
+				}
+				return t.src.walk(g.off, g.off+g.n, func(h pbField) error {
+					if h.num != 2 {
+						return nil
+					}
+					name, err := t.src.str(h)
+					if p := externalPathProblem(name); err == nil && p != "" {
+						t.add(Dangerous, "savedmodel.asset-path", ErrMalformed, "asset file %q %s: the loader would read a file outside the model's assets", name, p)
+					}
+					return err
+				})
 			}
 			return nil
 		})

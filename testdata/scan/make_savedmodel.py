@@ -101,7 +101,7 @@ def restore_fn(prefix_input="file_prefix"):
     ], args=("file_prefix", "variable"))
 
 
-def saved_model(graph_nodes=(), functions=None):
+def saved_model(graph_nodes=(), functions=None, assets=()):
     functions = functions or [serve_fn(), save_fn(), restore_fn()]
     graph = msg(
         field(1, node("saver_filename", "Placeholder", [], attr("dtype", attr_type(DT_STRING)), attr("shape", field(7, b"")))),
@@ -117,7 +117,9 @@ def saved_model(graph_nodes=(), functions=None):
     saver = msg(field(1, "saver_filename:0"), field(2, "StatefulPartitionedCall_1:0"),
                 field(3, "StatefulPartitionedCall_2"), field(7, 2))
     sig = field(5, msg(field(1, "serving_default"), field(2, msg(field(3, "tensorflow/serving/predict")))))
-    meta = msg(field(1, meta_info), field(2, graph), field(3, saver), sig)
+    # AssetFileDef: tensor_info (1) {name (1)}, filename (2).
+    asset_defs = [field(6, msg(field(1, msg(field(1, f"asset_path_{i}:0"))), field(2, a))) for i, a in enumerate(assets)]
+    meta = msg(field(1, meta_info), field(2, graph), field(3, saver), sig, *asset_defs)
     return msg(field(1, 1), field(2, meta))
 
 
@@ -125,7 +127,8 @@ def write(name, data):
     open(os.path.join(OUT, name), "wb").write(data)
 
 
-write("benign.pb", saved_model())
+write("benign.pb", saved_model(assets=["vocab.txt"]))
+write("asset_dotdot.pb", saved_model(assets=["../../../../etc/passwd"]))
 write("read_file.pb", saved_model(functions=[serve_fn([node("ReadFile", "ReadFile", ["Const:output:0"])]), save_fn(), restore_fn()]))
 write("write_file.pb", saved_model(graph_nodes=[const_string("path", b"/tmp/pwned"), node("WriteFile", "WriteFile", ["path", "x"])]))
 write("matching_files.pb", saved_model(functions=[serve_fn([node("MatchingFiles", "MatchingFiles", ["pattern"])]), save_fn(), restore_fn()]))
