@@ -20,6 +20,9 @@ import (
 
 var magicHDF5 = []byte("\x89HDF\r\n\x1a\n")
 
+// hdf5ConfigAttrs are the root attributes Keras reads a model from.
+var hdf5ConfigAttrs = map[string]bool{"model_config": true, "training_config": true}
+
 const (
 	hdf5MaxChunk    = 16 << 20 // largest object-header block read
 	hdf5MaxBlocks   = 64       // continuation blocks followed
@@ -280,7 +283,13 @@ func (h *hdf5File) attribute(data []byte) {
 		h.unreadable[name] = errors.New("its datatype or dataspace is too short")
 		return
 	}
-	if ds[1] > 1 { // more than one dimension: an array, not a config string
+	if ds[1] > 1 || !hdf5ConfigAttrs[name] {
+		// An array is not a config string; other attributes are not read at all, so a file of
+		// many attributes pointing at one large heap costs one read, not one each.
+		return
+	}
+	if _, seen := h.attrs[name]; seen {
+		h.unreadable[name] = errors.New("the attribute is given twice")
 		return
 	}
 	s, ok, err := h.stringValue(dt[:dtSize], value)

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"io"
 	"os"
 	"testing"
 )
@@ -115,5 +116,38 @@ func TestKerasConfigNeedsClassAndConfig(t *testing.T) {
 		if rep := scanBytes(t, []byte(s)); rep.Format == FormatKerasConfig {
 			t.Errorf("%s read as a Keras config", s)
 		}
+	}
+}
+
+// readCounter counts reads.
+type readCounter struct{ n *int }
+
+func (c readCounter) ReadAt([]byte, int64) (int, error) {
+	*c.n++
+	return 0, io.EOF
+}
+
+// Only the config attributes are decoded: an attribute of another name that points into the
+// global heap costs no read (a file of many such attributes cannot multiply the heap reads).
+func TestHDF5ReadsOnlyConfigAttributes(t *testing.T) {
+	attr := func(name string) []byte {
+		n := append([]byte(name), 0)
+		msg := []byte{3, 0, byte(len(n)), 0, 8, 0, 4, 0, 0}
+		msg = append(msg, n...)
+		msg = append(msg, 0x19, 0x01, 0, 0, 16, 0, 0, 0) // variable-length string
+		msg = append(msg, 2, 0, 0, 0)                    // scalar dataspace
+		return append(msg, 64, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0)
+	}
+	reads := 0
+	h := &hdf5File{r: readCounter{&reads}, size: 1 << 20, offSize: 8, lenSize: 8, attrs: map[string]string{}, unreadable: map[string]error{}}
+	for range 1000 {
+		h.attribute(attr("layer_names"))
+	}
+	if reads != 0 || len(h.attrs) != 0 || len(h.unreadable) != 0 {
+		t.Fatalf("%d reads, attrs %v, unreadable %v", reads, h.attrs, h.unreadable)
+	}
+	h.attribute(attr("model_config"))
+	if reads == 0 {
+		t.Fatal("the config attribute was not read")
 	}
 }
