@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,15 @@ func decodeJSON(r io.Reader, limit int64) (any, error) {
 // returns FormatKerasConfig, or FormatUnknown when the JSON is not a Keras config.
 func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string) Format {
 	if size > kerasMaxConfig {
+		// Too large to decode here; if it starts like a Keras config it is not waved
+		// through as plain JSON.
+		head := make([]byte, 4096)
+		n, _ := r.ReadAt(head, 0)
+		if bytes.Contains(head[:n], []byte(`"class_name"`)) {
+			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "limit.keras-config", Err: ErrLimit,
+				Message: fmt.Sprintf("a Keras-like config of %d bytes, over the %d-byte limit, is not inspected", size, kerasMaxConfig)})
+			return FormatKerasConfig
+		}
 		return FormatUnknown
 	}
 	v, err := decodeJSON(io.NewSectionReader(r, 0, size), size)

@@ -151,3 +151,17 @@ func TestHDF5ReadsOnlyConfigAttributes(t *testing.T) {
 		t.Fatal("the config attribute was not read")
 	}
 }
+
+// A Keras config too large to decode is reported, not named plain JSON.
+func TestKerasConfigOverTheLimit(t *testing.T) {
+	big := make([]byte, kerasMaxConfig+16)
+	for i := range big {
+		big[i] = ' '
+	}
+	copy(big, `{"class_name": "Sequential", "config": {"layers": [`)
+	copy(big[len(big)-4:], `]}}`)
+	rep := scanBytes(t, big)
+	if rep.Format != FormatKerasConfig || rep.Verdict == Safe || !hasRule(rep, "limit.keras-config") {
+		t.Fatalf("got %s\n%s", rep.Format, dump(rep))
+	}
+}
