@@ -39,7 +39,17 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 	if trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n"); size <= cfg.maxJSONIndex && len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 		isJSON = validJSON(tw, bytes.HasPrefix(head, []byte("\xef\xbb\xbf")))
 	}
-	if _, err := io.Copy(io.Discard, tw); err != nil || tw.binaryAt >= 0 || len(tw.carry) > 0 {
+	// Read on only while the content is still text: a binary file stops at its first
+	// non-text byte, within the first block of raw tensor data.
+	buf := make([]byte, 64<<10)
+	for tw.binaryAt < 0 {
+		if _, err := tw.Read(buf); err == io.EOF {
+			break
+		} else if err != nil {
+			return FormatUnknown
+		}
+	}
+	if tw.binaryAt >= 0 || len(tw.carry) > 0 {
 		return FormatUnknown
 	}
 	if isJSON {

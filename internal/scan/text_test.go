@@ -64,3 +64,15 @@ func TestTextFormatsInsideZip(t *testing.T) {
 		t.Fatalf("member formats %v", got)
 	}
 }
+
+// Binary content is given up on at its first non-text byte: naming a large raw-data file
+// (an ONNX model's external data) does not read it through.
+func TestNameContentStopsAtBinary(t *testing.T) {
+	data := make([]byte, 64<<20)
+	copy(data, "text at first\n")
+	data[20] = 0xff
+	rep := scanBytes(t, data)
+	if rep.Format != FormatUnknown || rep.BytesRead > 4<<20 {
+		t.Fatalf("%s after reading %d of %d bytes", rep.Format, rep.BytesRead, len(data))
+	}
+}
