@@ -75,14 +75,15 @@ type namespaceRule struct {
 	Pinned    bool   `json:"requirePinnedRevision"`
 	// Admit matches the URIs this namespace admits, revision rule included.
 	Admit string `json:"admit"`
-	// Shadows match repositories that another publisher claims at least as specifically: such
-	// a repository is not this publisher's (the policy gives it to the more specific one, or
-	// refuses a tie), so this rule must not admit it.
-	Shadows []string `json:"shadows"`
+	// Shadow, when set, matches the repositories that another publisher claims at least as
+	// specifically: such a repository is not this publisher's (the policy gives it to the more
+	// specific one, or refuses a tie), so this rule must not admit it. One string, not a list,
+	// because CEL map literals must be homogeneous.
+	Shadow string `json:"shadow"`
 
 	rank     int
 	admit    *regexp.Regexp
-	shadowRE []*regexp.Regexp
+	shadowRE *regexp.Regexp
 }
 
 // newAdmissionRules makes the rules from a policy and the approved image registries.
@@ -128,11 +129,15 @@ func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (
 			rev = `[@:]` + commitRE
 		}
 		nr := namespaceRule{Publisher: a.pub, Namespace: a.ns, Pinned: a.pinned, rank: a.rank,
-			Admit: `^hf://` + regexp.QuoteMeta(a.org) + `/` + a.nameRE + rev + `$`, Shadows: []string{}}
+			Admit: `^hf://` + regexp.QuoteMeta(a.org) + `/` + a.nameRE + rev + `$`}
+		var shadows []string
 		for _, b := range all {
 			if b.pub != a.pub && b.org == a.org && b.rank >= a.rank {
-				nr.Shadows = append(nr.Shadows, `^hf://`+regexp.QuoteMeta(b.org)+`/`+b.nameRE+`(?:[@:].*)?$`)
+				shadows = append(shadows, b.nameRE)
 			}
+		}
+		if len(shadows) > 0 {
+			nr.Shadow = `^hf://` + regexp.QuoteMeta(a.org) + `/(?:` + strings.Join(shadows, "|") + `)(?:[@:].*)?$`
 		}
 		r.Patterns = append(r.Patterns, nr)
 	}
@@ -147,12 +152,10 @@ func (r *admissionRules) compile() error {
 			return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
 		}
 		nr.shadowRE = nil
-		for _, s := range nr.Shadows {
-			re, err := regexp.Compile(s)
-			if err != nil {
+		if nr.Shadow != "" {
+			if nr.shadowRE, err = regexp.Compile(nr.Shadow); err != nil {
 				return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
 			}
-			nr.shadowRE = append(nr.shadowRE, re)
 		}
 	}
 	return nil
@@ -225,7 +228,7 @@ func (r *admissionRules) admitsModel(uri string) bool {
 	}
 	for i := range r.Patterns {
 		nr := &r.Patterns[i]
-		if nr.admit.MatchString(uri) && !slices.ContainsFunc(nr.shadowRE, func(s *regexp.Regexp) bool { return s.MatchString(uri) }) {
+		if nr.admit.MatchString(uri) && (nr.shadowRE == nil || !nr.shadowRE.MatchString(uri)) {
 			return true
 		}
 	}
