@@ -66,6 +66,8 @@ type admissionRules struct {
 	Registries []string `json:"imageRegistries"`
 	// Namespaces are the namespaces whose pods are model-serving whatever their labels.
 	Namespaces []string `json:"namespaces"`
+
+	image *regexp.Regexp
 }
 
 // namespaceRule is one namespace of a publisher as a regular expression.
@@ -145,9 +147,12 @@ func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (
 }
 
 func (r *admissionRules) compile() error {
+	var err error
+	if r.image, err = regexp.Compile(r.imageRegexp()); err != nil {
+		return err
+	}
 	for i := range r.Patterns {
 		nr := &r.Patterns[i]
-		var err error
 		if nr.admit, err = regexp.Compile(nr.Admit); err != nil {
 			return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
 		}
@@ -248,7 +253,7 @@ func (r *admissionRules) imageRegexp() string {
 
 // admitsImage reports whether an image comes from an approved registry, by imageRegexp.
 func (r *admissionRules) admitsImage(image string) bool {
-	return regexp.MustCompile(r.imageRegexp()).MatchString(image)
+	return r.image.MatchString(image)
 }
 
 // publisherNames lists the publishers, for messages.
