@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the admission engines the tests run against the generated policies (kyverno CLI, gator,
-# kubeconform) into a cache keyed by tool and version, so that a second run costs nothing and a
+# Builds the tools the tests run against real implementations (the admission engines kyverno,
+# gator and kubeconform; crane, which pulls what registry/registrytest serves; and, on request
+# only, cosign, which made the signed fixtures in testdata/oci) into a cache keyed by tool and version, so that a second run costs nothing and a
 # version bump builds afresh. The Go tests look for the binaries in the same place
 # (examples/verifier/enginetools_test.go) and skip, saying why, when one is missing.
 #
-#   .ci/tools.sh [kyverno|gator|kubeconform]...   build the named tools (default: all)
-#   .ci/tools.sh dir                              print the cache directory
+#   .ci/tools.sh [kyverno|gator|kubeconform|crane|cosign]...   build the named tools
+#                                              (default: all but cosign, which no test needs)
+#   .ci/tools.sh dir                           print the cache directory
+#   .ci/tools.sh path TOOL                     build TOOL if need be, print its path
 #
 # The cache is $MODELVERIFY_TOOLS_DIR, else ${XDG_CACHE_HOME:-$HOME/.cache}/modelverify-tools,
 # one directory per tool: kyverno-v1.19.1/kyverno, gator-v3.23.1/gator,
@@ -23,6 +26,8 @@ set -euo pipefail
 KYVERNO_VERSION=v1.19.1
 GATOR_VERSION=v3.23.1
 KUBECONFORM_VERSION=v0.8.0
+CRANE_VERSION=v0.21.7 # the go-containerregistry version go.mod requires
+COSIGN_VERSION=v3.1.3
 
 export GOTOOLCHAIN=local
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
@@ -92,13 +97,36 @@ build_kubeconform() {
   chmod u+w "$out/openapi2jsonschema.py"
 }
 
-tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(kubeconform gator kyverno)
-for tool in "${tools[@]}"; do
-  case $tool in
-    kyverno) build kyverno "$KYVERNO_VERSION" ;;
-    gator) build gator "$GATOR_VERSION" ;;
-    kubeconform) build kubeconform "$KUBECONFORM_VERSION" ;;
-    *) echo "tools.sh: unknown tool $tool (kyverno, gator, kubeconform)" >&2; exit 2 ;;
+build_crane() {
+  GOBIN="$2" nice -n 10 go install -trimpath "github.com/google/go-containerregistry/cmd/crane@$1"
+}
+
+build_cosign() {
+  GOBIN="$2" nice -n 10 go install -trimpath "github.com/sigstore/cosign/v3/cmd/cosign@$1"
+}
+
+version_of() {
+  case $1 in
+    kyverno) echo "$KYVERNO_VERSION" ;;
+    gator) echo "$GATOR_VERSION" ;;
+    kubeconform) echo "$KUBECONFORM_VERSION" ;;
+    crane) echo "$CRANE_VERSION" ;;
+    cosign) echo "$COSIGN_VERSION" ;;
+    *) echo "tools.sh: unknown tool $1 (kyverno, gator, kubeconform, crane, cosign)" >&2; exit 2 ;;
   esac
+}
+
+if [ "${1:-}" = path ]; then
+  [ $# -eq 2 ] || { echo "usage: .ci/tools.sh path TOOL" >&2; exit 2; }
+  version=$(version_of "$2")
+  build "$2" "$version" >&2
+  echo "$cache/$2-$version/$2"
+  exit 0
+fi
+
+tools=("$@")
+[ ${#tools[@]} -gt 0 ] || tools=(kubeconform crane gator kyverno)
+for tool in "${tools[@]}"; do
+  version=$(version_of "$tool")
+  build "$tool" "$version"
 done

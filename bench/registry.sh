@@ -26,8 +26,8 @@ trap cleanup EXIT
 for tool in bc go python3 curl; do
 	command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
-crane=$("$root/testdata/oci/tools.sh" crane)
-cosign=$("$root/testdata/oci/tools.sh" cosign)
+crane=$("$root/.ci/tools.sh" path crane)
+cosign=$("$root/.ci/tools.sh" path cosign)
 (cd "$root" && go build -o "$work/registrypull" ./bench/registrypull)
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -12,7 +12,7 @@ import (
 
 // The registry helper must be a registry real tools accept, not one only this client reads.
 func TestCranePullsWhatTheRegistryHelperServes(t *testing.T) {
-	crane := tool(t, "crane", craneVersion)
+	crane := tool(t, "crane")
 	registryModes(t, func(t *testing.T, ts *registrytest.TestServer) {
 		d := ts.PushManifest(t, "acme/car", "v1", registrytest.Modelcar(registrytest.Tar(registrytest.File("models/model.bin", []byte("weights")))))
 		ts.PushManifest(t, "acme/pack", "v1", registrytest.ModelPack(map[string][]byte{"w.safetensors": []byte("w")}))

@@ -13,41 +13,18 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/echelongraph/go-modelverify/internal/testtools"
 )
 
 // The admission policies run in the real engines: the kyverno CLI, gator and kubeconform, which
 // .ci/tools.sh builds into a cache keyed by version. Without a binary its test skips, saying how
 // to build it; CI sets MODELVERIFY_REQUIRE_ENGINES=1, which turns the skip into a failure.
 
-// engineTool is the path of a tool .ci/tools.sh built, or "" with the reason it is missing.
+// engineTool is the path of a tool .ci/tools.sh built; without it the test skips (or fails in CI).
 func engineTool(t *testing.T, name string) string {
 	t.Helper()
-	script, err := os.ReadFile("../../.ci/tools.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := map[string]string{"kyverno": "KYVERNO_VERSION", "gator": "GATOR_VERSION", "kubeconform": "KUBECONFORM_VERSION"}[name]
-	m := regexp.MustCompile(`(?m)^` + key + `=(\S+)$`).FindSubmatch(script)
-	if m == nil {
-		t.Fatalf(".ci/tools.sh sets no %s", key)
-	}
-	dir := os.Getenv("MODELVERIFY_TOOLS_DIR")
-	if dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(cache, "modelverify-tools")
-	}
-	bin := filepath.Join(dir, name+"-"+string(m[1]), name)
-	if _, err := os.Stat(bin); err != nil {
-		msg := name + " " + string(m[1]) + " is not built (" + bin + "): run .ci/tools.sh " + name
-		if os.Getenv("MODELVERIFY_REQUIRE_ENGINES") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return bin
+	return testtools.Find(t, name)
 }
 
 // runTool runs an engine and returns its combined output and whether it exited 0.

@@ -12,8 +12,8 @@
 # Test keys only: cosign.key has an empty password and signs nothing but these fixtures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-crane=$("$here/tools.sh" crane)
-cosign=$("$here/tools.sh" cosign)
+crane=$("$here/../../.ci/tools.sh" path crane)
+cosign=$("$here/../../.ci/tools.sh" path cosign)
 work=$(mktemp -d)
 server_pid=
 cleanup() {
