@@ -110,12 +110,13 @@ func TestIdleTimeoutFailsAStalledBodyWithTheCallersError(t *testing.T) {
 }
 
 func TestIdleTimeoutSparesASlowButMovingBody(t *testing.T) {
-	// Each read waits a tenth of the idle timeout, and the whole body takes several times the
-	// idle timeout: only a read that waits the whole timeout is a stall.
-	const idle = 200 * time.Millisecond
+	// Each read waits a hundredth of the idle timeout (a wide margin on a loaded machine), and
+	// the whole body takes longer than the idle timeout: only a read that waits the whole
+	// timeout is a stall, not a transfer that is slow overall.
+	const idle = time.Second
 	rt := &Timeouts{Idle: idle, Stall: newStall,
 		Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			return &http.Response{StatusCode: 200, Body: &tricklingBody{pause: idle / 10, n: 40}}, nil
+			return &http.Response{StatusCode: 200, Body: &tricklingBody{pause: idle / 100, n: 150}}, nil
 		})}
 	resp, err := get(t, rt, context.Background())
 	if err != nil {
@@ -123,8 +124,8 @@ func TestIdleTimeoutSparesASlowButMovingBody(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, err := readAllWithin(t, resp.Body)
-	if err != nil || len(b) != 40 {
-		t.Fatalf("read %d bytes, err %v; want all 40 and no error", len(b), err)
+	if err != nil || len(b) != 150 {
+		t.Fatalf("read %d bytes, err %v; want all 150 and no error", len(b), err)
 	}
 }
 
