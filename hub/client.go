@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
 )
 
 // maxErrorBody bounds how much of an error answer is read for its message.
@@ -105,8 +107,8 @@ func NewClient(opts ...Option) (*Client, error) {
 		cache:       NewCache(cacheDir),
 		progress:    o.progress,
 	}
-	c.retry = &retryPolicy{retries: o.retries, base: o.backoffBase, max: o.backoffMax, budget: o.retryBudget,
-		sleepCtx: sleepCtx, onRetry: c.reportRequestRetry}
+	c.retry = &retryPolicy{onRetry: c.reportRequestRetry, Policy: httpretry.Policy{
+		Retries: o.retries, Base: o.backoffBase, Max: o.backoffMax, Budget: o.retryBudget}}
 
 	base := o.transport
 	if base == nil {
@@ -114,7 +116,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		t.MaxIdleConnsPerHost = o.jobs + 4
 		base = t
 	}
-	var rt http.RoundTripper = &timeoutTransport{next: base, header: o.headerTimeout, idle: o.readTimeout}
+	var rt http.RoundTripper = &httpretry.Timeouts{Next: base, Header: o.headerTimeout, Idle: o.readTimeout, Stall: stallError}
 	rt = &retryTransport{next: rt, policy: c.retry}
 	rt = &authTransport{next: rt, endpoint: endpoint, token: token, ua: o.userAgent}
 	c.hc = &http.Client{Transport: rt, CheckRedirect: c.redirect.check}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
 )
 
 // Sentinel errors. Every error the client returns for one of these conditions wraps the sentinel,
@@ -162,7 +164,7 @@ func (e *HubError) Unwrap() error { return e.Err }
 // Is matches ErrTemporary for the answers worth retrying later (408, 429 and 5xx).
 // ErrRetryBudget when the Hub asked to wait longer than the retry budget allowed.
 func (e *HubError) Is(target error) bool {
-	return (target == ErrTemporary && retryableStatus(e.StatusCode)) || (target == ErrRetryBudget && e.RetryAfter > 0)
+	return (target == ErrTemporary && httpretry.RetryableStatus(e.StatusCode)) || (target == ErrRetryBudget && e.RetryAfter > 0)
 }
 
 // RedirectError is a redirect the client refused to follow. Its URLs carry no query string:

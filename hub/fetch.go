@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -194,18 +195,16 @@ func (c *Client) retryTransfer(ctx context.Context, repoID string, e TreeEntry, 
 			}
 			return err
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(c.retry.budget)
-		}
-		if try >= c.retry.retries {
+		deadline = c.retry.Deadline(deadline)
+		wait := c.retry.Backoff(try)
+		switch c.retry.Judge(try, wait, deadline) {
+		case httpretry.OutOfRetries:
 			return fmt.Errorf("giving up after %d attempts: %w", try+1, te)
-		}
-		wait := c.retry.backoff(try)
-		if wait >= time.Until(deadline) {
-			return fmt.Errorf("%w (%v) after %d attempts: %w", ErrRetryBudget, c.retry.budget, try+1, te)
+		case httpretry.OutOfBudget:
+			return fmt.Errorf("%w (%v) after %d attempts: %w", ErrRetryBudget, c.retry.Budget, try+1, te)
 		}
 		c.report(Progress{Repo: repoID, Path: e.Path, State: ProgressRetrying, Attempt: try + 1, Err: te.err, Size: e.Size})
-		if err := c.retry.sleepCtx(ctx, wait); err != nil {
+		if err := c.retry.Wait(ctx, wait); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
 )
 
 // fileLock is an flock(2) lock on a file under .locks, the same files huggingface_hub's
@@ -32,7 +34,7 @@ func lockFile(ctx context.Context, path string) (*fileLock, error) {
 			f.Close()
 			return nil, fmt.Errorf("hub: locking %s: %w", path, err)
 		}
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := httpretry.Sleep(ctx, wait); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("hub: waiting for lock %s: %w", path, err)
 		}

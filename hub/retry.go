@@ -9,51 +9,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
 )
 
-// retryPolicy is the backoff shared by request retries and transfer retries.
+// retryPolicy is the backoff shared by request retries and transfer retries, with the hook
+// that reports a request's retries.
 type retryPolicy struct {
-	retries int
-	base    time.Duration
-	max     time.Duration
-	// budget is how long a request or transfer may go on failing, from its first failure:
-	// waits, and the retries' own header and idle timeouts, must fit in what is left of it.
-	budget   time.Duration
-	onRetry  func(req *http.Request, attempt int, reason string)
-	sleepCtx func(ctx context.Context, d time.Duration) error
+	httpretry.Policy
+	onRetry func(req *http.Request, attempt int, reason string)
 }
 
-// backoff is the wait before retry number attempt (0-based): base doubling, capped at max.
-func (p *retryPolicy) backoff(attempt int) time.Duration {
-	d := p.base
-	for i := 0; i < attempt && d < p.max; i++ {
-		d *= 2
-	}
-	return min(d, p.max)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
-}
-
-// retryableStatus are the codes huggingface_hub retries: timeouts, rate limits, server errors.
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+// stallError is httpretry.Timeouts' Stall for the Hub client: a stall is a *StallError.
+func stallError(host string, wait time.Duration, headers bool) error {
+	return &StallError{Host: host, Wait: wait, Headers: headers}
 }
 
 // serverWait reads how long the server asked us to wait: RateLimit "…;r=0;t=N" means N+1
@@ -92,7 +61,7 @@ func serverWait(h http.Header) (d time.Duration, ok bool) {
 type budgetKey struct{}
 
 func withBudgetDeadline(ctx context.Context, deadline time.Time) context.Context {
-	return withTimeoutCap(context.WithValue(ctx, budgetKey{}, deadline), time.Until(deadline))
+	return httpretry.CapTimeouts(context.WithValue(ctx, budgetKey{}, deadline), time.Until(deadline))
 }
 
 func budgetDeadline(ctx context.Context) time.Time {
@@ -125,7 +94,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		r := req
 		if attempt > 0 {
-			r = req.WithContext(withTimeoutCap(req.Context(), time.Until(deadline)))
+			r = req.WithContext(httpretry.CapTimeouts(req.Context(), time.Until(deadline)))
 		}
 		resp, err := t.next.RoundTrip(r)
 		if req.Context().Err() != nil {
@@ -139,24 +108,23 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if errors.Is(err, context.Canceled) {
 				return nil, err
 			}
-			wait, reason = t.policy.backoff(attempt), err.Error()
-		case retryableStatus(resp.StatusCode):
+			wait, reason = t.policy.Backoff(attempt), err.Error()
+		case httpretry.RetryableStatus(resp.StatusCode):
 			reason = resp.Status
 			if d, ok := serverWait(resp.Header); ok {
 				wait, asked = d, true
 			} else {
-				wait = t.policy.backoff(attempt)
+				wait = t.policy.Backoff(attempt)
 			}
 		default:
 			return resp, nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(t.policy.budget)
-		}
-		if attempt >= t.policy.retries {
+		deadline = t.policy.Deadline(deadline)
+		switch t.policy.Judge(attempt, wait, deadline) {
+		case httpretry.OutOfRetries:
 			return resp, err
-		}
-		if left := time.Until(deadline); wait >= left {
+		case httpretry.OutOfBudget:
+			left := time.Until(deadline)
 			if asked {
 				resp.Body = &budgetBody{ReadCloser: resp.Body, asked: wait, left: max(left, 0)}
 				return resp, nil
@@ -164,7 +132,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if resp != nil {
 				return resp, nil // the Hub's own error says more than "budget spent"
 			}
-			return nil, fmt.Errorf("%w (%v) after %d attempts: %w", ErrRetryBudget, t.policy.budget, attempt+1, err)
+			return nil, fmt.Errorf("%w (%v) after %d attempts: %w", ErrRetryBudget, t.policy.Budget, attempt+1, err)
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -173,7 +141,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.policy.onRetry != nil {
 			t.policy.onRetry(req, attempt+1, reason)
 		}
-		if err := t.policy.sleepCtx(req.Context(), wait); err != nil {
+		if err := t.policy.Wait(req.Context(), wait); err != nil {
 			return nil, err
 		}
 	}

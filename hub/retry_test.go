@@ -26,7 +26,7 @@ func retryClient(t *testing.T, ts *hubtest.TestServer, retries int) (*Client, fu
 	sentBy.Store(c, rt)
 	var mu sync.Mutex
 	var waits []time.Duration
-	c.retry.sleepCtx = func(ctx context.Context, d time.Duration) error {
+	c.retry.Sleep = func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		waits = append(waits, d)

@@ -3,15 +3,11 @@ package hub
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // authTransport adds the token and user agent. The token goes only to the endpoint's own scheme
@@ -38,120 +34,6 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
-}
-
-// timeoutTransport bounds the wait for response headers and, for the body, every single read:
-// a read that delivers nothing for the idle timeout cancels the request and fails with a
-// *StallError. The body as a whole is not bounded, as it may legitimately take hours. The
-// retry budget (see retryTransport) may shorten both for a request that is being retried.
-type timeoutTransport struct {
-	next   http.RoundTripper
-	header time.Duration
-	idle   time.Duration
-}
-
-// timeoutsKey carries per-request overrides of the header and idle timeouts.
-type timeoutsKey struct{}
-
-type timeouts struct{ header, idle time.Duration }
-
-// withTimeoutCap makes requests under ctx wait at most d for headers and for each read, for
-// retries whose budget has only d left.
-func withTimeoutCap(ctx context.Context, d time.Duration) context.Context {
-	d = max(d, time.Millisecond) // a spent budget still bounds, it does not lift the bound
-	return context.WithValue(ctx, timeoutsKey{}, timeouts{header: d, idle: d})
-}
-
-func (t *timeoutTransport) limits(ctx context.Context) (header, idle time.Duration) {
-	header, idle = t.header, t.idle
-	if c, ok := ctx.Value(timeoutsKey{}).(timeouts); ok {
-		header, idle = capDuration(header, c.header), capDuration(idle, c.idle)
-	}
-	return header, idle
-}
-
-// capDuration is the shorter of d and limit, where 0 means "no bound".
-func capDuration(d, limit time.Duration) time.Duration {
-	if d <= 0 || (limit > 0 && limit < d) {
-		return limit
-	}
-	return d
-}
-
-func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	header, idle := t.limits(req.Context())
-	if header <= 0 && idle <= 0 {
-		return t.next.RoundTrip(req)
-	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	var timer *time.Timer
-	if header > 0 {
-		timer = time.AfterFunc(header, func() {
-			cancel(&StallError{Host: req.URL.Host, Wait: header, Headers: true})
-		})
-	}
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
-	if timer != nil {
-		timer.Stop()
-	}
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && req.Context().Err() == nil {
-			err = cause
-		}
-		cancel(nil)
-		return nil, err
-	}
-	body := &idleBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, idle: idle, host: req.URL.Host}
-	if idle > 0 {
-		body.timer = time.AfterFunc(time.Hour, body.expire)
-		body.timer.Stop()
-	}
-	resp.Body = body
-	return resp, nil
-}
-
-// idleBody fails a read that waits longer than idle for a byte. The timer runs only while a
-// Read is in progress, so a caller that pauses between reads (a slow disk) is not taken for a
-// stalled server.
-type idleBody struct {
-	io.ReadCloser
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	idle    time.Duration
-	host    string
-	timer   *time.Timer
-	stalled atomic.Bool
-	once    sync.Once
-}
-
-func (b *idleBody) expire() {
-	b.stalled.Store(true)
-	b.cancel(&StallError{Host: b.host, Wait: b.idle})
-}
-
-func (b *idleBody) Read(p []byte) (int, error) {
-	if b.timer != nil {
-		b.timer.Reset(b.idle)
-	}
-	n, err := b.ReadCloser.Read(p)
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	if err != nil && err != io.EOF && b.stalled.Load() {
-		err = context.Cause(b.ctx)
-	}
-	return n, err
-}
-
-func (b *idleBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(func() {
-		if b.timer != nil {
-			b.timer.Stop()
-		}
-		b.cancel(nil)
-	})
-	return err
 }
 
 // redirectPolicy decides which redirects the client follows.

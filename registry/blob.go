@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -219,17 +221,15 @@ func (r *blobReader) retry(err error) bool {
 		return false
 	}
 	p := r.c.policy
-	if r.deadline.IsZero() {
-		r.deadline = time.Now().Add(p.budget)
-	}
-	wait := p.backoff(r.attempt)
-	if r.attempt >= p.retries || wait >= time.Until(r.deadline) {
-		r.err = &budgetError{fmt.Errorf("registry: %s (%s): %w (%v, %d attempts): %w", r.what, r.desc.Digest, ErrRetryBudget, p.budget, r.attempt+1, err)}
+	r.deadline = p.Deadline(r.deadline)
+	wait := p.Backoff(r.attempt)
+	if p.Judge(r.attempt, wait, r.deadline) != httpretry.Retry {
+		r.err = &budgetError{fmt.Errorf("registry: %s (%s): %w (%v, %d attempts): %w", r.what, r.desc.Digest, ErrRetryBudget, p.Budget, r.attempt+1, err)}
 		return false
 	}
 	r.attempt++
 	r.progress(ProgressRetry, err)
-	if serr := p.sleep(r.ctx, wait); serr != nil {
+	if serr := p.Wait(r.ctx, wait); serr != nil {
 		r.err = serr
 		return false
 	}
@@ -274,7 +274,7 @@ func transient(err error) bool {
 	case errors.As(err, &te), errors.Is(err, ErrStalled):
 		return true
 	case errors.As(err, &re):
-		return retryableStatus(re.StatusCode)
+		return httpretry.RetryableStatus(re.StatusCode)
 	}
 	// Errors from Do: a refused or reset connection is worth another try; the retry layer
 	// giving up, or a TLS failure, is not.

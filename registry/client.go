@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -20,7 +22,7 @@ import (
 type Client struct {
 	keychain  authn.Keychain
 	base      http.RoundTripper
-	policy    *retryPolicy
+	policy    *httpretry.Policy
 	header    time.Duration
 	idle      time.Duration
 	userAgent string
@@ -83,7 +85,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	return &Client{
 		keychain:  kc,
 		base:      base,
-		policy:    &retryPolicy{retries: o.retries, base: o.backoffBase, max: o.backoffMax, budget: o.retryBudget, sleep: sleepCtx},
+		policy:    &httpretry.Policy{Retries: o.retries, Base: o.backoffBase, Max: o.backoffMax, Budget: o.retryBudget},
 		header:    o.headerTimeout,
 		idle:      o.idleTimeout,
 		userAgent: o.userAgent,
@@ -99,7 +101,7 @@ func (c *Client) inner(registryHost string) http.RoundTripper {
 	return &guardTransport{
 		registry: registryHost,
 		next: &retryTransport{policy: c.policy,
-			next: &timeoutTransport{next: c.base, header: c.header, idle: c.idle}},
+			next: &httpretry.Timeouts{Next: c.base, Header: c.header, Idle: c.idle, Stall: stallError}},
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
+
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -103,7 +105,7 @@ func (e *RegistryError) Is(target error) bool {
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
 	case ErrTemporary:
-		return retryableStatus(e.StatusCode)
+		return httpretry.RetryableStatus(e.StatusCode)
 	}
 	return false
 }
@@ -181,16 +183,6 @@ type budgetError struct{ err error }
 func (e *budgetError) Error() string        { return e.err.Error() }
 func (e *budgetError) Unwrap() error        { return e.err }
 func (e *budgetError) Is(target error) bool { return target == ErrTemporary }
-
-// retryableStatus are the codes worth retrying: timeouts, rate limits, server errors.
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
 
 // registryError turns go-containerregistry's *transport.Error into a *RegistryError, so that
 // callers match our sentinels; other errors pass through.

@@ -8,16 +8,16 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/httpretry"
 )
 
 // The client's own transport layers sit under go-containerregistry's authentication, so they see
 // every request as it leaves, credentials included, redirects included:
 //
-//	ggcr auth (bearer/basic) -> guardTransport -> retryTransport -> timeoutTransport -> base
+//	ggcr auth (bearer/basic) -> guardTransport -> retryTransport -> httpretry.Timeouts -> base
 //
 // go-containerregistry adds credentials only for the registry's host, but it also chooses plain
 // HTTP for private (RFC 1918) and .local hosts; guardTransport is where both rules are enforced
@@ -89,45 +89,12 @@ func redactURL(s string) string {
 	return s
 }
 
-// retryPolicy is the backoff shared by request retries and transfer retries.
-type retryPolicy struct {
-	retries int
-	base    time.Duration
-	max     time.Duration
-	budget  time.Duration
-	// sleep waits d or until ctx ends; tests replace it.
-	sleep func(ctx context.Context, d time.Duration) error
-}
-
-// backoff is the wait before retry number attempt (0-based): base doubling, capped at max.
-func (p *retryPolicy) backoff(attempt int) time.Duration {
-	d := p.base
-	for i := 0; i < attempt && d < p.max; i++ {
-		d *= 2
-	}
-	return min(d, p.max)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
-}
-
 // retryTransport retries one hop of a GET or HEAD on network errors and on 408, 429 and 5xx,
 // within the retry budget, counted from the first failure. Transfers that fail mid-body are
 // resumed by the layer download loop instead, which knows how many bytes it already has.
 type retryTransport struct {
 	next   http.RoundTripper
-	policy *retryPolicy
+	policy *httpretry.Policy
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -145,25 +112,23 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if !retryableNetError(err) {
 				return nil, err
 			}
-		case retryableStatus(resp.StatusCode):
+		case httpretry.RetryableStatus(resp.StatusCode):
 		default:
 			return resp, nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(t.policy.budget)
-		}
-		wait := t.policy.backoff(attempt)
-		if attempt >= t.policy.retries || wait >= time.Until(deadline) {
+		deadline = t.policy.Deadline(deadline)
+		wait := t.policy.Backoff(attempt)
+		if t.policy.Judge(attempt, wait, deadline) != httpretry.Retry {
 			if resp != nil {
 				return resp, nil // the registry's own error says more than "budget spent"
 			}
-			return nil, &budgetError{fmt.Errorf("registry: %w (%v, %d attempts): %w", ErrRetryBudget, t.policy.budget, attempt+1, err)}
+			return nil, &budgetError{fmt.Errorf("registry: %w (%v, %d attempts): %w", ErrRetryBudget, t.policy.Budget, attempt+1, err)}
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if err := t.policy.sleep(req.Context(), wait); err != nil {
+		if err := t.policy.Wait(req.Context(), wait); err != nil {
 			return nil, err
 		}
 	}
@@ -189,86 +154,7 @@ func retryableNetError(err error) bool {
 	return false
 }
 
-// timeoutTransport bounds the wait for response headers and, for the body, every single read:
-// a read that delivers nothing for the idle timeout cancels the request and fails with a
-// *StallError. The body as a whole is not bounded: a large layer may take hours.
-type timeoutTransport struct {
-	next   http.RoundTripper
-	header time.Duration
-	idle   time.Duration
-}
-
-func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.header <= 0 && t.idle <= 0 {
-		return t.next.RoundTrip(req)
-	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	var timer *time.Timer
-	if t.header > 0 {
-		timer = time.AfterFunc(t.header, func() {
-			cancel(&StallError{Host: req.URL.Host, Wait: t.header, Headers: true})
-		})
-	}
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
-	if timer != nil {
-		timer.Stop()
-	}
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && req.Context().Err() == nil {
-			err = cause
-		}
-		cancel(nil)
-		return nil, err
-	}
-	body := &idleBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, idle: t.idle, host: req.URL.Host}
-	if t.idle > 0 {
-		body.timer = time.AfterFunc(time.Hour, body.expire)
-		body.timer.Stop()
-	}
-	resp.Body = body
-	return resp, nil
-}
-
-// idleBody fails a read that waits longer than idle for a byte. The timer runs only while a
-// Read is in progress, so a caller that pauses between reads (a slow disk) is not taken for a
-// stalled server.
-type idleBody struct {
-	io.ReadCloser
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	idle    time.Duration
-	host    string
-	timer   *time.Timer
-	stalled atomic.Bool
-	once    sync.Once
-}
-
-func (b *idleBody) expire() {
-	b.stalled.Store(true)
-	b.cancel(&StallError{Host: b.host, Wait: b.idle})
-}
-
-func (b *idleBody) Read(p []byte) (int, error) {
-	if b.timer != nil {
-		b.timer.Reset(b.idle)
-	}
-	n, err := b.ReadCloser.Read(p)
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	if err != nil && err != io.EOF && b.stalled.Load() {
-		err = context.Cause(b.ctx)
-	}
-	return n, err
-}
-
-func (b *idleBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(func() {
-		if b.timer != nil {
-			b.timer.Stop()
-		}
-		b.cancel(nil)
-	})
-	return err
+// stallError is httpretry.Timeouts' Stall for the registry client: a stall is a *StallError.
+func stallError(host string, wait time.Duration, headers bool) error {
+	return &StallError{Host: host, Wait: wait, Headers: headers}
 }
