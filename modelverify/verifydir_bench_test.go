@@ -2,9 +2,11 @@ package modelverify_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +41,8 @@ func dirVerifier(tb testing.TB, pub []byte) *modelverify.Verifier {
 	tb.Helper()
 	policy, err := modelverify.ParsePolicy(fmt.Appendf(nil, `{"apiVersion":"modelverify.echelongraph.io/v1alpha1","kind":"ModelPolicy",
 "endpoints":[{"url":"http://127.0.0.1:9"}],
-"publishers":[{"name":"acme","namespaces":["acme"],"identities":[{"publicKey":{"pem":%q}}]}]}`, pub))
+"publishers":[{"name":"acme","namespaces":["acme"],"identities":[{"publicKey":{"pem":%q}}]}],
+"content":{"allowFormats":%s}}`, pub, allowFormatsJSON(tb)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -50,6 +53,16 @@ func dirVerifier(tb testing.TB, pub []byte) *modelverify.Verifier {
 	}
 	tb.Cleanup(func() { v.Close() })
 	return v
+}
+
+// allowFormatsJSON is the default format list and "unknown": the export tests' sparse shards
+// are all zeros, which no format claims.
+func allowFormatsJSON(tb testing.TB) []byte {
+	b, err := json.Marshal(append(slices.Clone(modelverify.DefaultAllowFormats), "unknown"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // cpuTime is the user and system CPU time this process has used.
