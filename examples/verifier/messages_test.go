@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,4 +38,57 @@ func TestRedirectRefusalSaysWhatToAddOnce(t *testing.T) {
 			"--allow-redirect-host", "127.0.0.1", "hf://acme/tiny-llm@main")
 		check(t, stderr, code, "--allow-redirect-host "+f.cdnHost)
 	})
+}
+
+// A Hub nobody answers at: --verbose prints a line per retry, so the wait does not look like a
+// hang, and the error names the Hub once, where its address came from, and to check HF_ENDPOINT.
+func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	key := newTestKey(t)
+	policy := writePolicy(t, dead, "127.0.0.1:1", key, filepath.Join(t.TempDir(), "audit.jsonl"), nil)
+	cache, work := t.TempDir(), t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		args    []string
+		source  string
+		retries bool
+	}{
+		{"--endpoint, --verbose", nil, []string{"--verbose", "--endpoint", dead}, "(--endpoint)", true},
+		{"HF_ENDPOINT", []string{"HF_ENDPOINT=" + dead}, nil, "(HF_ENDPOINT)", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"pull", "--policy", policy, "--cache-dir", cache}, tc.args...)
+			_, stderr, code := runVerifierEnv(t, work, testEnv(t, tc.env...), append(args, "hf://acme/tiny-llm@main")...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			var last string // the error's line; --verbose adds its details after it
+			for _, l := range lines {
+				if strings.HasPrefix(l, "verifier: failed") {
+					last = l
+				}
+			}
+			if code != 2 || !strings.HasPrefix(last, "verifier: failed, retry later: ") {
+				t.Fatalf("exit %d, %q; want 2 and a temporary failure", code, stderr)
+			}
+			if !strings.Contains(last, "could not reach the Hub at "+dead+" "+tc.source) || !strings.Contains(last, "check HF_ENDPOINT") ||
+				strings.Count(last, dead) != 2 || strings.Contains(last, "?") {
+				t.Errorf("the error should name the Hub once in the failure, once in the hint, and say where it came from: %s", last)
+			}
+			var retries int
+			for _, l := range lines {
+				if strings.HasPrefix(l, "verifier: retrying ") && strings.Contains(l, "connection refused") {
+					retries++
+				}
+			}
+			if tc.retries != (retries > 0) {
+				t.Errorf("%d retry lines, want them only at --verbose: %s", retries, stderr)
+			}
+		})
+	}
 }

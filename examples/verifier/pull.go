@@ -36,7 +36,16 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	bar := newProgress(e, "resolving")
+	logRetry := retryLogger(e, bar)
 	opts := []modelverify.Option{modelverify.WithProgress(func(pr modelverify.Progress) {
+		if pr.State == "retrying" {
+			what := pr.File
+			if what == "" {
+				what = "a request to the Hub"
+			}
+			logRetry(what, 0, pr.Err)
+			return
+		}
 		if pr.Step == "download" && pr.File != "" {
 			bar.file(pr.File, pr.Bytes, pr.Size)
 			return
@@ -52,7 +61,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	m, err := v.Verify(ctx, pos[0])
 	bar.finish()
 	if err != nil {
-		return err
+		return hf.unreachable(err, e.getenv)
 	}
 	out := m.Dir()
 	if *dest != "" {
