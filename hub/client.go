@@ -197,7 +197,9 @@ type requestError struct {
 	err         *url.Error
 }
 
-func (e *requestError) Error() string { return fmt.Sprintf("hub: %s %s: %v", e.method, e.url, e.err.Err) }
+func (e *requestError) Error() string {
+	return fmt.Sprintf("hub: %s %s: %v", e.method, e.url, e.err.Err)
+}
 func (e *requestError) Unwrap() error { return e.err }
 
 func redactURLString(s string) string {
