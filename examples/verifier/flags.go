@@ -57,7 +57,7 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 				fs.printUsage()
 				return nil, errHelp
 			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, fs.flagError(err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -69,6 +69,25 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		norm = rest[1:]
 	}
+}
+
+// flagError rewrites the flag package's error in the README's --flag spelling, and suggests
+// the nearest flag for one that does not exist.
+func (fs *flagSet) flagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		hint := fmt.Sprintf(" (run 'verifier %s --help' for its flags)", fs.Name())
+		if near := nearest(name, names); near != "" {
+			hint = fmt.Sprintf(" (did you mean --%s?)", near)
+		}
+		return usagef("%s: unknown flag --%s%s", fs.Name(), name, hint)
+	}
+	// "flag needs an argument: -signature", "invalid value ... for flag -x: ...".
+	msg = strings.Replace(msg, ": -", ": --", 1)
+	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
+	return usagef("%s: %s", fs.Name(), msg)
 }
 
 func (fs *flagSet) isBool(name string) bool {

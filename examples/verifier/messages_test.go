@@ -92,3 +92,36 @@ func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
 		})
 	}
 }
+
+// A mistyped method or flag gets the nearest right one; a missing method is said, not silently
+// taken to be sigstore; flags are spelt --flag, as the README writes them.
+func TestCommandLineMistakesSuggestTheFix(t *testing.T) {
+	dir := t.TempDir()
+	writeModel(t, dir, tinyModel())
+	for _, tc := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"verify", "kee", dir, "--signature", "x"}, `verify: unknown method "kee" (did you mean key?); the methods are key, certificate, sigstore`, 2},
+		{[]string{"sign", "sigstor", dir}, `(did you mean sigstore?)`, 2},
+		{[]string{"verify", "blah", dir}, `unknown method "blah"; the methods are key, certificate, sigstore`, 2},
+		{[]string{"verify", dir, "--signature", "x", "--public-key", "k.pub"}, `verify: no method given, and --public-key belongs to key: write 'verifier verify key MODEL_PATH ...'`, 2},
+		{[]string{"sign", dir, "--private-key", "k.pem"}, `belongs to key or certificate`, 2},
+		{[]string{"verify", "key", dir, "--signatur", "x"}, `verify: unknown flag --signatur (did you mean --signature?)`, 2},
+		{[]string{"verify", "key", dir, "--public_kee", "x"}, `unknown flag --public-kee (did you mean --public-key?)`, 2},
+		{[]string{"pull", "--polcy", "p.yaml"}, `pull: unknown flag --polcy (did you mean --policy?)`, 2},
+		{[]string{"pull", "--zzzzzz"}, `pull: unknown flag --zzzzzz (run 'verifier pull --help' for its flags)`, 2},
+		{[]string{"verify", "key", dir, "--signature"}, `verify: flag needs an argument: --signature`, 2},
+	} {
+		_, stderr, code := runVerifier(t, dir, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q; want %d and one line with %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+	// With no method and no other method's flags: sigstore, as in model_signing, and said so.
+	_, stderr, _ := runVerifier(t, dir, "verify", dir, "--signature", "x", "--identity", "a@b", "--identity-provider", "https://issuer")
+	if !strings.HasPrefix(stderr, "verifier: no method given; using sigstore, as model_signing does (the methods are key, certificate, sigstore)\n") {
+		t.Errorf("a missing method was taken to be sigstore without saying so: %q", stderr)
+	}
+}

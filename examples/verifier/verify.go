@@ -68,11 +68,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	method, pos, err := splitMethod("verify", pos)
+	method, pos, implicit, err := splitMethod("verify", pos)
 	if err != nil {
 		return err
 	}
-	if err := checkFlagsFor(fs, "verify", method, map[string][]string{
+	if err := checkFlagsFor(fs, "verify", method, implicit, map[string][]string{
 		methodKey:         {"public-key"},
 		methodCertificate: {"certificate-chain", "log-fingerprints", "extended-key-usage", "subject"},
 		methodSigstore:    {"identity", "identity-regexp", "identity-provider", "identity-provider-regexp", "extension", "use-staging", "trust-config", "trust-root"},
