@@ -13,7 +13,7 @@
 //	verifier demo                                   the load gate, offline, against a built-in Hub
 //
 // Every command takes --json (results for machines on stdout) and --verbose (the details of an
-// error). Progress is drawn on stderr only when it is a terminal. The Hub, token and cache come
+// error, and a line per retry of a Hub request); verifier --version prints the build. Progress is drawn on stderr only when it is a terminal. The Hub, token and cache come
 // from HF_ENDPOINT, HF_TOKEN and HF_HUB_CACHE, as in huggingface_hub.
 //
 // Exit status: 0 when the model verified (or the command succeeded), 1 when it was refused
@@ -109,6 +109,10 @@ func run(ctx context.Context, e *env, args []string) int {
 		args = args[1:]
 	}
 dispatch:
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		printVersion(e)
+		return exitOK
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stderr)
 		if len(args) == 0 {
@@ -127,7 +131,7 @@ dispatch:
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: verifier [--json] [--verbose] COMMAND [ARGS]")
+	fmt.Fprintln(w, "usage: verifier [--json] [--verbose] COMMAND [ARGS]    (verifier --version: the build)")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)

@@ -52,7 +52,8 @@ func splitMethod(cmd string, pos []string) (method string, rest []string, implic
 // checkFlagsFor refuses flags that belong to another method, so a mistyped method is noticed
 // rather than silently ignoring the key the user gave. With no method given (implicit), the
 // refusal says which method the flags belong to, rather than that sigstore does not take them.
-func checkFlagsFor(fs *flagSet, cmd, method string, implicit bool, own map[string][]string) error {
+func checkFlagsFor(fs *flagSet, cmd, method string, implicit bool) error {
+	own := fs.own
 	var bad []string
 	var theirs []string
 	fs.Visit(func(f *flag.Flag) {
@@ -134,6 +135,11 @@ func runSign(ctx context.Context, e *env, args []string) error {
 	fulcioURL := fs.String("fulcio-url", "", "sigstore: the Fulcio to request a certificate from")
 	rekorURL := fs.String("rekor-url", "", "sigstore: the Rekor log to record the signature in")
 	ambient := fs.Bool("use-ambient-credentials", false, "sigstore: not supported; pass --identity-token")
+	fs.own = map[string][]string{
+		methodKey:         {"private-key", "password"},
+		methodCertificate: {"private-key", "signing-certificate", "certificate-chain"},
+		methodSigstore:    {"identity-token", "use-staging", "trust-config", "trust-root", "fulcio-url", "rekor-url", "use-ambient-credentials"},
+	}
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -142,11 +148,7 @@ func runSign(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFlagsFor(fs, "sign", method, implicit, map[string][]string{
-		methodKey:         {"private-key", "password"},
-		methodCertificate: {"private-key", "signing-certificate", "certificate-chain"},
-		methodSigstore:    {"identity-token", "use-staging", "trust-config", "trust-root", "fulcio-url", "rekor-url", "use-ambient-credentials"},
-	}); err != nil {
+	if err := checkFlagsFor(fs, "sign", method, implicit); err != nil {
 		return err
 	}
 	modelPath := pos[0]
