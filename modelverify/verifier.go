@@ -280,11 +280,12 @@ func (d *decision) finish(ctx context.Context, m *Model, err error) error {
 	if d.v.sink != nil {
 		// A decision that cannot be recorded is reported: the caller refuses the model.
 		if werr := d.v.sink.Write(context.WithoutCancel(ctx), d.rec); werr != nil {
-			werr = fmt.Errorf("modelverify: writing the audit record: %w", werr)
 			if err == nil {
-				return werr
+				// Allowed, but not on record: refused. A full or failing disk says nothing about
+				// the model, so it is temporary; a refusal stays a refusal whatever the log did.
+				return fmt.Errorf("modelverify: writing the audit record: %w", auditWriteFailure(werr))
 			}
-			return errors.Join(err, werr)
+			return errors.Join(err, fmt.Errorf("modelverify: writing the audit record: %w", werr))
 		}
 	}
 	return err
