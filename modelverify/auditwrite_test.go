@@ -15,7 +15,7 @@ import (
 type failingSink struct{ err error }
 
 func (s failingSink) Write(context.Context, modelverify.Record) error { return s.err }
-func (failingSink) Close() error                                     { return nil }
+func (failingSink) Close() error                                      { return nil }
 
 // An audit record that cannot be written refuses the model; when the disk is full or failing
 // that says nothing about the model, so the error matches ErrTemporary (the CLI exits 2, "retry
