@@ -301,6 +301,7 @@ func (v *Verifier) verify(ctx context.Context, ref string, r hub.Reference) (*Mo
 	}
 	d := v.newDecision(ref)
 	d.rec.Repo, d.rec.Revision, d.rec.Endpoint = r.RepoID(), r.Rev(), v.endpointURL
+	v.removeLeftovers(r.RepoID())
 	m, err := v.run(ctx, d, r)
 	// A verified model whose record could not be written is refused too: a load that is not
 	// on record is what the audit log exists to prevent.
@@ -709,7 +710,7 @@ func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) e
 	if len(indexes) == 0 {
 		return nil
 	}
-	scratch, err := os.MkdirTemp(c.v.client.Cache().Dir, ".modelverify-index-")
+	scratch, err := os.MkdirTemp(c.v.client.Cache().Dir, indexScratchPrefix)
 	if err != nil {
 		return err
 	}
