@@ -62,7 +62,7 @@ func retryLogger(e *env, bar *progressBar) func(what string, attempt int, err er
 		if !e.verbose {
 			return
 		}
-		bar.finish()
+		bar.clear()
 		if attempt > 0 {
 			fmt.Fprintf(e.stderr, "verifier: retry %d of %s after: %v\n", attempt, what, err)
 		} else {
@@ -114,7 +114,11 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 			logRetry(what, p.Attempt, p.Err)
 			return
 		}
-		if p.Path != "" && (p.State == hub.ProgressStarted || p.State == hub.ProgressBytes || p.State == hub.ProgressVerified) {
+		switch {
+		case p.Path == "":
+		case p.State == hub.ProgressVerified || p.State == hub.ProgressCached:
+			bar.fileDone(p.Path, p.Size, p.State == hub.ProgressCached)
+		case p.State == hub.ProgressStarted || p.State == hub.ProgressBytes:
 			bar.file(p.Path, p.Bytes, p.Size)
 		}
 	})}

@@ -47,10 +47,14 @@ func runPull(ctx context.Context, e *env, args []string) error {
 			return
 		}
 		if pr.Step == "download" && pr.File != "" {
-			bar.file(pr.File, pr.Bytes, pr.Size)
+			if pr.State == "verified" || pr.State == "cached" {
+				bar.fileDone(pr.File, pr.Size, pr.State == "cached")
+			} else {
+				bar.file(pr.File, pr.Bytes, pr.Size)
+			}
 			return
 		}
-		bar.step(pr.Step)
+		bar.step(stepLabel(pr.Step))
 	})}
 	opts = append(opts, hf.verifierOptions()...)
 	v, err := modelverify.NewVerifier(p, opts...)
@@ -81,6 +85,23 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		printEvidence(e.stderr, ev, "  ")
 	}
 	return nil
+}
+
+// stepLabel is what a step of the load gate is called on the progress line and in the log.
+func stepLabel(step string) string {
+	switch step {
+	case "resolve":
+		return "resolving the revision and listing the files"
+	case "signature":
+		return "verifying the signature"
+	case "download":
+		return "downloading and checking the files"
+	case "check":
+		return "checking the files"
+	case "publish":
+		return "publishing the snapshot"
+	}
+	return step
 }
 
 // evidenceJSON is the evidence with stable, lower-case field names for machines.
