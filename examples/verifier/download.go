@@ -55,11 +55,12 @@ func (h *hubFlags) unreachable(err error, getenv func(string) string) error {
 	return fmt.Errorf("%w; could not reach the Hub at %s (%s): check HF_ENDPOINT (or --endpoint) and the network", err, url, source)
 }
 
-// retryLogger prints a line per retry on stderr, for --verbose: without it a Hub that does not
-// answer looks like a hang until the retry budget runs out.
+// retryLogger prints a line per retry on stderr, for --verbose and in a progress log (stderr
+// not a terminal): without it a Hub that does not answer looks like a hang until the retry
+// budget runs out.
 func retryLogger(e *env, bar *progressBar) func(what string, attempt int, err error) {
 	return func(what string, attempt int, err error) {
-		if !e.verbose {
+		if !e.verbose && (bar == nil || !bar.log) {
 			return
 		}
 		bar.clear()

@@ -61,6 +61,8 @@ func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
 	}{
 		{"--endpoint, --verbose", nil, []string{"--verbose", "--endpoint", dead}, "(--endpoint)", true},
 		{"HF_ENDPOINT", []string{"HF_ENDPOINT=" + dead}, nil, "(HF_ENDPOINT)", false},
+		// A progress log (stderr not a terminal, progress on) shows the retries too.
+		{"HF_ENDPOINT, progress log", []string{"HF_ENDPOINT=" + dead, disableProgressEnv + "="}, nil, "(HF_ENDPOINT)", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -87,7 +89,7 @@ func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
 				}
 			}
 			if tc.retries != (retries > 0) {
-				t.Errorf("%d retry lines, want them only at --verbose: %s", retries, stderr)
+				t.Errorf("%d retry lines, want them only at --verbose or in a progress log: %s", retries, stderr)
 			}
 		})
 	}
