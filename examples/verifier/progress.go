@@ -87,6 +87,9 @@ func (p *progressBar) summaries() {
 func (p *progressBar) summary() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return // a tick that raced finish: the work is over, and its result printed
+	}
 	now := p.now()
 	if p.done == 0 && p.total == 0 {
 		// A step that counts no bytes (resolving, verifying the signature): say it still runs.
