@@ -108,6 +108,17 @@ func TestPullLogsProgressWhenStderrIsNotATerminal(t *testing.T) {
 			t.Errorf("%d lines for %s, want one:\n%s", n, name, stderr)
 		}
 	}
+	// Summaries as often as possible, to exercise the timer against the reports (the binary is
+	// built with -race under go test -race): every line is whole, and the result unchanged.
+	out, stderr, code = runVerifierEnv(t, f.workDir, testEnv(t, disableProgressEnv+"=", progressIntervalEnv+"=1ms"), args...)
+	if code != 0 || !strings.Contains(out, "snapshots/") {
+		t.Fatalf("with summaries every 1ms: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+		if !strings.HasPrefix(l, "verifier: ") {
+			t.Errorf("a malformed progress line %q", l)
+		}
+	}
 	// The second pull finds the verified cache: still a result, and no bar drawn.
 	_, stderr, code = runVerifierEnv(t, f.workDir, testEnv(t, disableProgressEnv+"=1"), args...)
 	if code != 0 || stderr != "" {
