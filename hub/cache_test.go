@@ -36,7 +36,7 @@ func TestOfflineModeAnswersFromTheCacheWithoutRequests(t *testing.T) {
 	if _, err := online.Download(ctx, repoID, commit, tree, hub.WithRef("main")); err != nil {
 		t.Fatal(err)
 	}
-	ts.ResetRequests()
+	resetRequests(t, ts)
 
 	offline := newClient(t, ts, hub.WithCacheDir(cacheDir), hub.WithEnv(func(k string) string {
 		if k == "HF_HUB_OFFLINE" {
@@ -84,7 +84,7 @@ func TestOfflineModeAnswersFromTheCacheWithoutRequests(t *testing.T) {
 	if int(cached.Load()) != len(files) || len(snap.Files) != len(files) {
 		t.Errorf("offline download: %d cached files, %d in snapshot", cached.Load(), len(snap.Files))
 	}
-	if reqs := ts.Requests(); len(reqs) != 0 {
+	if reqs := settled(t, ts); len(reqs) != 0 {
 		t.Fatalf("offline mode made %d requests: %+v", len(reqs), reqs[0])
 	}
 	// What the cache does not hold is an ErrOffline, still without a request.
@@ -94,7 +94,7 @@ func TestOfflineModeAnswersFromTheCacheWithoutRequests(t *testing.T) {
 	if _, err := offline.FileMetadata(ctx, repoID, "main", "config.json"); !errors.Is(err, hub.ErrOffline) {
 		t.Errorf("offline HEAD: %v, want ErrOffline", err)
 	}
-	if reqs := ts.Requests(); len(reqs) != 0 {
+	if reqs := settled(t, ts); len(reqs) != 0 {
 		t.Fatalf("offline mode made %d requests", len(reqs))
 	}
 }
@@ -235,7 +235,7 @@ func TestTwoProcessesShareTheCache(t *testing.T) {
 	// The blob locks make the second process wait and find the blobs published: each LFS blob
 	// crossed the wire once.
 	perBlob := map[string]int{}
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN {
 			perBlob[r.Path]++
 		}

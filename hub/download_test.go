@@ -99,7 +99,7 @@ func TestDownloadPublishesVerifiedSnapshotInHubCacheLayout(t *testing.T) {
 		t.Errorf("tree cache: %v", err)
 	}
 	assertNoStaging(t, cache.Dir)
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN && r.Authorization != "" {
 			t.Errorf("CDN got Authorization")
 		}

@@ -21,18 +21,18 @@ func TestEnvironmentConfiguresTheClientAndOptionsOverrideIt(t *testing.T) {
 	tokenSent := func(env map[string]string, opts ...hub.Option) string {
 		t.Helper()
 		env["HF_ENDPOINT"] = ts.URL + "/"
-		c, err := hub.NewClient(append([]hub.Option{hub.WithEnv(func(k string) string { return env[k] })}, opts...)...)
+		c, err := hub.NewClient(append([]hub.Option{hub.WithEnv(func(k string) string { return env[k] }), hub.WithTransport(counterFor(ts))}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.Endpoint() != ts.URL {
 			t.Errorf("endpoint %s, want %s without the trailing slash", c.Endpoint(), ts.URL)
 		}
-		ts.ResetRequests()
+		resetRequests(t, ts)
 		if _, err := c.ResolveRevision(context.Background(), hub.Reference{Namespace: "acme", Name: "tiny-model"}); err != nil {
 			t.Fatal(err)
 		}
-		return ts.Requests()[0].Authorization
+		return settled(t, ts)[0].Authorization
 	}
 	cases := []struct {
 		name string

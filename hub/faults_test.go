@@ -94,9 +94,9 @@ func assertCleanFailure(t *testing.T, c *hub.Client, err error, target error, pa
 }
 
 // rangesFor lists the Range headers the CDN received for an LFS file.
-func rangesFor(ts *hubtest.TestServer, path string) []string {
+func rangesFor(t *testing.T, ts *hubtest.TestServer, path string) []string {
 	var out []string
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN && strings.Contains(r.Query, "path="+path+"&") {
 			if r.Range != "" {
 				out = append(out, r.Range)
@@ -114,7 +114,7 @@ func rangesFor(ts *hubtest.TestServer, path string) []string {
 func assertResumedFromWhatItHad(t *testing.T, ts *hubtest.TestServer, received map[int64]bool) {
 	t.Helper()
 	var gets int
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN && strings.Contains(r.Query, "path=model.safetensors&") {
 			gets++
 		}
@@ -123,7 +123,7 @@ func assertResumedFromWhatItHad(t *testing.T, ts *hubtest.TestServer, received m
 		t.Fatalf("%d requests for model.safetensors: the drop was not followed by another", gets)
 	}
 	var prev int64
-	for i, rng := range rangesFor(ts, "model.safetensors") {
+	for i, rng := range rangesFor(t, ts, "model.safetensors") {
 		var from int64
 		if _, err := fmt.Sscanf(rng, "bytes=%d-", &from); err != nil || rng != fmt.Sprintf("bytes=%d-", from) {
 			t.Fatalf("resume range %q is not bytes=N-", rng)
@@ -241,7 +241,7 @@ func TestRedirectOnlyToApprovedHosts(t *testing.T) {
 	// The CDN is not approved: every LFS download must be refused before reaching it.
 	_, c, err := download(t, ts, hub.WithAllowedRedirectHosts("*.hf.co"))
 	assertCleanFailure(t, c, err, hub.ErrRedirectNotAllowed, "")
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN {
 			t.Fatalf("the CDN was contacted: %+v", r)
 		}
@@ -283,7 +283,7 @@ func TestTokenNeverReachesTheCDN(t *testing.T) {
 	snap, _, err := download(t, ts, hub.WithToken(token))
 	assertComplete(t, snap, err, files)
 	var hubReqs, cdnReqs int
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN {
 			cdnReqs++
 			if r.Authorization != "" {
@@ -329,7 +329,7 @@ func TestParallelRangesAssembleTheFile(t *testing.T) {
 	ts := hubtest.NewServer(t, hubtest.WithModel(repoID, files))
 	snap, _, err := download(t, ts, hub.WithJobs(4))
 	assertComplete(t, snap, err, files)
-	ranges := rangesFor(ts, "big.bin")
+	ranges := rangesFor(t, ts, "big.bin")
 	if len(ranges) != 4 {
 		t.Fatalf("big.bin fetched with ranges %v, want 4 ranges of 256 KiB", ranges)
 	}

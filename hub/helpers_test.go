@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +42,7 @@ func newClient(t *testing.T, ts *hubtest.TestServer, opts ...hub.Option) *hub.Cl
 		hub.WithCacheDir(filepath.Join(t.TempDir(), "hub")),
 		hub.WithAllowedRedirectHosts(ts.CDNHost()),
 		hub.WithRetry(4, time.Millisecond, 10*time.Millisecond, 5*time.Second),
+		hub.WithTransport(counterFor(ts)),
 	}
 	c, err := hub.NewClient(append(base, opts...)...)
 	if err != nil {
@@ -94,4 +98,61 @@ func listDir(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// sentCounter is a transport that counts the requests a client got an answer to: each of them
+// reached the server's handler, which logs it. (A request cancelled on its way may never reach
+// it, so those are not counted.)
+type sentCounter struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *sentCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return resp, err
+}
+
+// sentTo holds, for each test server, the count of requests its clients sent.
+var sentTo sync.Map // *hubtest.TestServer -> *sentCounter
+
+// counterFor is the transport that counts the requests sent to ts.
+func counterFor(ts *hubtest.TestServer) *sentCounter {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 16
+	c, _ := sentTo.LoadOrStore(ts, &sentCounter{next: base})
+	return c.(*sentCounter)
+}
+
+// settled returns the requests ts has received, once it has logged every request the clients
+// of newClient (and counterFor) got an answer to. hubtest logs a request when its handler returns, which
+// can be after the client has read the whole answer and moved on: read at once, the log may
+// lack the last request of an operation, and a ResetRequests may run before it is logged, so
+// that it shows up as if made later.
+func settled(t *testing.T, ts *hubtest.TestServer) []hubtest.Request {
+	t.Helper()
+	sent := counterFor(ts)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		reqs := ts.Requests()
+		if int64(len(reqs)) >= sent.n.Load() {
+			return reqs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server logged %d requests, but %d were answered", len(reqs), sent.n.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// resetRequests forgets the requests ts has received, once every request sent is logged, and
+// starts counting again.
+func resetRequests(t *testing.T, ts *hubtest.TestServer) {
+	t.Helper()
+	settled(t, ts)
+	ts.ResetRequests()
+	counterFor(ts).n.Store(0)
 }

@@ -52,7 +52,7 @@ func TestInterruptedTransferResumesFromItsIncompleteFile(t *testing.T) {
 	snap, err := c.Download(context.Background(), repoID, commit, tree)
 	assertComplete(t, snap, err, files)
 	assertNoStaging(t, c.Cache().Dir)
-	if r := rangesFor(ts, "model.safetensors"); len(r) != 1 || r[0] != "bytes=100000-" {
+	if r := rangesFor(t, ts, "model.safetensors"); len(r) != 1 || r[0] != "bytes=100000-" {
 		t.Errorf("ranges %v, want the rest only: [bytes=100000-]", r)
 	}
 }
@@ -77,7 +77,7 @@ func TestParallelTransferResumesUpToItsPrefixMarker(t *testing.T) {
 	snap, err := c.Download(context.Background(), repoID, commit, tree)
 	assertComplete(t, snap, err, files)
 	assertNoStaging(t, c.Cache().Dir)
-	r := rangesFor(ts, "big.bin")
+	r := rangesFor(t, ts, "big.bin")
 	slices.Sort(r)
 	if strings.Join(r, ",") != "bytes=524288-786431,bytes=786432-1048575" {
 		t.Errorf("ranges %v, want the two ranges after the marker only", r)
@@ -98,7 +98,7 @@ func TestWrongBytesInAnIncompleteFileAreFetchedAgain(t *testing.T) {
 	snap, err := c.Download(context.Background(), repoID, commit, tree)
 	assertComplete(t, snap, err, files)
 	assertNoStaging(t, c.Cache().Dir)
-	if r := rangesFor(ts, "model.safetensors"); len(r) != 1 || r[0] != "bytes=50000-" {
+	if r := rangesFor(t, ts, "model.safetensors"); len(r) != 1 || r[0] != "bytes=50000-" {
 		t.Errorf("ranges %v, want one resume, then a whole fetch", r)
 	}
 }

@@ -12,14 +12,18 @@ import (
 	"github.com/echelongraph/go-modelverify/hub/hubtest"
 )
 
-// retryClient is a client for ts whose retry waits are recorded instead of slept.
+// retryClient is a client for ts whose retry waits are recorded instead of slept. Its requests
+// are counted in sent.
 func retryClient(t *testing.T, ts *hubtest.TestServer, retries int) (*Client, func() []time.Duration) {
 	t.Helper()
+	rt := &countingTransport{}
 	c, err := NewClient(WithEnv(func(string) string { return "" }), WithEndpoint(ts.URL), WithCacheDir(t.TempDir()),
-		WithAllowedRedirectHosts(ts.CDNHost()), WithRetry(retries, time.Second, 8*time.Second, time.Minute))
+		WithAllowedRedirectHosts(ts.CDNHost()), WithRetry(retries, time.Second, 8*time.Second, time.Minute),
+		WithTransport(rt))
 	if err != nil {
 		t.Fatal(err)
 	}
+	sentBy.Store(c, rt)
 	var mu sync.Mutex
 	var waits []time.Duration
 	c.retry.sleepCtx = func(ctx context.Context, d time.Duration) error {
@@ -60,7 +64,7 @@ func TestRetriesStopAfterTheLimitWithTheHubsAnswer(t *testing.T) {
 		t.Errorf("waits %v", got)
 	}
 	api := 0
-	for _, r := range ts.Requests() {
+	for _, r := range loggedRequests(t, ts, c) {
 		if !r.CDN {
 			api++
 		}
@@ -85,11 +89,40 @@ type countingTransport struct {
 	n  int
 }
 
+// loggedRequests returns what ts has received once it has logged every request c sent through
+// its countingTransport: hubtest logs a request when its handler returns, which can be after
+// the client has its answer.
+func loggedRequests(t *testing.T, ts *hubtest.TestServer, c *Client) []hubtest.Request {
+	t.Helper()
+	v, ok := sentBy.Load(c)
+	if !ok {
+		t.Fatal("the client was not made by retryClient")
+	}
+	rt := v.(*countingTransport)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		rt.mu.Lock()
+		sent := rt.n
+		rt.mu.Unlock()
+		if reqs := ts.Requests(); len(reqs) >= sent {
+			return reqs
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the server logged %d requests, but %d were answered", len(reqs), sent)
+		}
+	}
+}
+
+// sentBy holds the countingTransport of each client retryClient made.
+var sentBy sync.Map // *Client -> *countingTransport
+
+// RoundTrip counts the requests that got an answer: each of them reached the server's handler.
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(r)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	return resp, err
 }
 
 func TestWithTransportCarriesEveryRequest(t *testing.T) {

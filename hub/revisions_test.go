@@ -36,7 +36,7 @@ func TestRevisionsResolveToTheirCommits(t *testing.T) {
 		}
 	}
 	var sawEscapedPR bool
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		sawEscapedPR = sawEscapedPR || strings.Contains(r.Path, "/revision/refs%2Fpr%2F1")
 	}
 	if !sawEscapedPR {
@@ -128,7 +128,7 @@ func TestFileMetadataReadsTheRedirectNotTheCDN(t *testing.T) {
 	if md.LFS || md.ETag != oid || md.Size != int64(len(files["config.json"])) {
 		t.Errorf("git metadata %+v, want etag %s", md, oid)
 	}
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if r.CDN {
 			t.Errorf("HEAD followed the redirect to the CDN: %+v", r)
 		}
@@ -151,7 +151,7 @@ func TestListTreePaginatesTenThousandFiles(t *testing.T) {
 		t.Fatalf("listed %d files, want 10000", len(tree))
 	}
 	pages := 0
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		if strings.Contains(r.Path, "/tree/") {
 			pages++
 		}
@@ -187,7 +187,7 @@ func TestSameHostRedirectsAreFollowedForDownloadsAndMetadata(t *testing.T) {
 	snap, _, err := download(t, ts)
 	assertComplete(t, snap, err, files)
 	var sawCache bool
-	for _, r := range ts.Requests() {
+	for _, r := range settled(t, ts) {
 		sawCache = sawCache || strings.HasPrefix(r.Path, "/api/resolve-cache/models/acme/tiny-model/"+commit+"/")
 	}
 	if !sawCache {

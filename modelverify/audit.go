@@ -91,6 +91,9 @@ type Record struct {
 	Signer string `json:"signer,omitempty"`
 	// SignerIssuer is the OIDC issuer of a Sigstore signer.
 	SignerIssuer string `json:"signerIssuer,omitempty"`
+	// SignerExtensions are the Fulcio extensions of a Sigstore signer's certificate
+	// (Signer.Extensions): which repository, ref, commit and workflow signed.
+	SignerExtensions map[string]string `json:"signerExtensions,omitempty"`
 	// ManifestDigest is the digest of the signed manifest's root ("sha256:...").
 	ManifestDigest string `json:"manifestDigest,omitempty"`
 	// SubjectName is the signed statement's subject name, the model's name as signed.
@@ -406,6 +409,9 @@ func (s *SlogSink) Write(ctx context.Context, rec Record) error {
 	str("verification", string(rec.Verification))
 	str("signer", rec.Signer)
 	str("signerIssuer", rec.SignerIssuer)
+	if len(rec.SignerExtensions) > 0 {
+		attrs = append(attrs, slog.Any("signerExtensions", rec.SignerExtensions))
+	}
 	str("manifestDigest", rec.ManifestDigest)
 	str("subjectName", rec.SubjectName)
 	str("verificationRecord", string(rec.VerificationRecord))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/echelongraph/go-modelverify/hub"
@@ -64,8 +65,57 @@ func preflight(p *Policy, cfg config) (*preflightResult, error) {
 			out.signers[pub.Name] = s
 		}
 	}
-	// Problems with the service's own configuration are not the policy's, so they are
-	// reported beside the *PolicyError rather than in it.
+	more, configErr := p.checkResources(cfg, out)
+	return out, joinProblems(append(ps, more...), "", configErr)
+}
+
+// CheckPolicyFile loads the policy file at path and runs CheckPolicy's checks on it, reporting
+// in one *PolicyError both the document's problems (as LoadPolicy does) and those of the
+// resources it names (the audit log, a record key), so that a policy with both kinds is fixed
+// in one round. It is what `verifier policy check` runs.
+func CheckPolicyFile(path string, opts ...Option) error {
+	data, err := readBounded(path, maxPolicySize)
+	if err != nil {
+		return fmt.Errorf("modelverify: policy: %w", err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("modelverify: policy %s: %w", path, err)
+	}
+	p, ps := decodePolicy(data, dir)
+	if p == nil {
+		return ps.err(path)
+	}
+	if len(ps) > 0 {
+		// The document has problems, so no verifier is built; what it names is still checked.
+		more, configErr := p.checkResources(newConfig(opts), &preflightResult{})
+		return joinProblems(append(ps, more...), path, configErr)
+	}
+	_, err = preflight(p, newConfig(opts))
+	var pe *PolicyError
+	if errors.As(err, &pe) {
+		pe.Source = path
+	}
+	return err
+}
+
+// joinProblems is the error for ps and a problem of the service's own configuration, either
+// of which may be empty. The configuration's problem is not the policy's, so it is reported
+// beside the *PolicyError rather than in it.
+func joinProblems(ps problems, source string, configErr error) error {
+	switch {
+	case len(ps) == 0:
+		return configErr
+	case configErr == nil:
+		return ps.err(source)
+	}
+	return errors.Join(ps.err(source), configErr)
+}
+
+// checkResources checks what the Verifier opens when it starts: the Hub client's settings,
+// the audit log and a named record key. It fills out's Hub options and probe client.
+func (p *Policy) checkResources(cfg config, out *preflightResult) (problems, error) {
+	var ps problems
 	var configErr error
 	out.hubOpts = cfg.baseHubOptions(p)
 	probe, err := hub.NewClient(out.hubOpts...)
@@ -79,25 +129,19 @@ func preflight(p *Policy, cfg config) (*preflightResult, error) {
 	default:
 		out.probe = probe
 	}
-	if p.Audit.Path != "" && !cfg.sinkSet {
+	if p.Audit.Path != "" && !cfg.sinkSet && !strings.ContainsRune(p.Audit.Path, 0) {
 		if err := checkAppendable(p.Audit.Path); err != nil {
 			ps.add("audit.path", "%v", err)
 		}
 	}
 	if p.Records.Recheck != RecheckFull && probe != nil {
-		if path, field, named := cfg.recordKeyPath(p); named {
+		if path, field, named := cfg.recordKeyPath(p); named && !strings.ContainsRune(path, 0) {
 			if err := checkRecordKey(path, probe.Cache().Dir); err != nil {
 				ps.add(field, "%v", err)
 			}
 		}
 	}
-	if len(ps) > 0 || configErr != nil {
-		if len(ps) == 0 {
-			return nil, configErr
-		}
-		return nil, errors.Join(ps.err(""), configErr)
-	}
-	return out, nil
+	return ps, configErr
 }
 
 // checkAppendable reports whether the audit log at path can be opened as FileSink opens it:

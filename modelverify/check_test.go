@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/hub/hubtest"
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
@@ -194,5 +195,50 @@ func TestRefusalsSayWhereTheEndpointCameFromAndWhatThePolicyClaims(t *testing.T)
 	if p.Reason != modelverify.ErrPublisherNotAllowed || p.Expected != "a repository in acme" ||
 		p.Detail != `no publisher in the policy claims "mallory/tiny"; the policy claims acme` {
 		t.Errorf("publisher: %s", p)
+	}
+}
+
+// CheckPolicyFile reports the document's problems and those of the resources it names in one
+// round: a typo does not hide an audit log that could not be written.
+func TestCheckPolicyFileReportsDocumentAndResourcesTogether(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	doc := `apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{url: https://huggingface.co}]
+publishers: [{name: acme, namespace: [acme], requireSignature: false}]
+audit: {path: missing/audit.jsonl}
+`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := modelverify.CheckPolicyFile(path, modelverify.WithCacheDir(filepath.Join(dir, "cache")))
+	probs := policyProblems(t, err)
+	if len(probs) != 2 || !strings.Contains(probs["publishers[0].namespace"], `did you mean "namespaces"`) ||
+		!strings.Contains(probs["audit.path"], filepath.Join(dir, "missing")+" does not exist") {
+		t.Errorf("problems %v", probs)
+	}
+	var pe *modelverify.PolicyError
+	if errors.As(err, &pe); pe.Source != path {
+		t.Errorf("source %q", pe.Source)
+	}
+	// Fixed, it passes, as CheckPolicy does on the loaded policy.
+	if err := os.WriteFile(path, []byte(strings.NewReplacer("namespace:", "namespaces:", "missing/", "").Replace(doc)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := modelverify.CheckPolicyFile(path, modelverify.WithCacheDir(filepath.Join(dir, "cache"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A download that does not match the Hub's own digest is refused under the gate's one
+// sentinel for the idea, which the hub package's sentinel matches too.
+func TestAHubDigestMismatchMatchesBothLayersSentinels(t *testing.T) {
+	g := newGate(t)
+	g.serve("acme/tiny", sign(t, baseModel(), g.key), hubtest.WithFault(hubtest.Fault{Kind: hubtest.FaultCorrupt, File: "model.safetensors"}))
+	_, err := g.verifier().Verify(context.Background(), "acme/tiny")
+	var de *hub.DigestError
+	if !errors.Is(err, modelverify.ErrDigestMismatch) || !errors.Is(err, hub.ErrDigestMismatch) || !errors.As(err, &de) {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -61,6 +61,10 @@ type Signer struct {
 	Issuer string `json:"issuer,omitempty"`
 	// KeyFingerprint is the hex SHA-256 of the signing key's SubjectPublicKeyInfo.
 	KeyFingerprint string `json:"keyFingerprint,omitempty"`
+	// Extensions are the Fulcio extensions of a Sigstore signer's certificate that carry a
+	// value, by the names a policy's sigstore.extensions uses ("sourceRepositoryRef":
+	// "refs/tags/v1.0"): for a CI signer, which repository, ref, commit and workflow signed.
+	Extensions map[string]string `json:"extensions,omitempty"`
 }
 
 // firstLine keeps the first line of an error's text, for one-line problem details.

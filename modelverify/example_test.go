@@ -16,15 +16,15 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/hub/hubtest"
 	"github.com/echelongraph/go-modelverify/manifest"
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
-// The load gate in one page: a publisher signs its model with model_signing's key method, the
-// Hub serves it (here hubtest, in-process), and a service verifies it before loading. A copy
-// whose weights were changed after signing is refused, with the reason.
+// The load gate in one page, and a test of it in a few lines: a publisher signs its model with
+// model_signing's key method (manifest.SignFiles, from memory), the Hub serves it (hubtest,
+// in-process, with real safetensors bytes from hubtest.Safetensors), and a service verifies it
+// before loading. A copy whose weights were changed after signing is refused, with the reason.
 func Example() {
 	ctx := context.Background()
 
@@ -33,27 +33,15 @@ func Example() {
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	signer, _ := manifest.NewKeySigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
-	model, _ := os.MkdirTemp("", "model")
-	defer os.RemoveAll(model)
-	files := map[string][]byte{
-		"config.json":       []byte(`{"model_type":"tiny"}`),
-		"model.safetensors": safetensorsFile(16, 1),
-	}
-	for name, data := range files {
-		os.WriteFile(filepath.Join(model, name), data, 0o644)
-	}
-	bundle, _, err := manifest.SignDir(ctx, model, manifest.Options{}, signer)
+	weights := hubtest.Safetensors(map[string][]float32{"weight": {0.5, 1, 2}})
+	files := map[string][]byte{"config.json": []byte(`{"model_type":"tiny"}`), "model.safetensors": weights}
+	bundle, _, err := manifest.SignFiles(ctx, files, manifest.Options{ModelName: "tiny"}, signer)
 	if err != nil {
 		log.Fatal(err)
 	}
-	signed := map[string][]byte{"model.sig": bundle}
-	tampered := map[string][]byte{"model.sig": bundle, "model.safetensors": safetensorsFile(16, 2)}
-	for name, data := range files {
-		signed[name] = data
-		if tampered[name] == nil {
-			tampered[name] = data
-		}
-	}
+	signed := map[string][]byte{"model.sig": bundle, "config.json": files["config.json"], "model.safetensors": weights}
+	tampered := map[string][]byte{"model.sig": bundle, "config.json": files["config.json"],
+		"model.safetensors": hubtest.Safetensors(map[string][]float32{"weight": {0.5, 1, 3}})}
 
 	// The Hub, and its CDN that LFS downloads redirect to.
 	srv := hubtest.New(hubtest.WithModel("acme/tiny", signed), hubtest.WithModel("acme/tiny-tampered", tampered))
@@ -82,13 +70,16 @@ publishers:
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, _ := os.MkdirTemp("", "hf-cache")
-	defer os.RemoveAll(cache)
+	work, _ := os.MkdirTemp("", "service")
+	defer os.RemoveAll(work)
+	cache := filepath.Join(work, "hf-cache")
+	// Nothing from the environment (HF_ENDPOINT, HF_TOKEN, ...), and no audit log: a test.
 	v, err := modelverify.NewVerifier(policy,
+		modelverify.WithEnvironment(false),
 		modelverify.WithEndpoint(hubServer.URL),
 		modelverify.WithCacheDir(cache),
-		modelverify.WithAuditSink(modelverify.MultiSink()),
-		modelverify.WithHubOptions(hub.WithToken("")))
+		modelverify.WithRecordKeyFile(filepath.Join(work, "record.key")),
+		modelverify.WithAuditSink(modelverify.DiscardSink{}))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -212,3 +213,26 @@ func TestExportKilledMidwayIsClearedByTheNextRun(t *testing.T) {
 }
 
 func isStaging(name string) bool { return strings.HasPrefix(name, ".modelverify-export-") }
+
+func TestConcurrentExportsIntoOneDestinationLeaveNeitherStagingBehind(t *testing.T) {
+	src, pub := signedDir(t, baseModel())
+	m, err := dirVerifier(t, pub).VerifyDir(context.Background(), src, "acme/tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = m.Export(context.Background(), dest) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("export %d: %v", i, err)
+		}
+	}
+	if got, want := entries(t, dest), []string{"config.json", "model.safetensors", "tokenizer.json"}; !slices.Equal(got, want) {
+		t.Fatalf("destination holds %v, want %v", got, want)
+	}
+}

@@ -7,17 +7,19 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/hub/hubtest"
@@ -50,17 +52,13 @@ func newGateKey(t testing.TB) gateKey {
 	}
 }
 
-// safetensorsFile is a valid safetensors file holding one F32 tensor of n values.
+// safetensorsFile is a valid safetensors file holding one F32 tensor of n values, each fill.
 func safetensorsFile(n int, fill byte) []byte {
-	header := fmt.Sprintf(`{"weight":{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, n, 4*n)
-	for len(header)%8 != 0 {
-		header += " "
+	values := make([]float32, n)
+	for i := range values {
+		values[i] = float32(fill)
 	}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, uint64(len(header)))
-	b.WriteString(header)
-	b.Write(bytes.Repeat([]byte{fill}, 4*n))
-	return b.Bytes()
+	return hubtest.Safetensors(map[string][]float32{"weight": values})
 }
 
 // maliciousPickle is a protocol-2 pickle that calls os.system("id") when loaded.
@@ -102,6 +100,7 @@ type gate struct {
 	cacheDir string
 	auditLog string
 	policy   *modelverify.Policy
+	sent     *sentCounter // counts the requests of the verifiers made after settleable
 }
 
 type policyEdit func(p map[string]any)
@@ -146,15 +145,57 @@ func (g *gate) verifier(edits ...policyEdit) *modelverify.Verifier {
 		g.t.Fatalf("policy: %v", err)
 	}
 	g.policy = p
+	hubOpts := []hub.Option{hub.WithToken("")}
+	if g.sent != nil {
+		hubOpts = append(hubOpts, hub.WithTransport(g.sent))
+	}
 	v, err := modelverify.NewVerifier(p,
 		modelverify.WithEndpoint(g.hub.URL),
 		modelverify.WithCacheDir(g.cacheDir),
-		modelverify.WithHubOptions(hub.WithToken("")))
+		modelverify.WithHubOptions(hubOpts...))
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	g.t.Cleanup(func() { v.Close() })
 	return v
+}
+
+// sentCounter is a transport that counts the requests a client got an answer to: each of them
+// reached the Hub's handler, which logs it.
+type sentCounter struct{ n atomic.Int64 }
+
+func (c *sentCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return resp, err
+}
+
+// settleable makes the verifiers built from now on count their requests, for settle.
+func (g *gate) settleable() { g.sent = &sentCounter{} }
+
+// settle waits until the Hub has logged every request the counted verifiers got an answer
+// to. hubtest logs a request when its handler returns, which can be after the client has read
+// the whole answer and moved on: a ResetRequests right after a verification may run before the
+// last of its requests is logged, and that request then shows up as if made later.
+func (g *gate) settle() {
+	g.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); int64(len(g.hub.Requests())) < g.sent.n.Load(); {
+		if time.Now().After(deadline) {
+			g.t.Fatalf("the Hub logged %d requests, but %d were answered", len(g.hub.Requests()), g.sent.n.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// resetRequests forgets the requests the Hub has received, once every answered one is logged,
+// and starts counting again.
+func (g *gate) resetRequests() {
+	g.t.Helper()
+	g.settle()
+	g.hub.ResetRequests()
+	g.sent.n.Store(0)
 }
 
 func publisher(p map[string]any) map[string]any {
@@ -434,6 +475,7 @@ func TestOpenNoticesAFileChangedAfterVerification(t *testing.T) {
 func TestConcurrentVerifyCallsShareOneDownload(t *testing.T) {
 	g := newGate(t)
 	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	g.settleable()
 	v := g.verifier()
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -451,6 +493,7 @@ func TestConcurrentVerifyCallsShareOneDownload(t *testing.T) {
 		}
 	}
 	// Calls that overlap share one verification; later ones find the blob in the cache.
+	g.settle()
 	downloads := 0
 	for _, r := range g.hub.Requests() {
 		if r.CDN && r.Method == "GET" {
@@ -468,6 +511,7 @@ func TestConcurrentVerifyCallsShareOneDownload(t *testing.T) {
 func TestVerifyReusesAnUnchangedCachedModelAndRechecksAChangedOne(t *testing.T) {
 	g := newGate(t)
 	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	g.settleable()
 	v := g.verifier()
 	ctx := context.Background()
 	first, err := v.Verify(ctx, "acme/tiny")
@@ -477,7 +521,7 @@ func TestVerifyReusesAnUnchangedCachedModelAndRechecksAChangedOne(t *testing.T) 
 	if first.Evidence().Cached {
 		t.Fatal("the first verification cannot come from the cache")
 	}
-	g.hub.ResetRequests()
+	g.resetRequests()
 	second, err := v.Verify(ctx, "acme/tiny")
 	if err != nil {
 		t.Fatal(err)
@@ -485,6 +529,7 @@ func TestVerifyReusesAnUnchangedCachedModelAndRechecksAChangedOne(t *testing.T) 
 	if !second.Evidence().Cached || second.Dir() != first.Dir() || len(second.Files()) != 3 {
 		t.Fatalf("second verification: cached=%v dir=%s", second.Evidence().Cached, second.Dir())
 	}
+	g.settle()
 	for _, r := range g.hub.Requests() {
 		if r.CDN {
 			t.Fatalf("an unchanged cached model was downloaded again: %+v", r)
@@ -617,15 +662,7 @@ func TestVerifyDir(t *testing.T) {
 
 // namedSafetensors is a valid safetensors file with one F32 tensor called name.
 func namedSafetensors(name string, n int) []byte {
-	header := fmt.Sprintf(`{%q:{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, name, n, 4*n)
-	for len(header)%8 != 0 {
-		header += " "
-	}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, uint64(len(header)))
-	b.WriteString(header)
-	b.Write(make([]byte, 4*n))
-	return b.Bytes()
+	return hubtest.Safetensors(map[string][]float32{name: make([]float32, n)})
 }
 
 func TestVerifyChecksASafetensorsIndexAgainstItsShardsBeforePublishing(t *testing.T) {
@@ -698,10 +735,11 @@ func TestIdentityRefusalNamesTheExpectedAndTheFoundSigner(t *testing.T) {
 func TestVerifyOfflineUsesTheVerifiedCacheAndMakesNoRequest(t *testing.T) {
 	g := newGate(t)
 	g.serve("acme/tiny", sign(t, baseModel(), g.key))
+	g.settleable()
 	if _, err := g.verifier().Verify(context.Background(), "acme/tiny"); err != nil {
 		t.Fatal(err)
 	}
-	g.hub.ResetRequests()
+	g.resetRequests()
 	offline, err := modelverify.NewVerifier(g.policy,
 		modelverify.WithEndpoint(g.hub.URL),
 		modelverify.WithCacheDir(g.cacheDir),

@@ -73,8 +73,12 @@ func formatNames(fs []scan.Format) []string {
 }
 
 // DefaultAllowFormats is the allowed-format list of a policy that names none: the weight formats
-// that cannot execute code, and "unknown", which covers configuration, tokenizer and text files.
-var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "unknown"}
+// that cannot execute code, and the model formats whose code the scanner finds and the code
+// rule judges (ONNX and TFLite custom operators, Keras Lambda layers; their file and import references,
+// and a TensorFlow graph's file and Python ops, are scan findings), and "unknown", which
+// covers configuration, tokenizer and text files.
+var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "onnx",
+	"keras", "keras-config", "keras-h5", "hdf5", "tf-savedmodel", "tflite", "unknown"}
 
 // Policy is the load gate's rule book: where models may come from, who may publish them, how
 // they must be signed, what they may contain, and where decisions are recorded. Load it with
@@ -231,8 +235,8 @@ type PEMSource struct {
 
 // ContentRules limit what a model's files may be.
 type ContentRules struct {
-	// AllowFormats are the formats that may load, by internal/scan's names. Default
-	// DefaultAllowFormats.
+	// AllowFormats are the formats that may load, by the names Scan reports in
+	// ScanReport.Format (POLICY.md lists them). Default DefaultAllowFormats.
 	AllowFormats []string `json:"allowFormats,omitempty"`
 	// Pickle is deny (the default) or scan.
 	Pickle PickleAction `json:"pickle,omitempty"`
@@ -311,7 +315,9 @@ func (e *FieldError) Error() string {
 type PolicyError struct {
 	// Source is the file the policy came from, empty when it was parsed from bytes.
 	Source string
-	// Problems lists each problem, in document order.
+	// Problems lists each problem: first those of the document's shape (unknown fields,
+	// values of the wrong kind), then the rest, which leave out what a shape problem already
+	// explains.
 	Problems []*FieldError
 }
 
@@ -378,26 +384,37 @@ func ParsePolicy(data []byte) (*Policy, error) {
 }
 
 func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
+	p, ps := decodePolicy(data, baseDir)
+	if len(ps) > 0 {
+		return nil, ps.err(source)
+	}
+	return p, nil
+}
+
+// decodePolicy decodes, defaults and checks a policy document. It returns the policy whenever
+// the document could be decoded at all, with every problem found, so that CheckPolicyFile can
+// go on to check the resources it names in the same round.
+func decodePolicy(data []byte, baseDir string) (*Policy, problems) {
 	if len(data) > maxPolicySize {
-		return nil, (problems{{Message: fmt.Sprintf("document is larger than %d bytes", maxPolicySize)}}).err(source)
+		return nil, problems{{Message: fmt.Sprintf("document is larger than %d bytes", maxPolicySize)}}
 	}
 	if err := singleDocument(data); err != nil {
-		return nil, (problems{{Message: err.Error()}}).err(source)
+		return nil, problems{{Message: err.Error()}}
 	}
 	// Strict YAML refuses duplicate keys, which would otherwise let a later line silently
 	// override an earlier one.
 	jsonDoc, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, (problems{{Message: "not valid YAML or JSON: " + err.Error()}}).err(source)
+		return nil, problems{{Message: "not valid YAML or JSON: " + err.Error()}}
 	}
 	var tree any
 	dec := json.NewDecoder(bytes.NewReader(jsonDoc))
 	dec.UseNumber()
 	if err := dec.Decode(&tree); err != nil {
-		return nil, (problems{{Message: "not valid YAML or JSON: " + err.Error()}}).err(source)
+		return nil, problems{{Message: "not valid YAML or JSON: " + err.Error()}}
 	}
 	if _, ok := tree.(map[string]any); !ok {
-		return nil, (problems{{Message: "the document must be a mapping (apiVersion, kind, mode, endpoints, ...)"}}).err(source)
+		return nil, problems{{Message: "the document must be a mapping (apiVersion, kind, mode, endpoints, ...)"}}
 	}
 	// encoding/json matches keys case-insensitively and reports unknown fields without their
 	// path, so the document's shape is checked first, exactly and everywhere at once.
@@ -407,14 +424,14 @@ func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
 	checkShape(tree, reflect.TypeFor[Policy](), "", &shape)
 	if len(shape) > 0 {
 		if jsonDoc, err = json.Marshal(tree); err != nil {
-			return nil, append(shape, &FieldError{Message: err.Error()}).err(source)
+			return nil, append(shape, &FieldError{Message: err.Error()})
 		}
 	}
 	p := new(Policy)
 	strict := json.NewDecoder(bytes.NewReader(jsonDoc))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(p); err != nil {
-		return nil, append(shape, &FieldError{Message: err.Error()}).err(source)
+		return nil, append(shape, &FieldError{Message: err.Error()})
 	}
 	var ps problems
 	if p.APIVersion == "" {
@@ -433,10 +450,7 @@ func parsePolicy(data []byte, baseDir, source string) (*Policy, error) {
 			all = append(all, fe)
 		}
 	}
-	if len(all) > 0 {
-		return nil, all.err(source)
-	}
-	return p, nil
+	return p, all
 }
 
 // singleDocument refuses a YAML stream of several documents: the decoder reads only the first,
@@ -472,9 +486,11 @@ func singleDocument(data []byte) error {
 	return nil
 }
 
-// Validate checks the policy and every file it names (keys, roots, trust root) and returns a
-// *PolicyError listing every problem, or nil. LoadPolicy and ParsePolicy call it; call it
-// yourself only for a policy built in code, where zero values mean the documented defaults.
+// Validate checks the policy and every file it names (keys, roots, trust root, each built into
+// the signature verifier that will use it) and returns a *PolicyError listing every problem,
+// or nil. LoadPolicy and ParsePolicy call it; call it yourself only for a policy built in code,
+// where zero values mean the documented defaults. CheckPolicy also checks the resources the
+// Verifier opens when it starts (the audit log, the record key).
 func (p *Policy) Validate() error {
 	return problems(p.check()).err("")
 }
@@ -496,7 +512,7 @@ func (pub *Publisher) SignaturePath() string {
 // recorded (mode audit).
 func (p *Policy) Enforcing() bool { return p.Mode != ModeAudit }
 
-// FormatAllowed reports whether files of format (internal/scan's name) may load under the
+// FormatAllowed reports whether files of format (a ScanReport.Format name) may load under the
 // format list alone; pickle-bearing formats must also pass the Pickle rule.
 func (c *ContentRules) FormatAllowed(format string) bool {
 	list := c.AllowFormats

@@ -152,6 +152,9 @@ func nearest(s string, candidates []string) []string {
 	limit := max(1, len(s)/4)
 	best, out := limit+1, []string(nil)
 	for _, c := range candidates {
+		if abs(len(s)-len(c)) > limit {
+			continue // the distance is at least the difference in length; a key may be long
+		}
 		d := editDistance(strings.ToLower(s), strings.ToLower(c))
 		switch {
 		case d < best:
@@ -161,6 +164,13 @@ func nearest(s string, candidates []string) []string {
 		}
 	}
 	return out
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // editDistance is the optimal string alignment distance between a and b: insertions, deletions,

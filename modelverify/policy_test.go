@@ -318,7 +318,7 @@ func TestPolicyErrorsNameTheFieldAtFault(t *testing.T) {
 		{"trust root is a directory", "    namespaces: [acme]", "    namespaces: [acme]\n    trustRoot: " + os.TempDir(), "publishers[0].trustRoot", "not a regular file"},
 		{"signature file escaping the repo", "    namespaces: [acme]", "    namespaces: [acme]\n    signatureFile: ../model.sig", "publishers[0].signatureFile", "clean path inside the repository"},
 		{"absolute ignore path", "    namespaces: [acme]", "    namespaces: [acme]\n    ignorePaths: [/etc]", "publishers[0].ignorePaths[0]", "relative"},
-		{"unknown format", "publishers:\n", "content: {allowFormats: [safetensors, onnx]}\npublishers:\n", "content.allowFormats[1]", `"onnx" is not a format`},
+		{"unknown format", "publishers:\n", "content: {allowFormats: [safetensors, tensorrt]}\npublishers:\n", "content.allowFormats[1]", `"tensorrt" is not a format`},
 		{"pickle format with pickle denied", "publishers:\n", "content: {allowFormats: [safetensors, pytorch-zip]}\npublishers:\n", "content.allowFormats[1]", "carries pickle"},
 		{"empty format list", "publishers:\n", "content: {allowFormats: []}\npublishers:\n", "content.allowFormats", "nothing could load"},
 		{"bad pickle rule", "publishers:\n", "content: {pickle: allow}\npublishers:\n", "content.pickle", "not a pickle rule"},

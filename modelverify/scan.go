@@ -91,6 +91,18 @@ func codeIn(name string, rep *scan.Report) string {
 			return fmt.Sprintf("member %s (%s)", m.Name, m.Format)
 		}
 	}
+	// Code inside a format that is otherwise data: an ONNX operator from a custom domain (a
+	// native custom-op library runs it), a Keras Lambda layer (marshalled Python bytecode).
+	// The scanner marks such findings with a "code." rule.
+	for _, f := range rep.Findings {
+		if strings.HasPrefix(f.Rule, "code.") {
+			where := name
+			if f.Member != "" {
+				where = "member " + f.Member
+			}
+			return fmt.Sprintf("%s (%s: %s)", where, f.Rule, f.Message)
+		}
+	}
 	return ""
 }
 

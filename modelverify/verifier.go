@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path"
@@ -53,15 +54,17 @@ type Verifier struct {
 // Unless WithEnvironment(false) is given, it reads these environment variables, as
 // huggingface_hub does (an option given in code always wins over the variable):
 //   - HF_ENDPOINT: the Hub to fetch from (WithEndpoint), default https://huggingface.co;
+//   - HF_HOME, else $XDG_CACHE_HOME/huggingface, else $HOME/.cache/huggingface: where the
+//     token file and the cache are by default;
 //   - HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the file HF_TOKEN_PATH (default
 //     $HF_HOME/token): the token sent to the endpoint, and only to approved endpoints;
-//   - HF_HUB_CACHE (or HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub, else
-//     $XDG_CACHE_HOME/huggingface/hub, else $HOME/.cache/huggingface/hub: the cache
-//     (WithCacheDir);
+//   - HF_HUB_CACHE (or HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub: the cache (WithCacheDir);
 //   - HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE): offline mode (hub.WithOffline);
 //   - MODELVERIFY_RECORD_KEY_FILE: the record key (WithRecordKeyFile), else the policy's
 //     records.keyFile, else modelverify/record.key under $XDG_CONFIG_HOME, else $HOME/.config;
 //   - HTTPS_PROXY, HTTP_PROXY and NO_PROXY, through Go's default transport.
+//
+// In the HF_* paths, a leading "~" and any $VARIABLE are expanded from the environment too.
 func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	cfg := newConfig(opts)
 	pre, err := preflight(p, cfg)
@@ -821,7 +824,7 @@ func (v *Verifier) evidence(d *decision, r hub.Reference, pub *Publisher, res *m
 		ev.Formats[f.Name] = f.Format
 	}
 	d.rec.Verification = ev.Verification
-	d.rec.Signer, d.rec.SignerIssuer = ev.Signer.Identity, ev.Signer.Issuer
+	d.rec.Signer, d.rec.SignerIssuer, d.rec.SignerExtensions = ev.Signer.Identity, ev.Signer.Issuer, maps.Clone(ev.Signer.Extensions)
 	d.rec.ManifestDigest, d.rec.SubjectName = ev.ManifestDigest, ev.SubjectName
 	return ev
 }
@@ -831,6 +834,7 @@ func signerOf(s manifest.SignerInfo) Signer {
 	switch s.Kind {
 	case manifest.SignerSigstore:
 		out.Identity, out.Issuer = s.Identity, s.OIDCIssuer
+		out.Extensions = maps.Clone(s.Extensions)
 	case manifest.SignerCertificate:
 		out.Identity, out.Issuer = s.Subject, s.Issuer
 	default:

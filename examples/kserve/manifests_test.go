@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -66,13 +66,18 @@ func loadManifests(t *testing.T) map[string]object {
 			if o.str("apiVersion") == "" || kind == "" || o.str("metadata", "name") == "" {
 				t.Fatalf("%s document %d lacks apiVersion, kind or metadata.name", file, i)
 			}
+			if kind == "ValidatingPolicy" {
+				// Two of them: the model locations and the images.
+				kind += "/" + o.str("metadata", "name")
+			}
 			if _, dup := byKind[kind]; dup {
 				t.Fatalf("two %s documents", kind)
 			}
 			byKind[kind] = o
 		}
 	}
-	for _, kind := range []string{"ClusterStorageContainer", "InferenceService", "ConfigMap", "ClusterPolicy"} {
+	for _, kind := range []string{"ClusterStorageContainer", "InferenceService", "ConfigMap",
+		"ValidatingPolicy/modelverify-approved-model-sources", "ValidatingPolicy/modelverify-approved-images"} {
 		if byKind[kind] == nil {
 			t.Fatalf("no %s among the manifests", kind)
 		}
@@ -95,48 +100,32 @@ func splitYAML(data []byte) [][]byte {
 	return append(docs, cur.Bytes())
 }
 
-// kyvernoAlternatives splits a Kyverno pattern value on its " | " alternatives.
-func kyvernoAlternatives(pattern string) []string {
-	var alts []string
-	for _, a := range strings.Split(pattern, "|") {
-		alts = append(alts, strings.TrimSpace(a))
-	}
-	return alts
-}
-
-// kyvernoMatch reports whether s matches a Kyverno wildcard pattern with alternatives: '*' is
-// any run of characters (including '/'), '?' any one character.
-func kyvernoMatch(pattern, s string) bool {
-	for _, alt := range kyvernoAlternatives(pattern) {
-		re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(alt)) + "$"
-		if regexp.MustCompile(re).MatchString(s) {
-			return true
+// celVariable is the expression of a ValidatingPolicy's variable.
+func celVariable(t *testing.T, vp object, name string) string {
+	t.Helper()
+	for _, v := range vp.list("spec", "variables") {
+		if o := object(v.(map[string]any)); o.str("name") == name {
+			return o.str("expression")
 		}
 	}
-	return false
+	t.Fatalf("ValidatingPolicy %s has no variable %s", vp.str("metadata", "name"), name)
+	return ""
 }
 
-func TestKyvernoMatch(t *testing.T) {
-	for _, tc := range []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"hf://acme-ml/* | hf://platform-team/*", "hf://acme-ml/llm:abc", true},
-		{"hf://acme-ml/* | hf://platform-team/*", "hf://platform-team/x", true},
-		{"hf://acme-ml/* | hf://platform-team/*", "hf://acme-ml-evil/x", false},
-		{"hf://acme-ml/* | hf://platform-team/*", "s3://acme-ml/x", false},
-		{"ghcr.io/echelongraph/*", "ghcr.io/echelongraph/x:v1", true},
-		{"ghcr.io/echelongraph/*", "ghcr.io/echelongraph-evil/x", false},
-	} {
-		if got := kyvernoMatch(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("kyvernoMatch(%q, %q) = %v", tc.pattern, tc.s, got)
-		}
+// rawString is the content of a CEL raw string literal r'...'.
+func rawString(t *testing.T, expr string) string {
+	t.Helper()
+	s, ok := strings.CutPrefix(strings.TrimSpace(expr), "r'")
+	if !ok || !strings.HasSuffix(s, "'") {
+		t.Fatalf("%q is not a CEL raw string", expr)
 	}
+	return strings.TrimSuffix(s, "'")
 }
 
 func TestManifestsAreConsistent(t *testing.T) {
 	m := loadManifests(t)
-	csc, isvc, cm, kyv := m["ClusterStorageContainer"], m["InferenceService"], m["ConfigMap"], m["ClusterPolicy"]
+	csc, isvc, cm := m["ClusterStorageContainer"], m["InferenceService"], m["ConfigMap"]
+	models, images := m["ValidatingPolicy/modelverify-approved-model-sources"], m["ValidatingPolicy/modelverify-approved-images"]
 
 	// The ClusterStorageContainer: KServe finds the initializer by its container name, and
 	// routes hf:// to it.
@@ -210,70 +199,59 @@ func TestManifestsAreConsistent(t *testing.T) {
 		t.Errorf("publisher %s requires a pinned revision; storageUri %s has %q", pub.Name, uri, r.Revision)
 	}
 
-	// Kyverno: the storageUri rule admits exactly the policy's publishers, and this storageUri.
-	var uriPattern, runtimePattern, imagePattern string
-	var imageNamespaces []string
-	for _, rule := range kyv.list("spec", "rules") {
-		o := object(rule.(map[string]any))
-		kinds := object(o.list("match", "any")[0].(map[string]any)).list("resources", "kinds")
-		switch {
-		case o.str("name") == "storage-uri-from-approved-publishers":
-			uriPattern = o.str("validate", "pattern", "spec", "predictor", "model", "storageUri")
-		case o.str("name") == "runtime-model-from-approved-publishers":
-			// The modelverify runtime's model (examples/service/manifests) is held to the same publishers.
-			if env := o.list("validate", "pattern", "spec", "predictor", "model", "env"); len(env) == 1 {
-				runtimePattern = object(env[0].(map[string]any)).str("value")
+	// Kyverno (the ValidatingPolicies that `verifier policy export kyverno` generates from
+	// examples/policy.yaml; examples/verifier tests that they are its output and runs them in
+	// Kyverno): they admit this storageUri, every publisher of the ConfigMap's policy with the
+	// same revision pinning, and the images this example runs.
+	for _, vp := range []object{models, images} {
+		if a := fmt.Sprint(vp.get("spec", "validationActions")); a != "[Deny]" || vp.str("spec", "failurePolicy") != "Fail" {
+			t.Errorf("ValidatingPolicy %s: validationActions %s, failurePolicy %q; want [Deny] and Fail", vp.str("metadata", "name"), a, vp.str("spec", "failurePolicy"))
+		}
+	}
+	pubs := celVariable(t, models, "publishers")
+	grammar := regexp.MustCompile(rawString(t, celVariable(t, models, "grammar")))
+	admits := func(uri string) bool {
+		if !grammar.MatchString(uri) {
+			return false
+		}
+		for _, m := range regexp.MustCompile(`'admit': r'([^']*)'`).FindAllStringSubmatch(pubs, -1) {
+			if regexp.MustCompile(m[1]).MatchString(uri) {
+				return true
 			}
-		case slices.Contains(kinds, any("Pod")):
-			containers := o.list("validate", "pattern", "spec", "containers")
-			imagePattern = object(containers[0].(map[string]any)).str("image")
-			for _, n := range object(o.list("match", "any")[0].(map[string]any)).list("resources", "namespaces") {
-				imageNamespaces = append(imageNamespaces, n.(string))
+		}
+		return false
+	}
+	if !admits(uri) {
+		t.Errorf("the Kyverno policy refuses the example storageUri %s", uri)
+	}
+	for _, p := range policy.Publishers {
+		for _, ns := range p.Namespaces {
+			if strings.ContainsAny(ns, "/*?[") {
+				continue
 			}
-			inits := o.list("validate", "pattern", "spec", "=(initContainers)")
-			if len(inits) == 0 || object(inits[0].(map[string]any)).str("image") != imagePattern {
-				t.Error("init containers (the storage initializer) are not held to the same registries")
+			pinned := "hf://" + ns + "/model@" + strings.Repeat("ab", 20)
+			if !admits(pinned) {
+				t.Errorf("the Kyverno policy refuses publisher %s's %s", p.Name, pinned)
+			}
+			if unpinned := "hf://" + ns + "/model"; admits(unpinned) == p.RequirePinnedRevision {
+				t.Errorf("the Kyverno policy admits %s: %v, but publisher %s requirePinnedRevision is %v", unpinned, !p.RequirePinnedRevision, p.Name, p.RequirePinnedRevision)
 			}
 		}
 	}
-	if kyv.str("spec", "validationFailureAction") != "Enforce" {
-		t.Errorf("Kyverno policy action %q, want Enforce", kyv.str("spec", "validationFailureAction"))
-	}
-	if runtimePattern != uriPattern {
-		t.Errorf("Kyverno admits the runtime's models %q, but storageUri %q", runtimePattern, uriPattern)
-	}
-	if !kyvernoMatch(uriPattern, uri) {
-		t.Errorf("Kyverno pattern %q refuses the example storageUri %s", uriPattern, uri)
-	}
-	var want []string
-	for _, p := range policy.Publishers {
-		for _, n := range p.Namespaces {
-			if strings.Contains(n, "/") {
-				want = append(want, "hf://"+n)
-			} else {
-				want = append(want, "hf://"+n+"/*")
-			}
-		}
-	}
-	got := kyvernoAlternatives(uriPattern)
-	sort.Strings(got)
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("Kyverno admits %v; the policy's publishers are %v", got, want)
-	}
-	for _, p := range policy.Publishers {
-		if !strings.Contains(object(kyv.list("spec", "rules")[0].(map[string]any)).str("validate", "message"), p.Name) {
-			t.Errorf("the Kyverno message does not name publisher %s", p.Name)
+	for _, bad := range []string{"hf://evil-org/x", "s3://acme-ml/x", "hf://acme-ml/../evil-org/x", "hf://acme-ml-evil/x"} {
+		if admits(bad) {
+			t.Errorf("the Kyverno policy admits %s", bad)
 		}
 	}
 
 	// The images rule covers the namespace, the initializer's image and the image the
 	// Dockerfile builds.
-	if !slices.Contains(imageNamespaces, ns) {
-		t.Errorf("the image rule covers %v, not the models' namespace %s", imageNamespaces, ns)
+	if cond := fmt.Sprint(images.get("spec", "matchConditions")); !strings.Contains(cond, "'"+ns+"'") {
+		t.Errorf("the image rule's scope %s does not cover the models' namespace %s", cond, ns)
 	}
+	imageRE := regexp.MustCompile(rawString(t, celVariable(t, images, "image")))
 	image := csc.str("spec", "container", "image")
-	if !kyvernoMatch(imagePattern, image) {
+	if !imageRE.MatchString(image) {
 		t.Errorf("Kyverno refuses the initializer's own image %s", image)
 	}
 	dockerfile, err := os.ReadFile("Dockerfile")
@@ -291,12 +269,12 @@ func TestManifestsAreConsistent(t *testing.T) {
 	}
 	for _, img := range []string{"kserve/huggingfaceserver:v0.15.0", "docker.io/kserve/huggingfaceserver:v0.15.0",
 		"gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:" + strings.Repeat("0", 64)} {
-		if !kyvernoMatch(imagePattern, img) {
+		if !imageRE.MatchString(img) {
 			t.Errorf("Kyverno refuses KServe's own image %s", img)
 		}
 	}
 	for _, img := range []string{"docker.io/library/python:3", "evil.example.com/echelongraph/x", "ghcr.io/someone/x"} {
-		if kyvernoMatch(imagePattern, img) {
+		if imageRE.MatchString(img) {
 			t.Errorf("Kyverno admits the unapproved image %s", img)
 		}
 	}

@@ -85,6 +85,7 @@ func commands() []command {
 		{"policy", "show, check or explain a policy file", runPolicy},
 		{"audit", "answer the audit questions from an audit log", runAudit},
 		{"demo", "run the load gate offline against a built-in Hub", runDemo},
+		{"scan-workloads", "report Kubernetes workloads' models and images the policy would not admit", runScanWorkloads},
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 )
 
 func runPolicy(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "export" { // export.go: the admission policies, with flags of its own
+		return runPolicyExport(ctx, e, args[1:])
+	}
 	const synopsis = "verifier policy show P | check P | explain P hf://org/name[@rev] [--endpoint URL] [--online]\n" +
 		"  (P may also be given as --policy P)"
 	fs := newFlagSet(e, "policy", synopsis)
@@ -73,15 +76,17 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	}
 }
 
-// policyCheck validates a policy as NewVerifier will (modelverify.CheckPolicy): exit 0 when
+// policyCheck validates a policy as NewVerifier will (modelverify.CheckPolicyFile): exit 0 when
 // the gate would start with it, 1 when it would not (every problem listed), 2 when it cannot be
 // read.
 func policyCheck(e *env, path string, hf hubFlags) error {
-	p, err := modelverify.LoadPolicy(path)
+	// Everything the gate checks when it starts (the document, the files it names, the audit
+	// log, the record key, the Hub client's settings), by the gate's own code and in one
+	// round, so that "valid" means it will start.
+	err := modelverify.CheckPolicyFile(path, hf.verifierOptions()...)
+	var p *modelverify.Policy
 	if err == nil {
-		// Everything the gate checks when it starts (the audit log, the record key, the Hub
-		// client's settings), by the gate's own code, so that "valid" means it will start.
-		err = modelverify.CheckPolicy(p, hf.verifierOptions()...)
+		p, err = modelverify.LoadPolicy(path)
 	}
 	var pe *modelverify.PolicyError
 	switch {

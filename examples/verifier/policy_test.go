@@ -70,6 +70,13 @@ func TestPolicyCheckRunsTheGatesStartUpChecks(t *testing.T) {
 	if !strings.Contains(out, "invalid, 1 problem") || !strings.Contains(out, "audit.path: the directory "+filepath.Dir(missing)+" does not exist") {
 		t.Errorf("missing audit directory:\n%s", out)
 	}
+	// With a typo too, both come in one round.
+	writeFile(t, p, append(data, []byte("audit: {path: "+missing+", slg: true}\n")...))
+	out, _ = wantExit(t, 1, t.TempDir(), "policy", "check", p)
+	if !strings.Contains(out, "invalid, 2 problems") || !strings.Contains(out, `audit.slg: unknown field (did you mean "slog"?)`) ||
+		!strings.Contains(out, "audit.path: the directory") {
+		t.Errorf("typo and missing audit directory:\n%s", out)
+	}
 	example, _ := filepath.Abs(filepath.Join("..", "policy.yaml"))
 	out, _ = wantExit(t, 0, t.TempDir(), "policy", "check", example)
 	if !strings.Contains(out, ": valid:") {

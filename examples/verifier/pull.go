@@ -114,7 +114,7 @@ func evidenceJSON(ev modelverify.Evidence) map[string]any {
 	}
 	if ev.Signer.Kind != "" {
 		j["signer"] = map[string]any{"kind": ev.Signer.Kind, "identity": ev.Signer.Identity,
-			"issuer": ev.Signer.Issuer, "keyFingerprint": ev.Signer.KeyFingerprint}
+			"issuer": ev.Signer.Issuer, "keyFingerprint": ev.Signer.KeyFingerprint, "extensions": ev.Signer.Extensions}
 	}
 	if !ev.SignedAt.IsZero() {
 		j["signedAt"] = ev.SignedAt.UTC().Format(time.RFC3339)
@@ -146,6 +146,9 @@ func printEvidence(w io.Writer, ev modelverify.Evidence, indent string) {
 			who += " (issuer " + ev.Signer.Issuer + ")"
 		}
 		fmt.Fprintf(w, "%ssigner:       %s\n", indent, who)
+		for _, l := range extensionLines(ev.Signer.Extensions) {
+			fmt.Fprintf(w, "%s  %s\n", indent, l)
+		}
 	}
 	if ev.ManifestDigest != "" {
 		fmt.Fprintf(w, "%sdigest:       %s\n", indent, ev.ManifestDigest)

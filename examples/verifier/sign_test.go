@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
 const pythonKeys = signedDir + "/keys/certificate"
@@ -265,5 +267,20 @@ func TestVerifyKeySaysAPrivateKeyIsNotThePublicKey(t *testing.T) {
 		!strings.Contains(stderr, "openssl pkey -in PRIVATE_KEY.pem -pubout -out public.pem") ||
 		strings.Count(stderr, "verifier:") != 1 || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// --verbose shows a Sigstore signer's Fulcio extensions (which repository, ref and workflow
+// signed), one a line under the signer, by the names a policy uses.
+func TestEvidenceShowsTheSignersFulcioExtensions(t *testing.T) {
+	var b strings.Builder
+	printEvidence(&b, modelverify.Evidence{Repo: "acme/tiny", Signer: modelverify.Signer{Kind: "sigstore",
+		Identity: "https://github.com/acme/models/.github/workflows/release.yml@refs/tags/v1.0", Issuer: "https://token.actions.githubusercontent.com",
+		Extensions: map[string]string{"sourceRepositoryURI": "https://github.com/acme/models", "buildTrigger": "push"}}}, "  ")
+	want := "  signer:       sigstore https://github.com/acme/models/.github/workflows/release.yml@refs/tags/v1.0 (issuer https://token.actions.githubusercontent.com)\n" +
+		"    extension buildTrigger: push\n" +
+		"    extension sourceRepositoryURI: https://github.com/acme/models\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("got:\n%s\nwant it to hold:\n%s", b.String(), want)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,7 +178,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "Verification succeeded")
 	if e.verbose {
-		fmt.Fprintf(e.stderr, "signer: %s\ndigest: %s\n", describeSigner(res.Signer), res.Manifest.RootDigest())
+		fmt.Fprintf(e.stderr, "signer: %s\n", describeSigner(res.Signer))
+		for _, l := range extensionLines(res.Signer.Extensions) {
+			fmt.Fprintf(e.stderr, "  %s\n", l)
+		}
+		fmt.Fprintf(e.stderr, "digest: %s\n", res.Manifest.RootDigest())
 	}
 	return nil
 }
@@ -232,4 +238,14 @@ func describeSigner(s manifest.SignerInfo) string {
 		return fmt.Sprintf("%s %s (issued by %s)", s.Kind, s.Subject, s.Issuer)
 	}
 	return fmt.Sprintf("%s sha256:%s", s.Kind, s.KeyFingerprint)
+}
+
+// extensionLines are a Sigstore signer's Fulcio extensions, "extension NAME: VALUE", sorted by
+// name (the names a policy's sigstore.extensions and --extension use), for --verbose.
+func extensionLines(ext map[string]string) []string {
+	out := make([]string, 0, len(ext))
+	for _, name := range slices.Sorted(maps.Keys(ext)) {
+		out = append(out, fmt.Sprintf("extension %s: %s", name, ext[name]))
+	}
+	return out
 }

@@ -29,13 +29,21 @@ const (
 	FormatTorchScript      Format = "torchscript"       // torch.jit.save's zip: data.pkl, constants.pkl and code/, which torch.load runs
 	FormatNativeCode       Format = "native-code"       // an ELF, Mach-O (thin or universal) or PE executable or library
 	FormatCompressed       Format = "compressed"        // a gzip, bzip2, xz or zstd stream; what it holds is scanned
+	FormatONNX             Format = "onnx"              // an ONNX ModelProto; operator domains and external-data paths are checked
+	FormatKeras            Format = "keras"             // a Keras 3 .keras zip: config.json, metadata.json, model.weights.h5
+	FormatKerasConfig      Format = "keras-config"      // a Keras model config in JSON (config.json of a .keras file, model.to_json())
+	FormatKerasH5          Format = "keras-h5"          // a legacy Keras .h5 model: HDF5 whose root group has a model_config attribute
+	FormatHDF5             Format = "hdf5"              // any other HDF5 file (Keras weights, datasets); its root attributes are checked
+	FormatSavedModel       Format = "tf-savedmodel"     // TensorFlow's saved_model.pb: the ops of every graph and function are checked
+	FormatTFLite           Format = "tflite"            // a TFLite FlatBuffer model; its operator codes are checked
 )
 
 // Formats lists every format the scanner reports.
 var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
-	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed,
+	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed, FormatONNX,
+	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5, FormatSavedModel, FormatTFLite,
 }
 
 // PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.
@@ -126,6 +134,7 @@ type Report struct {
 	BytesRead int64
 
 	globalsCapped bool
+	onnxExternal  []onnxExternal // an ONNX model's external data, checked against its directory by ScanFile
 }
 
 // Member is one scanned archive member.

@@ -40,6 +40,9 @@ func ScanFile(ctx context.Context, path string, opts ...Option) (*Report, error)
 			return nil, fmt.Errorf("scan %s: %w", path, err)
 		}
 	}
+	if err := checkONNXExternal(ctx, filepath.Dir(path), rep); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
 	return rep, nil
 }
 
@@ -149,6 +152,14 @@ func sniff(head []byte) Format {
 		return FormatNativeCode // confirmed (a PE's signature may lie past head) or demoted by scanAt
 	case len(head) >= 2 && head[0] == opProto && head[1] <= 5:
 		return FormatPickle
+	case looksLikeONNX(head):
+		return FormatONNX
+	case looksLikeSavedModel(head):
+		return FormatSavedModel
+	case looksLikeTFLite(head):
+		return FormatTFLite
+	case bytes.HasPrefix(head, magicHDF5):
+		return FormatHDF5
 	case looksLikeJSONObject(head):
 		return FormatSafetensorsIndex // confirmed or demoted to unknown by scanJSON
 	}
@@ -187,6 +198,10 @@ func hintFormat(name string) Format {
 		return FormatGGUF
 	case ".npy":
 		return FormatNumPy
+	case ".onnx":
+		return FormatONNX
+	case ".h5", ".hdf5":
+		return FormatHDF5
 	case ".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".npz", ".zip":
 		return FormatPickle
 	}
@@ -225,7 +240,17 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	case FormatPickle:
 		scanPickleStream(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
 	case FormatSafetensorsIndex:
-		format = scanJSON(r, size, cfg, rep, member)
+		if format = scanJSON(r, size, cfg, rep, member); format == FormatUnknown {
+			format = scanKerasJSON(r, size, rep, member)
+		}
+	case FormatONNX:
+		scanONNX(r, size, rep, member)
+	case FormatHDF5:
+		format = scanHDF5(r, size, rep, member)
+	case FormatSavedModel:
+		scanSavedModel(r, size, rep, member)
+	case FormatTFLite:
+		scanTFLite(r, size, rep, member)
 	}
 	if format == FormatUnknown {
 		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
@@ -332,6 +357,10 @@ func scanHinted(r io.ReaderAt, size int64, cfg *config, rep *Report) Format {
 		scanGGUF(r, size, rep, "")
 	case FormatNumPy:
 		scanNumPy(sectionReader(r, size), size, cfg, rep, "", 0)
+	case FormatONNX:
+		scanONNX(r, size, rep, "")
+	case FormatHDF5:
+		scanHDF5(r, size, rep, "")
 	}
 	rep.add(Finding{Verdict: Suspicious, Offset: 0, Rule: "format.mismatch",
 		Message: fmt.Sprintf("the name %q claims a %s file, but the content is not one", cfg.name, hint), Err: ErrMalformed})

@@ -66,6 +66,9 @@ func scanZip(r io.ReaderAt, size int64, cfg *config, rep *Report, member string,
 			format, read = f, true // PyTorch's reading names the format when it has one
 		}
 	}
+	if format == FormatZip && kerasArchive(rep, member) {
+		format = FormatKeras
+	}
 	if !read {
 		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: 0, Rule: "zip.unreadable",
 			Message: "starts like a zip but its central directory cannot be read: " + strings.Join(refusals, "; "), Err: ErrMalformed})

@@ -24,3 +24,8 @@ printf '\200\002cos\nsystem\nX\002\000\000\000id\205R.' > "$work/evil.pkl"
 (cd "$work" && 7z a -bd -t7z -m0=Copy "$OLDPWD/bad_copy.7z" evil.pkl >/dev/null)
 (cd "$work" && 7z a -bd -t7z -m0=Deflate "$OLDPWD/bad_deflate.7z" evil.pkl >/dev/null)
 (cd "$work" && 7z a -bd -t7z -pnot-a-secret -mhe=off "$OLDPWD/encrypted.7z" benign.pkl >/dev/null)
+# Formats only the library reads (since the reader became github.com/bodgit/sevenzip): the
+# header itself encrypted, PPMd, and the ARM64 branch filter.
+(cd "$work" && 7z a -bd -t7z -pnot-a-secret -mhe=on "$OLDPWD/encrypted_header.7z" benign.pkl >/dev/null)
+(cd "$work" && 7z a -bd -t7z -m0=PPMd "$OLDPWD/bad_ppmd.7z" benign.pkl evil.pkl >/dev/null)
+(cd "$work" && 7z a -bd -t7z -m0=BCJ2 -m1=LZMA "$OLDPWD/bad_bcj2.7z" evil.pkl >/dev/null) || true

@@ -1,0 +1,743 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/echelongraph/go-modelverify/modelverify"
+)
+
+// The shipped admission policies (examples/admission, and the ValidatingPolicies again as
+// examples/kserve/manifests/kyverno-policy.yaml) are this command's output for
+// examples/policy.yaml; TestExportedPoliciesAreUpToDate fails when they differ, and these lines
+// regenerate them.
+//go:generate go run . policy export all ../policy.yaml --out ../admission --image-registry ghcr.io/echelongraph/ --image-registry docker.io/kserve/ --image-registry kserve/ --image-registry gcr.io/knative-releases/ --namespace models
+//go:generate go test -run ^TestExportedPoliciesAreUpToDate$ -update .
+
+// exportFormats are the formats of `verifier policy export`, each with the file --out writes.
+var exportFormats = []struct{ name, file, about string }{
+	{"kyverno", "kyverno-validatingpolicy.yaml", "Kyverno ValidatingPolicy (policies.kyverno.io/v1, CEL), Kyverno 1.14 and later"},
+	{"kyverno-clusterpolicy", "kyverno-clusterpolicy.yaml", "Kyverno ClusterPolicy (kyverno.io/v1, CEL rules), for clusters before the policies.kyverno.io kinds"},
+	// gator verify reads the template and the constraint from a file each.
+	{"gatekeeper", "gatekeeper-template.yaml gatekeeper-constraint.yaml", "OPA Gatekeeper ConstraintTemplate (Rego v1) and its Constraint"},
+	{"terraform", "terraform/main.tf", "Terraform module applying the ValidatingPolicy with the kubernetes provider"},
+}
+
+func runPolicyExport(_ context.Context, e *env, args []string) error {
+	const synopsis = "verifier policy export kyverno|kyverno-clusterpolicy|gatekeeper|terraform|all P --image-registry PREFIX... [--namespace NS]... [--out DIR]\n" +
+		"  the admission policies that admit exactly the model locations and images policy P allows"
+	fs := newFlagSet(e, "policy export", synopsis)
+	var registries, namespaces stringList
+	fs.Var(&registries, "image-registry", "an approved image registry prefix, ending with '/' (repeatable)")
+	fs.Var(&namespaces, "namespace", "a namespace whose pods are model-serving whatever their labels (repeatable)")
+	out := fs.String("out", "", "write each format's file into this directory instead of stdout (all formats: required)")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("policy export: want FORMAT and P, got %d arguments", len(pos))
+	}
+	format, policyPath := pos[0], pos[1]
+	var formats []string
+	for _, f := range exportFormats {
+		if format == f.name || format == "all" {
+			formats = append(formats, f.name)
+		}
+	}
+	if len(formats) == 0 {
+		return usagef("policy export: unknown format %q; want kyverno, kyverno-clusterpolicy, gatekeeper, terraform or all", format)
+	}
+	if format == "all" && *out == "" {
+		return usagef("policy export all: give --out DIR")
+	}
+	p, err := modelverify.LoadPolicy(policyPath)
+	if err != nil {
+		return err
+	}
+	rules, err := newAdmissionRules(p, registries, namespaces)
+	if err != nil {
+		return err
+	}
+	for _, f := range exportFormats {
+		if format != f.name && format != "all" {
+			continue
+		}
+		data, err := rules.export(f.name, filepath.Base(policyPath))
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			_, err := e.stdout.Write(data)
+			return err
+		}
+		files := strings.Fields(f.file)
+		docs := [][]byte{data}
+		if len(files) > 1 {
+			docs = bytes.Split(data, []byte("\n---\n"))
+		}
+		if len(docs) != len(files) {
+			return fmt.Errorf("export %s: %d documents for %d files", f.name, len(docs), len(files))
+		}
+		for i, file := range files {
+			dst := filepath.Join(*out, file)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if !bytes.HasSuffix(docs[i], []byte("\n")) {
+				docs[i] = append(docs[i], '\n')
+			}
+			if err := os.WriteFile(dst, docs[i], 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "wrote %s (%s)\n", dst, f.about)
+		}
+	}
+	return nil
+}
+
+// export renders one format. source names the policy file in the header.
+func (r *admissionRules) export(format, source string) ([]byte, error) {
+	d := r.templateData(source)
+	var name string
+	switch format {
+	case "kyverno":
+		name = "validatingpolicy"
+	case "kyverno-clusterpolicy":
+		name = "clusterpolicy"
+	case "gatekeeper":
+		name = "gatekeeper"
+	case "terraform":
+		vp, err := r.export("kyverno", source)
+		if err != nil {
+			return nil, err
+		}
+		return r.terraform(vp, source)
+	default:
+		return nil, fmt.Errorf("unknown format %q", format)
+	}
+	var b bytes.Buffer
+	if err := exportTemplates.ExecuteTemplate(&b, name, d); err != nil {
+		return nil, err
+	}
+	// Every document must parse: a template slip must fail here, not in a cluster.
+	for i, doc := range bytes.Split(b.Bytes(), []byte("\n---\n")) {
+		var v map[string]any
+		if err := yaml.Unmarshal(doc, &v); err != nil {
+			return nil, fmt.Errorf("export %s: document %d does not parse: %v", format, i, err)
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// templateData is what the templates fill in: the rules as CEL, Rego and YAML text.
+type templateData struct {
+	Source, Publishers, Registries, Namespaces string
+	Grammar, Image, ServingLabel, Runtime      string
+	EnvNames                                   string
+	// CEL
+	PublishersCEL, ModelsCEL, ContainersCEL, EnvNamesCEL, NamespacesCEL string
+	StorageCEL, OverridesCEL                                            string
+	// Rego and Gatekeeper parameters
+	ComponentsRego, FrameworksRego, EnvNamesRego   string
+	PublishersJSON, RegistriesJSON, NamespacesJSON string
+	NamespacesYAML                                 []string
+}
+
+func (r *admissionRules) templateData(source string) templateData {
+	d := templateData{
+		Source:       source,
+		Publishers:   strings.Join(r.publisherNames(), ", "),
+		Registries:   strings.Join(r.Registries, ", "),
+		Namespaces:   strings.Join(r.Namespaces, ", "),
+		Grammar:      modelURIGrammar,
+		Image:        r.imageRegexp(),
+		ServingLabel: servingLabel,
+		Runtime:      modelverifyRuntime,
+		EnvNames:     strings.Join(modelEnvNames, " or "),
+	}
+	// CEL: the publishers as a list of maps, each regular expression a raw string.
+	var pubs []string
+	for _, nr := range r.Patterns {
+		var shadows []string
+		for _, s := range nr.Shadows {
+			shadows = append(shadows, celRaw(s))
+		}
+		pubs = append(pubs, fmt.Sprintf("{'publisher': '%s', 'namespace': '%s', 'admit': %s, 'shadows': [%s]}",
+			nr.Publisher, nr.Namespace, celRaw(nr.Admit), strings.Join(shadows, ", ")))
+	}
+	d.PublishersCEL = "[\n  " + strings.Join(pubs, ",\n  ") + "\n]"
+	// CEL: every single-valued model location, then the storageUris lists.
+	var singles, lists, ctrs, storage, overrides []string
+	for _, c := range components {
+		base := "object.spec.?" + c
+		singles = append(singles, base+".?storageUri", base+".?model.?storageUri")
+		storage = append(storage, "?"+base+".?model.?storage")
+		overrides = append(overrides, "?"+base+".?storageContainerName")
+		ctrs = append(ctrs, base+".?containers.orValue([])", base+".?initContainers.orValue([])",
+			base+".?workerSpec.?containers.orValue([])", base+".?workerSpec.?initContainers.orValue([])")
+		opt := []string{"?" + base + ".?model"}
+		for _, f := range frameworks[c] {
+			singles = append(singles, base+".?"+f+".?storageUri")
+			storage = append(storage, "?"+base+".?"+f+".?storage")
+			opt = append(opt, "?"+base+".?"+f)
+		}
+		lists = append(lists, base+".?storageUris.orValue([]).map(s, s.?uri.orValue(''))")
+		ctrs = append(ctrs, "["+strings.Join(opt, ", ")+"]")
+	}
+	for i := range singles {
+		singles[i] = "?" + singles[i]
+	}
+	d.ModelsCEL = "[\n  " + strings.Join(singles, ",\n  ") + "\n] +\n" + strings.Join(lists, " +\n")
+	d.ContainersCEL = strings.Join(ctrs, " +\n")
+	d.StorageCEL = "[\n  " + strings.Join(storage, ",\n  ") + "\n]"
+	d.OverridesCEL = "[" + strings.Join(overrides, ", ") + "]"
+	d.EnvNamesCEL = celStrings(modelEnvNames)
+	d.NamespacesCEL = celStrings(r.Namespaces)
+	// Rego: the same tables, as Rego literals (JSON is valid Rego).
+	d.ComponentsRego = mustJSON(components)
+	d.FrameworksRego = mustJSON(frameworks)
+	d.EnvNamesRego = mustJSON(modelEnvNames)
+	d.PublishersJSON = mustJSON(r.Patterns)
+	d.RegistriesJSON = mustJSON(r.Registries)
+	d.NamespacesJSON = mustJSON(r.Namespaces)
+	d.NamespacesYAML = r.Namespaces
+	return d
+}
+
+// celRaw quotes a regular expression as a CEL raw string; the expressions never hold a quote.
+func celRaw(s string) string {
+	if strings.Contains(s, "'") {
+		panic("regular expression with a quote: " + s)
+	}
+	return "r'" + s + "'"
+}
+
+func celStrings(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// terraform wraps the ValidatingPolicy in a Terraform module. The control's IaC fix names a
+// "kyverno_policy" resource, which no published provider has: the kubernetes provider's
+// kubernetes_manifest is how a Kyverno policy is applied with Terraform, and it takes the same
+// object. The policy is embedded as JSON in a heredoc, escaped so Terraform interpolates
+// nothing in it.
+func (r *admissionRules) terraform(validatingPolicy []byte, source string) ([]byte, error) {
+	docs := bytes.Split(validatingPolicy, []byte("\n---\n"))
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Generated by "verifier policy export terraform %s": do not edit; regenerate it.
+#
+# Applies the modelverify admission policies (Kyverno ValidatingPolicy, CEL) with the
+# kubernetes provider. Approved publishers: %s. Approved image registries: %s.
+# Kyverno (1.14 or later) must already run in the cluster; its CRDs define these kinds.
+
+terraform {
+  required_version = ">= 1.3"
+  required_providers {
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = ">= 2.23"
+    }
+  }
+}
+`, source, strings.Join(r.publisherNames(), ", "), strings.Join(r.Registries, ", "))
+	for _, doc := range docs {
+		var obj map[string]any
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			return nil, err
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		j, err := json.MarshalIndent(obj, "    ", "  ")
+		if err != nil {
+			return nil, err
+		}
+		body := strings.NewReplacer("${", "$${", "%{", "%%{").Replace(string(j))
+		fmt.Fprintf(&b, "\nresource \"kubernetes_manifest\" %q {\n  manifest = jsondecode(<<-EOT\n    %s\n  EOT\n  )\n}\n",
+			strings.ReplaceAll(name, "-", "_"), body)
+	}
+	return []byte(b.String()), nil
+}
+
+// The templates. CEL expressions are YAML block scalars, so no YAML escaping applies to them;
+// the regular expressions in them are CEL raw strings.
+var exportTemplates = template.New("")
+
+func init() {
+	template.Must(exportTemplates.Funcs(template.FuncMap{
+		"indent": func(n int, s string) string {
+			pad := strings.Repeat(" ", n)
+			return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+		},
+		// include renders a named template into a string, for indenting it.
+		"include": func(name string, d templateData) (string, error) {
+			var b bytes.Buffer
+			err := exportTemplates.ExecuteTemplate(&b, name, d)
+			return b.String(), err
+		},
+		"admit": func(u string) string {
+			return u + ".matches(variables.grammar) && variables.publishers.exists(p, " + u + ".matches(p.admit) && !p.shadows.exists(s, " + u + ".matches(s)))"
+		},
+	}).Parse(`
+{{- define "header" -}}
+# Generated by "verifier policy export {{.}}": do not edit; regenerate it
+# (go generate ./examples/verifier, or the command with the same flags).
+{{- end -}}
+
+{{- define "about" -}}
+# ISO/IEC 42001 control 8.4, the admission side: models come only from approved publishers'
+# Hub repositories, and model-serving containers only from approved registries. The load gate
+# (the modelverify storage initializer or runtime) then proves what the location points at;
+# this keeps anyone from pointing it elsewhere, or at a store the gate cannot verify.
+#   approved publishers:      {{.Publishers}} (from {{.Source}})
+#   approved image registries: {{.Registries}}
+#   model-serving pods:       in namespaces {{.Namespaces}}, or labelled {{.ServingLabel}}
+{{- end -}}
+
+{{- define "modelVariables" -}}
+# The admitted model locations: the grammar, then one entry per publisher namespace (most
+# specific first). An entry admits a URI it matches unless a namespace of another publisher
+# at least as specific also claims the repository (then that publisher's rules decide).
+- name: grammar
+  expression: r'{{.Grammar}}'
+- name: publishers
+  expression: |-
+{{indent 4 .PublishersCEL}}
+# Every model location of the InferenceService: each component's storageUri, model.storageUri,
+# framework storageUri and storageUris[].uri.
+- name: models
+  expression: |-
+{{indent 4 .ModelsCEL}}
+- name: refusedModels
+  expression: variables.models.filter(u, !({{admit "u"}}))
+# Every container-like spec of the components, whose {{.EnvNames}} variables name a model.
+- name: containers
+  expression: |-
+{{indent 4 .ContainersCEL}}
+# A StorageSpec (model.storage) names the model by a key of KServe's storage-config secret,
+# which admission cannot read; storageContainerName picks a storage initializer by name, which
+# could be KServe's own, unverified one for hf:// too.
+- name: storageSpecs
+  expression: |-
+{{indent 4 .StorageCEL}}
+- name: storageContainerNames
+  expression: >-
+    {{.OverridesCEL}}
+- name: refusedEnv
+  expression: >-
+    variables.containers.filter(c, c.?env.orValue([]).exists(e, e.name in {{.EnvNamesCEL}} &&
+    !({{admit "e.?value.orValue('')"}})))
+{{- end -}}
+
+{{- define "modelValidations" -}}
+- expression: size(variables.refusedModels) == 0
+  messageExpression: >-
+    'model locations not admitted: ' + variables.refusedModels.join(', ') +
+    '. A model location must be hf://<org>/<name>[@<revision>] of an approved publisher
+    ({{.Publishers}}), with the commit pinned where the publisher requires it; s3://, gs://,
+    pvc://, http(s):// and oci:// locations cannot be verified by the load gate.'
+- expression: size(variables.refusedEnv) == 0
+  messageExpression: >-
+    'containers ' + variables.refusedEnv.map(c, c.?name.orValue('(model)')).join(', ') +
+    ' name a model in {{.EnvNames}} that is not hf://<org>/<name>[@<revision>] of an approved
+    publisher ({{.Publishers}}), or take it from elsewhere (valueFrom).'
+- expression: size(variables.storageSpecs) == 0
+  message: >-
+    A model named by a storage spec (model.storage or a framework's storage: a key of the
+    storage-config secret) cannot be checked at admission; give it as an hf:// storageUri.
+- expression: size(variables.storageContainerNames) == 0
+  message: >-
+    storageContainerName selects a storage initializer by name, bypassing the one that claims
+    hf:// and verifies it; remove it.
+- expression: >-
+    !(object.spec.?predictor.?model.?runtime.orValue('') == '{{.Runtime}}' &&
+    (size(object.spec.?predictor.?model.?args.orValue([])) > 0 ||
+    size(object.spec.?predictor.?model.?command.orValue([])) > 0))
+  message: >-
+    The {{.Runtime}} runtime takes its model from MODELVERIFY_MODEL; no argument or command
+    may name another model.
+{{- end -}}
+
+{{- define "imageVariables" -}}
+- name: image
+  expression: r'{{.Image}}'
+- name: images
+  expression: >-
+    object.spec.?containers.orValue([]).map(c, c.?image.orValue('')) +
+    object.spec.?initContainers.orValue([]).map(c, c.?image.orValue('')) +
+    object.spec.?ephemeralContainers.orValue([]).map(c, c.?image.orValue(''))
+- name: refusedImages
+  expression: variables.images.filter(i, !i.matches(variables.image))
+{{- end -}}
+
+{{- define "imageValidations" -}}
+- expression: size(variables.refusedImages) == 0
+  messageExpression: >-
+    'images not from an approved registry ({{.Registries}}): ' +
+    variables.refusedImages.join(', ') + '. Containers, init containers (the storage
+    initializer), ephemeral containers and the modelcar sidecar of a model-serving pod must
+    all come from an approved registry.'
+{{- end -}}
+
+{{- define "validatingpolicy" -}}
+{{template "header" "kyverno"}}
+{{template "about" .}}
+apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata:
+  name: modelverify-approved-model-sources
+  annotations:
+    policies.kyverno.io/title: Approved model sources
+    policies.kyverno.io/category: Supply chain
+    policies.kyverno.io/severity: high
+    policies.kyverno.io/description: >-
+      Every model location of an InferenceService is an hf:// repository of an approved
+      publisher ({{.Publishers}}), well formed and pinned where the publisher requires it.
+spec:
+  validationActions: [Deny]
+  # A CEL error (a storageUri that is not a string, say) refuses rather than admits.
+  failurePolicy: Fail
+  evaluation:
+    background:
+      enabled: true
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [serving.kserve.io]
+        apiVersions: ["*"]
+        operations: [CREATE, UPDATE]
+        resources: [inferenceservices]
+  variables:
+{{indent 4 (include "modelVariables" .)}}
+  validations:
+{{indent 4 (include "modelValidations" .)}}
+---
+{{template "about" .}}
+apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata:
+  name: modelverify-approved-images
+  annotations:
+    policies.kyverno.io/title: Approved model-serving images
+    policies.kyverno.io/category: Supply chain
+    policies.kyverno.io/severity: high
+    policies.kyverno.io/description: >-
+      Every container of a model-serving pod, including init and ephemeral containers and the
+      modelcar sidecar, comes from an approved registry ({{.Registries}}).
+spec:
+  validationActions: [Deny]
+  # A CEL error (a storageUri that is not a string, say) refuses rather than admits.
+  failurePolicy: Fail
+  evaluation:
+    background:
+      enabled: true
+  matchConstraints:
+    resourceRules:
+      # pods/ephemeralcontainers: kubectl debug adds containers through this subresource,
+      # which a rule on pods alone never sees.
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [CREATE, UPDATE]
+        resources: [pods, pods/ephemeralcontainers]
+  matchConditions:
+    - name: model-serving-pod
+      expression: >-
+        object.metadata.?namespace.orValue(request.namespace) in {{.NamespacesCEL}} ||
+        '{{.ServingLabel}}' in object.metadata.?labels.orValue({})
+  variables:
+{{indent 4 (include "imageVariables" .)}}
+  validations:
+{{indent 4 (include "imageValidations" .)}}
+{{end -}}
+
+{{- define "clusterpolicy" -}}
+{{template "header" "kyverno-clusterpolicy"}}
+{{template "about" .}}
+# The kyverno.io/v1 ClusterPolicy form of the ValidatingPolicies, with the same CEL, for
+# clusters whose Kyverno predates the policies.kyverno.io kinds (1.11 to 1.13). Apply one form,
+# not both.
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: modelverify-approved-model-sources
+  annotations:
+    policies.kyverno.io/title: Approved model sources
+    policies.kyverno.io/category: Supply chain
+    policies.kyverno.io/severity: high
+    policies.kyverno.io/description: >-
+      Models only from approved publishers ({{.Publishers}}), model-serving containers only
+      from approved registries ({{.Registries}}).
+spec:
+  background: true
+  # When Kyverno cannot answer, or a CEL expression fails, the request is refused.
+  webhookConfiguration:
+    failurePolicy: Fail
+  rules:
+    - name: model-locations-from-approved-publishers
+      match:
+        any:
+          - resources:
+              kinds: [serving.kserve.io/*/InferenceService]
+              operations: [CREATE, UPDATE]
+      validate:
+        failureAction: Enforce
+        cel:
+          variables:
+{{indent 12 (include "modelVariables" .)}}
+          expressions:
+{{indent 12 (include "modelValidations" .)}}
+    - name: images-from-approved-registries
+      match:
+        any:
+          - resources:
+              kinds: [Pod, Pod/ephemeralcontainers]
+              operations: [CREATE, UPDATE]
+              namespaces: {{.NamespacesJSON}}
+          - resources:
+              kinds: [Pod, Pod/ephemeralcontainers]
+              operations: [CREATE, UPDATE]
+              selector:
+                matchExpressions:
+                  - key: {{.ServingLabel}}
+                    operator: Exists
+      validate:
+        failureAction: Enforce
+        cel:
+          variables:
+{{indent 12 (include "imageVariables" .)}}
+          expressions:
+{{indent 12 (include "imageValidations" .)}}
+{{end -}}
+
+{{- define "gatekeeper" -}}
+{{template "header" "gatekeeper"}}
+{{template "about" .}}
+# The same rules for OPA Gatekeeper: the template holds the logic (Rego v1), the constraint
+# the lists, which the generator takes from the policy. Gatekeeper's webhook fails open by
+# default (failurePolicy: Ignore); install it with validatingWebhookFailurePolicy=Fail, or an
+# unavailable Gatekeeper admits everything. kubectl debug's ephemeral containers reach it only
+# if its webhook also matches the pods/ephemeralcontainers subresource.
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: modelverifyapprovedsources
+  annotations:
+    description: >-
+      Model locations of InferenceServices only from approved publishers, images of
+      model-serving pods only from approved registries.
+spec:
+  crd:
+    spec:
+      names:
+        kind: ModelverifyApprovedSources
+      validation:
+        openAPIV3Schema:
+          type: object
+          properties:
+            grammar:
+              type: string
+              description: The grammar every model location must match (RE2).
+            publishers:
+              type: array
+              items:
+                type: object
+                properties:
+                  publisher: {type: string}
+                  namespace: {type: string}
+                  requirePinnedRevision: {type: boolean}
+                  admit: {type: string}
+                  shadows:
+                    type: array
+                    items: {type: string}
+            image:
+              type: string
+              description: The expression an approved image matches (RE2).
+            namespaces:
+              type: array
+              items: {type: string}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+        - engine: Rego
+          source:
+            version: "v1"
+            rego: |
+              package modelverifyapprovedsources
+
+              components := {{.ComponentsRego}}
+
+              frameworks := {{.FrameworksRego}}
+
+              model_env := {{.EnvNamesRego}}
+
+              obj := input.review.object
+
+              is_isvc if input.review.kind.kind == "InferenceService"
+
+              is_pod if input.review.kind.kind == "Pod"
+
+              admitted(uri) if {
+              	is_string(uri)
+              	regex.match(input.parameters.grammar, uri)
+              	some p in input.parameters.publishers
+              	regex.match(p.admit, uri)
+              	not shadowed(p, uri)
+              }
+
+              shadowed(p, uri) if {
+              	some s in p.shadows
+              	regex.match(s, uri)
+              }
+
+              # Every model location of an InferenceService, with its field path.
+              location contains [sprintf("spec.%s.storageUri", [c]), u] if {
+              	is_isvc
+              	some c in components
+              	u := obj.spec[c].storageUri
+              }
+
+              location contains [sprintf("spec.%s.model.storageUri", [c]), u] if {
+              	is_isvc
+              	some c in components
+              	u := obj.spec[c].model.storageUri
+              }
+
+              location contains [sprintf("spec.%s.%s.storageUri", [c, f]), u] if {
+              	is_isvc
+              	some c, fs in frameworks
+              	some f in fs
+              	u := obj.spec[c][f].storageUri
+              }
+
+              location contains [sprintf("spec.%s.storageUris[%d].uri", [c, i]), u] if {
+              	is_isvc
+              	some c in components
+              	some i, s in obj.spec[c].storageUris
+              	u := object.get(s, "uri", "")
+              }
+
+              # Container-like specs: containers, init containers, the model, the frameworks.
+              container contains [sprintf("spec.%s.%s[%d]", [c, k, i]), ctr] if {
+              	is_isvc
+              	some c in components
+              	some k in ["containers", "initContainers"]
+              	some i, ctr in obj.spec[c][k]
+              }
+
+              container contains [sprintf("spec.%s.workerSpec.%s[%d]", [c, k, i]), ctr] if {
+              	is_isvc
+              	some c in components
+              	some k in ["containers", "initContainers"]
+              	some i, ctr in obj.spec[c].workerSpec[k]
+              }
+
+              container contains [sprintf("spec.%s.model", [c]), obj.spec[c].model] if {
+              	is_isvc
+              	some c in components
+              }
+
+              container contains [sprintf("spec.%s.%s", [c, f]), obj.spec[c][f]] if {
+              	is_isvc
+              	some c, fs in frameworks
+              	some f in fs
+              }
+
+              location contains [sprintf("%s.env[%d](%s)", [p, i, e.name]), u] if {
+              	some [p, ctr] in container
+              	some i, e in ctr.env
+              	e.name in model_env
+              	u := object.get(e, "value", "")
+              }
+
+              violation contains {"msg": msg} if {
+              	some [path, u] in location
+              	not admitted(u)
+              	msg := sprintf("%s: model location %q is not admitted: it must be hf://<org>/<name>[@<revision>] of an approved publisher ({{.Publishers}}), pinned where the publisher requires it", [path, u])
+              }
+
+              # A storage spec names the model by a key of the storage-config secret, which
+              # admission cannot read; storageContainerName could pick an unverified initializer.
+              violation contains {"msg": msg} if {
+              	is_isvc
+              	some c in components
+              	some f in array.concat(["model"], object.get(frameworks, c, []))
+              	obj.spec[c][f].storage
+              	msg := sprintf("spec.%s.%s.storage: a model named by a storage spec cannot be checked at admission; give it as an hf:// storageUri", [c, f])
+              }
+
+              violation contains {"msg": msg} if {
+              	is_isvc
+              	some c in components
+              	obj.spec[c].storageContainerName
+              	msg := sprintf("spec.%s.storageContainerName: selecting a storage initializer by name bypasses the one that verifies hf://; remove it", [c])
+              }
+
+              violation contains {"msg": msg} if {
+              	is_isvc
+              	m := obj.spec.predictor.model
+              	m.runtime == "{{.Runtime}}"
+              	count(object.get(m, "args", [])) + count(object.get(m, "command", [])) > 0
+              	msg := "spec.predictor.model: the {{.Runtime}} runtime takes its model from MODELVERIFY_MODEL; no argument or command may name another model"
+              }
+
+              model_serving_pod if {
+              	is_pod
+              	object.get(obj.metadata, "namespace", input.review.namespace) in input.parameters.namespaces
+              }
+
+              model_serving_pod if {
+              	is_pod
+              	obj.metadata.labels["{{.ServingLabel}}"]
+              }
+
+              violation contains {"msg": msg} if {
+              	model_serving_pod
+              	some k in ["containers", "initContainers", "ephemeralContainers"]
+              	some i, ctr in obj.spec[k]
+              	img := object.get(ctr, "image", "")
+              	not regex.match(input.parameters.image, img)
+              	msg := sprintf("spec.%s[%d].image: %q is not from an approved registry ({{.Registries}})", [k, i, img])
+              }
+---
+{{template "header" "gatekeeper"}}
+# The constraint: which objects the template checks, and the lists it checks them against.
+# Apply the template first.
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: ModelverifyApprovedSources
+metadata:
+  name: modelverify-approved-sources
+spec:
+  enforcementAction: deny
+  match:
+    kinds:
+      - apiGroups: [serving.kserve.io]
+        kinds: [InferenceService]
+      - apiGroups: [""]
+        kinds: [Pod]
+  parameters:
+    grammar: {{printf "%q" .Grammar}}
+    publishers: {{.PublishersJSON}}
+    image: {{printf "%q" .Image}}
+    namespaces: {{.NamespacesJSON}}
+{{end -}}
+`))
+}

@@ -1,0 +1,102 @@
+package scan
+
+import (
+	"os"
+	"testing"
+)
+
+// The fixtures in testdata/scan/keras are written by make_keras.py: configs in Keras's
+// serialization format, HDF5 by the real HDF5 library through h5py.
+func TestKerasFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		format  Format
+		verdict Verdict
+		rule    string // a rule that must fire; "" for none
+	}{
+		{"sequential.keras", FormatKeras, Safe, ""},
+		{"sequential.h5", FormatKerasH5, Safe, ""},
+		{"sequential_fixed.h5", FormatKerasH5, Safe, ""},
+		{"sequential_str.h5", FormatKerasH5, Safe, ""},
+		{"sequential_latest.h5", FormatKerasH5, Safe, ""},
+		{"weights_only.h5", FormatHDF5, Safe, ""},
+		{"lambda.keras", FormatKeras, Safe, "code.keras-lambda"},
+		{"config_lambda.json", FormatKerasConfig, Safe, "code.keras-lambda"},
+		{"lambda.h5", FormatKerasH5, Safe, "code.keras-lambda"},
+		{"lambda_fixed.h5", FormatKerasH5, Safe, "code.keras-lambda"},
+		{"lambda_str.h5", FormatKerasH5, Safe, "code.keras-lambda"},
+		{"lambda_latest.h5", FormatKerasH5, Safe, "code.keras-lambda"},
+		{"builtins_exec.keras", FormatKeras, Dangerous, "keras.module"},
+		{"os_module.keras", FormatKeras, Dangerous, "keras.module"},
+		{"get_file.keras", FormatKeras, Dangerous, "keras.function"},
+		{"enable_unsafe.keras", FormatKeras, Dangerous, "keras.function"},
+		{"custom_object.keras", FormatKeras, Suspicious, "keras.custom-object"},
+		{"tfop_write_file.h5", FormatKerasH5, Dangerous, "keras.tf-op"},
+		{"lambda_dense_attrs.h5", FormatHDF5, Suspicious, "hdf5.unsupported"},
+		{"truncated.h5", FormatHDF5, Suspicious, "hdf5.malformed"},
+		{"truncated.keras", FormatZip, Dangerous, "zip.unreadable"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			rep := scanPath(t, fixture("keras", tc.file))
+			if rep.Format != tc.format || rep.Verdict != tc.verdict || tc.rule != "" && !hasRule(rep, tc.rule) {
+				t.Fatalf("got %s %s, want %s %s with %q\n%s", rep.Format, rep.Verdict, tc.format, tc.verdict, tc.rule, dump(rep))
+			}
+			if tc.rule == "" && len(rep.Findings) > 0 {
+				t.Fatalf("a benign model has findings\n%s", dump(rep))
+			}
+		})
+	}
+	if rep := scanPath(t, fixture("keras", "truncated.h5")); !rep.Has(ErrTruncated) {
+		t.Errorf("a cut HDF5 file is not reported truncated\n%s", dump(rep))
+	}
+}
+
+// Every cut of a legacy .h5 model is either read whole or reported, never safe with its
+// Lambda missed.
+func TestHDF5EveryTruncation(t *testing.T) {
+	b, err := os.ReadFile(fixture("keras", "lambda_latest.h5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 8; n < len(b); n += 7 {
+		rep := scanBytes(t, b[:n])
+		if rep.Format == FormatHDF5 && rep.Verdict == Safe && n > 1024 {
+			t.Fatalf("cut at %d: safe hdf5 without the config\n%s", n, dump(rep))
+		}
+		if rep.Format == FormatKerasH5 && !hasRule(rep, "code.keras-lambda") {
+			t.Fatalf("cut at %d: keras-h5 without its Lambda\n%s", n, dump(rep))
+		}
+	}
+}
+
+// A Keras model inside another archive is still judged by content.
+func TestKerasInsideZip(t *testing.T) {
+	b, err := os.ReadFile(fixture("keras", "lambda.h5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := os.ReadFile(fixture("keras", "get_file.keras"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := scanBytes(t, makeZip(t, zipEntry{name: "m/model.h5", data: b, method: 8}, zipEntry{name: "m/inner.keras", data: k}))
+	if !hasRule(rep, "code.keras-lambda") || !hasRule(rep, "keras.function") || rep.Verdict != Dangerous {
+		t.Fatalf("nested Keras models not judged\n%s", dump(rep))
+	}
+	formats := map[string]Format{}
+	for _, m := range rep.Members {
+		formats[m.Name] = m.Format
+	}
+	if formats["m/model.h5"] != FormatKerasH5 || formats["m/inner.keras"] != FormatKeras {
+		t.Fatalf("member formats %v", formats)
+	}
+}
+
+// JSON that is not a Keras config stays what it was.
+func TestKerasConfigNeedsClassAndConfig(t *testing.T) {
+	for _, s := range []string{`{"architectures": ["BertModel"], "model_type": "bert"}`, `{"class_name": "X"}`, `{"config": {}}`} {
+		if rep := scanBytes(t, []byte(s)); rep.Format == FormatKerasConfig {
+			t.Errorf("%s read as a Keras config", s)
+		}
+	}
+}
