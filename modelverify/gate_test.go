@@ -350,7 +350,7 @@ func TestVerifyRefusals(t *testing.T) {
 			m["pytorch_model.bin"] = maliciousPickle
 			return sign(t, m, g.key)
 		}, policy: []policyEdit{func(p map[string]any) {
-			p["content"] = map[string]any{"pickle": "scan", "allowFormats": []any{"safetensors", "pickle", "unknown"}}
+			p["content"] = map[string]any{"pickle": "scan", "allowFormats": []any{"safetensors", "pickle", "json", "unknown"}}
 		}}},
 		{name: "pickle where pickle is denied", want: modelverify.ErrFormatNotAllowed, files: func(g *gate) map[string][]byte {
 			m := baseModel()

@@ -73,12 +73,14 @@ func formatNames(fs []scan.Format) []string {
 }
 
 // DefaultAllowFormats is the allowed-format list of a policy that names none: the weight formats
-// that cannot execute code, and the model formats whose code the scanner finds and the code
-// rule judges (ONNX and TFLite custom operators, Keras Lambda layers; their file and import references,
-// and a TensorFlow graph's file and Python ops, are scan findings), and "unknown", which
-// covers configuration, tokenizer and text files.
+// that cannot execute code, the model formats whose code the scanner finds and the code rule
+// judges (ONNX and TFLite custom operators, Keras Lambda layers; their file and import
+// references, and a TensorFlow graph's file and Python ops, are scan findings), and the
+// configuration and tokenizer files: "json", "text", "sentencepiece". "unknown" (content the
+// scanner does not recognise) is not in it: a policy that must load such files lists it.
 var DefaultAllowFormats = []string{"safetensors", "safetensors-index", "gguf", "onnx",
-	"keras", "keras-config", "keras-h5", "hdf5", "tf-savedmodel", "tflite", "unknown"}
+	"keras", "keras-config", "keras-h5", "hdf5", "keras-metadata", "tf-savedmodel", "tflite",
+	"json", "text", "sentencepiece"}
 
 // Policy is the load gate's rule book: where models may come from, who may publish them, how
 // they must be signed, what they may contain, and where decisions are recorded. Load it with

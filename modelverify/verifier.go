@@ -675,7 +675,8 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 		}
 		verified = formatDigests(got)
 	}
-	rep, err := scan.ScanFile(ctx, sf.LocalPath, scanOptions(&c.v.policy.Content, sf.Path)...)
+	// Staging names blobs by digest: what a file names beside it is checked by checkSet.
+	rep, err := scan.ScanFile(ctx, sf.LocalPath, append(scanOptions(&c.v.policy.Content, sf.Path), scan.WithFileAlone())...)
 	if err != nil {
 		return err
 	}
@@ -701,16 +702,18 @@ func (c *stagedChecker) check(ctx context.Context, sf hub.StagedFile) error {
 }
 
 // checkSet runs the checks that span files once every file is staged: each safetensors index
-// against the shards it names. The staged files are hard-linked into a scratch directory laid
+// against the shards it names, each ONNX model against its external-data files. The staged files are hard-linked into a scratch directory laid
 // out as the model will be, since staging names blobs by digest, not by path.
 func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) error {
-	var indexes []string
+	var indexes, onnx []string
 	for _, sf := range staged {
 		if f := c.files[sf.Path]; f != nil && f.Format == string(scan.FormatSafetensorsIndex) {
 			indexes = append(indexes, sf.Path)
+		} else if f != nil && f.Format == string(scan.FormatONNX) {
+			onnx = append(onnx, sf.Path) // its external data must be among the staged files
 		}
 	}
-	if len(indexes) == 0 {
+	if len(indexes) == 0 && len(onnx) == 0 {
 		return nil
 	}
 	scratch, err := os.MkdirTemp(c.v.client.Cache().Dir, indexScratchPrefix)
@@ -725,6 +728,17 @@ func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) e
 		}
 		if err := os.Link(sf.LocalPath, p); err != nil {
 			return err
+		}
+	}
+	for _, name := range onnx {
+		rep, err := scan.CheckONNXExternalData(ctx, scratch, filepath.FromSlash(name), scanOptions(&c.v.policy.Content, name)...)
+		if err != nil {
+			return err
+		}
+		if rep.Verdict != scan.Safe {
+			if err := c.d.fail(unsafeProblem(name, rep), nil); err != nil {
+				return err
+			}
 		}
 	}
 	for _, name := range indexes {

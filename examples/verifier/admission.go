@@ -66,6 +66,8 @@ type admissionRules struct {
 	Registries []string `json:"imageRegistries"`
 	// Namespaces are the namespaces whose pods are model-serving whatever their labels.
 	Namespaces []string `json:"namespaces"`
+
+	image *regexp.Regexp
 }
 
 // namespaceRule is one namespace of a publisher as a regular expression.
@@ -75,14 +77,15 @@ type namespaceRule struct {
 	Pinned    bool   `json:"requirePinnedRevision"`
 	// Admit matches the URIs this namespace admits, revision rule included.
 	Admit string `json:"admit"`
-	// Shadows match repositories that another publisher claims at least as specifically: such
-	// a repository is not this publisher's (the policy gives it to the more specific one, or
-	// refuses a tie), so this rule must not admit it.
-	Shadows []string `json:"shadows"`
+	// Shadow, when set, matches the repositories that another publisher claims at least as
+	// specifically: such a repository is not this publisher's (the policy gives it to the more
+	// specific one, or refuses a tie), so this rule must not admit it. One string, not a list,
+	// because CEL map literals must be homogeneous.
+	Shadow string `json:"shadow"`
 
 	rank     int
 	admit    *regexp.Regexp
-	shadowRE []*regexp.Regexp
+	shadowRE *regexp.Regexp
 }
 
 // newAdmissionRules makes the rules from a policy and the approved image registries.
@@ -128,11 +131,15 @@ func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (
 			rev = `[@:]` + commitRE
 		}
 		nr := namespaceRule{Publisher: a.pub, Namespace: a.ns, Pinned: a.pinned, rank: a.rank,
-			Admit: `^hf://` + regexp.QuoteMeta(a.org) + `/` + a.nameRE + rev + `$`, Shadows: []string{}}
+			Admit: `^hf://` + regexp.QuoteMeta(a.org) + `/` + a.nameRE + rev + `$`}
+		var shadows []string
 		for _, b := range all {
 			if b.pub != a.pub && b.org == a.org && b.rank >= a.rank {
-				nr.Shadows = append(nr.Shadows, `^hf://`+regexp.QuoteMeta(b.org)+`/`+b.nameRE+`(?:[@:].*)?$`)
+				shadows = append(shadows, b.nameRE)
 			}
+		}
+		if len(shadows) > 0 {
+			nr.Shadow = `^hf://` + regexp.QuoteMeta(a.org) + `/(?:` + strings.Join(shadows, "|") + `)(?:[@:].*)?$`
 		}
 		r.Patterns = append(r.Patterns, nr)
 	}
@@ -140,19 +147,20 @@ func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (
 }
 
 func (r *admissionRules) compile() error {
+	var err error
+	if r.image, err = regexp.Compile(r.imageRegexp()); err != nil {
+		return err
+	}
 	for i := range r.Patterns {
 		nr := &r.Patterns[i]
-		var err error
 		if nr.admit, err = regexp.Compile(nr.Admit); err != nil {
 			return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
 		}
 		nr.shadowRE = nil
-		for _, s := range nr.Shadows {
-			re, err := regexp.Compile(s)
-			if err != nil {
+		if nr.Shadow != "" {
+			if nr.shadowRE, err = regexp.Compile(nr.Shadow); err != nil {
 				return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
 			}
-			nr.shadowRE = append(nr.shadowRE, re)
 		}
 	}
 	return nil
@@ -225,7 +233,7 @@ func (r *admissionRules) admitsModel(uri string) bool {
 	}
 	for i := range r.Patterns {
 		nr := &r.Patterns[i]
-		if nr.admit.MatchString(uri) && !slices.ContainsFunc(nr.shadowRE, func(s *regexp.Regexp) bool { return s.MatchString(uri) }) {
+		if nr.admit.MatchString(uri) && (nr.shadowRE == nil || !nr.shadowRE.MatchString(uri)) {
 			return true
 		}
 	}
@@ -245,7 +253,7 @@ func (r *admissionRules) imageRegexp() string {
 
 // admitsImage reports whether an image comes from an approved registry, by imageRegexp.
 func (r *admissionRules) admitsImage(image string) bool {
-	return regexp.MustCompile(r.imageRegexp()).MatchString(image)
+	return r.image.MatchString(image)
 }
 
 // publisherNames lists the publishers, for messages.

@@ -167,12 +167,8 @@ func (r *admissionRules) templateData(source string) templateData {
 	// CEL: the publishers as a list of maps, each regular expression a raw string.
 	var pubs []string
 	for _, nr := range r.Patterns {
-		var shadows []string
-		for _, s := range nr.Shadows {
-			shadows = append(shadows, celRaw(s))
-		}
-		pubs = append(pubs, fmt.Sprintf("{'publisher': '%s', 'namespace': '%s', 'admit': %s, 'shadows': [%s]}",
-			nr.Publisher, nr.Namespace, celRaw(nr.Admit), strings.Join(shadows, ", ")))
+		pubs = append(pubs, fmt.Sprintf("{'publisher': '%s', 'namespace': '%s', 'admit': %s, 'shadow': %s}",
+			nr.Publisher, nr.Namespace, celRaw(nr.Admit), celRaw(nr.Shadow)))
 	}
 	d.PublishersCEL = "[\n  " + strings.Join(pubs, ",\n  ") + "\n]"
 	// CEL: every single-valued model location, then the storageUris lists.
@@ -296,7 +292,7 @@ func init() {
 			return b.String(), err
 		},
 		"admit": func(u string) string {
-			return u + ".matches(variables.grammar) && variables.publishers.exists(p, " + u + ".matches(p.admit) && !p.shadows.exists(s, " + u + ".matches(s)))"
+			return u + ".matches(variables.grammar) && variables.publishers.exists(p, " + u + ".matches(p.admit) && (p.shadow == '' || !" + u + ".matches(p.shadow)))"
 		},
 	}).Parse(`
 {{- define "header" -}}
@@ -565,9 +561,7 @@ spec:
                   namespace: {type: string}
                   requirePinnedRevision: {type: boolean}
                   admit: {type: string}
-                  shadows:
-                    type: array
-                    items: {type: string}
+                  shadow: {type: string}
             image:
               type: string
               description: The expression an approved image matches (RE2).
@@ -604,8 +598,8 @@ spec:
               }
 
               shadowed(p, uri) if {
-              	some s in p.shadows
-              	regex.match(s, uri)
+              	p.shadow != ""
+              	regex.match(p.shadow, uri)
               }
 
               # Every model location of an InferenceService, with its field path.

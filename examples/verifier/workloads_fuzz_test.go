@@ -59,3 +59,29 @@ func FuzzAdmissionRulesNeverAdmitWhatTheGateRefuses(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkScanWorkloads scans what `kubectl get -A -o yaml` prints for a large cluster: a List
+// of 1000 pods and 1000 InferenceServices, one in ten of each refused.
+func BenchmarkScanWorkloads(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	for i := range 1000 {
+		img, uri := "ghcr.io/echelongraph/server@sha256:"+strings.Repeat("a", 64), "hf://acme-ml/llm-"+string(rune('a'+i%26))+"@"+commit
+		if i%10 == 0 {
+			img, uri = "quay.io/evil/server:1", "s3://bucket/model"
+		}
+		sb.WriteString("- apiVersion: v1\n  kind: Pod\n  metadata: {name: p, namespace: models, labels: {app: x}}\n  spec:\n    initContainers: [{name: init, image: " + img + "}]\n    containers: [{name: c, image: " + img + ", env: [{name: A, value: b}]}]\n")
+		sb.WriteString("- apiVersion: serving.kserve.io/v1beta1\n  kind: InferenceService\n  metadata: {name: i, namespace: models}\n  spec:\n    predictor: {model: {modelFormat: {name: huggingface}, storageUri: \"" + uri + "\"}}\n    transformer: {storageUris: [{uri: \"" + uri + "\", mountPath: /mnt/t}]}\n")
+	}
+	data := []byte(sb.String())
+	rules, p := exampleRules(b)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		s := &workloadScanner{rules: rules, policy: p}
+		if err := s.scanDocuments("bench.yaml", data); err != nil || s.objects != 2000 || len(s.findings) != 400 {
+			b.Fatalf("%v: %d objects, %d findings", err, s.objects, len(s.findings))
+		}
+	}
+}

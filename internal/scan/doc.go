@@ -1,6 +1,7 @@
-// Package scan statically checks weight files (safetensors and their sharded indexes,
-// pickles, PyTorch zip, legacy and tar checkpoints, NumPy .npy/.npz, GGUF, and the zip, tar
-// and compressed containers they ship in) by reading their bytes. It never executes or unpickles anything, and a file that cannot be parsed is never
+// Package scan statically checks weight and model files (safetensors and their sharded
+// indexes, pickles, PyTorch zip, legacy and tar checkpoints, NumPy .npy/.npz, GGUF, ONNX,
+// Keras .keras and .h5, TensorFlow SavedModels, TFLite, and the zip, tar, 7z and compressed
+// containers they ship in) by reading their bytes. It never executes or unpickles anything, and a file that cannot be parsed is never
 // reported as safe.
 //
 // The format is decided by content. A protocol 0 or 1 pickle has no magic bytes, so content
@@ -9,9 +10,10 @@
 // So it is if an unpickler would import anything off the allowlist (importing runs the
 // module's code) and a loader would unpickle the file: its name is one loaders unpickle
 // (.pkl, .bin, .pt, a tar checkpoint's pickle member...) or its bytes up to the import are
-// not text. Otherwise the file is FormatUnknown with a Safe verdict (a word list "cat\ndog"
-// named classes.txt reads as one import of at.dog, but nothing unpickles a .txt file), and the
-// load gate's policy decides whether unknown files may pass. Files of other formats are also
+// not text. Otherwise the file is named by what it holds, with a Safe verdict: FormatJSON,
+// FormatText (a word list "cat\ndog" named classes.txt reads as one import of at.dog, but
+// nothing unpickles a .txt file), FormatSentencePiece, or FormatUnknown when it is none of
+// them; the load gate's policy decides which of these may pass. Files of other formats are also
 // probed as pickles, because torch.load unpickles any file that is not a zip.
 //
 // Pickles are judged by a symbolic pickle machine (stack, marks and memo of abstract values),
@@ -76,10 +78,18 @@
 // block asking for a dictionary over 256 MiB (xz's presets use at most 64 MiB) is not
 // decompressed (compress.limit), since the decoder would allocate all of it up front.
 //
-// 7z archives are recognised but cannot be inspected: they are Suspicious.
+// 7z archives are read with github.com/bodgit/sevenzip, their files scanned by content, with
+// the decoders' dictionaries and models bounded; encrypted ones are Suspicious.
 //
 // Native executables and libraries (ELF, thin and universal Mach-O, PE) are recognised by
 // their headers as FormatNativeCode, so a renamed shared library is not waved through as
 // unknown. CodeFormats lists the formats that are code; the load gate refuses them unless its
 // policy allows code.
+//
+// Model formats that can carry code are walked for it: ONNX operator domains and external-data
+// paths (protowire over random access, tensor bytes skipped), Keras configs (Lambda layers,
+// imports outside keras), legacy .h5 files through a minimal HDF5 reader of the root
+// attributes, every op of a SavedModel's graphs and functions, TFLite operator codes. Code
+// inside such a format is a Safe finding whose rule starts with "code.", which the load gate
+// judges by its code rule; file access and imports are findings with a verdict.
 package scan

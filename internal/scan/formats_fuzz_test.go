@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"testing"
 )
@@ -98,6 +99,29 @@ func FuzzTFLite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep := &Report{}
 		scanTFLite(bytesReaderAt(b), int64(len(b)), rep, "")
+		checkReport(t, rep)
+		checkInvariants(t, b)
+	})
+}
+
+// FuzzNameContent: naming never fails and agrees with encoding/json on one-value JSON.
+func FuzzNameContent(f *testing.F) {
+	seed(f, fixtureDir+"/text/*")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		format := nameContent(bytesReaderAt(b), int64(len(b)), newConfig(nil), &Report{}, "")
+		if format == FormatJSON && !json.Valid(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))) {
+			t.Fatalf("%q named json but encoding/json refuses it", b)
+		}
+		checkInvariants(t, b)
+	})
+}
+
+// FuzzKerasMetadata: the keras_metadata.pb walker keeps the invariants on any bytes.
+func FuzzKerasMetadata(f *testing.F) {
+	seed(f, fixtureDir+"/savedmodel/keras_metadata*.pb")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep := &Report{}
+		scanKerasMetadata(bytesReaderAt(b), int64(len(b)), rep, "")
 		checkReport(t, rep)
 		checkInvariants(t, b)
 	})

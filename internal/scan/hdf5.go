@@ -20,6 +20,9 @@ import (
 
 var magicHDF5 = []byte("\x89HDF\r\n\x1a\n")
 
+// hdf5ConfigAttrs are the root attributes Keras reads a model from.
+var hdf5ConfigAttrs = map[string]bool{"model_config": true, "training_config": true}
+
 const (
 	hdf5MaxChunk    = 16 << 20 // largest object-header block read
 	hdf5MaxBlocks   = 64       // continuation blocks followed
@@ -32,8 +35,9 @@ var errHDF5Truncated = errors.New("the file ends inside a structure")
 type hdf5File struct {
 	r              io.ReaderAt
 	size           int64
-	offSize        int // bytes per address
-	lenSize        int // bytes per length
+	sbOff          int64 // where the superblock is: 0, or past a user block (512, 1024, ...)
+	offSize        int   // bytes per address
+	lenSize        int   // bytes per length
 	base           uint64
 	attrs          map[string]string // root attributes read as strings
 	unreadable     map[string]error  // root attributes that exist but could not be read, and why
@@ -90,7 +94,7 @@ func (c *cursor) uint(n int) uint64 { return hdf5Uint(c.take(n)) }
 
 // rootHeader parses the superblock and returns the root group's object header address.
 func (h *hdf5File) rootHeader() (uint64, error) {
-	sb, err := h.read(0, min(int(h.size), 96))
+	sb, err := h.read(uint64(h.sbOff), int(min(h.size-h.sbOff, 96)))
 	if err != nil {
 		return 0, err
 	}
@@ -279,7 +283,13 @@ func (h *hdf5File) attribute(data []byte) {
 		h.unreadable[name] = errors.New("its datatype or dataspace is too short")
 		return
 	}
-	if ds[1] > 1 { // more than one dimension: an array, not a config string
+	if ds[1] > 1 || !hdf5ConfigAttrs[name] {
+		// An array is not a config string; other attributes are not read at all, so a file of
+		// many attributes pointing at one large heap costs one read, not one each.
+		return
+	}
+	if _, seen := h.attrs[name]; seen {
+		h.unreadable[name] = errors.New("the attribute is given twice")
 		return
 	}
 	s, ok, err := h.stringValue(dt[:dtSize], value)
@@ -358,7 +368,25 @@ func (h *hdf5File) globalHeapObject(addr, index, want uint64) (string, error) {
 
 // scanHDF5 reads the root group's attributes and judges a Keras model config among them.
 func scanHDF5(r io.ReaderAt, size int64, rep *Report, member string) Format {
-	h := &hdf5File{r: r, size: size, attrs: map[string]string{}, unreadable: map[string]error{}}
+	return scanHDF5At(r, size, 0, rep, member)
+}
+
+// hdf5UserBlock finds an HDF5 signature after a user block: the library looks for it at
+// offset 0, 512, 1024, 2048 and so on (h5py.is_hdf5, and so tf.keras's load_model, accept
+// such files whatever they are called). It returns 0 when there is none past 0.
+func hdf5UserBlock(r io.ReaderAt, size int64) int64 {
+	var sig [8]byte
+	for off := int64(512); off+8 <= size; off *= 2 {
+		if readFull(r, sig[:], off) && bytes.Equal(sig[:], magicHDF5) {
+			return off
+		}
+	}
+	return 0
+}
+
+// scanHDF5At is scanHDF5 for a superblock at sbOff.
+func scanHDF5At(r io.ReaderAt, size, sbOff int64, rep *Report, member string) Format {
+	h := &hdf5File{r: r, size: size, sbOff: sbOff, attrs: map[string]string{}, unreadable: map[string]error{}}
 	bad := func(rule string, class error, format string, args ...any) {
 		rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: rule, Message: fmt.Sprintf(format, args...), Err: class})
 	}

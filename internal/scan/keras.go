@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,13 +9,17 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Keras models describe their layers in a JSON config: config.json inside a Keras 3 .keras
 // zip, the root group's model_config attribute in a legacy .h5 file. Loading rebuilds every
 // object the config names, so the config is where code hides:
 //   - Lambda layers carry marshalled Python bytecode ("__lambda__" in Keras 3, function_type
-//     "lambda" in Keras 2): code, judged by the policy's code rule;
+//     "lambda" in Keras 2), anywhere in the config (nested models, activations,
+//     initializers), and TorchModuleWrapper layers a pickled PyTorch module: code, judged by
+//     the policy's code rule;
 //   - "module" entries outside keras make Keras import that module and take the named
 //     class or function from it: judged like a pickle import (the safe_mode bypasses,
 //     CVE-2025-1550 and its successors, went through module and function references);
@@ -65,13 +70,22 @@ func decodeJSON(r io.Reader, limit int64) (any, error) {
 // returns FormatKerasConfig, or FormatUnknown when the JSON is not a Keras config.
 func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string) Format {
 	if size > kerasMaxConfig {
+		// Too large to decode here; if it starts like a Keras config it is not waved
+		// through as plain JSON.
+		head := make([]byte, 4096)
+		n, _ := r.ReadAt(head, 0)
+		if bytes.Contains(head[:n], []byte(`"class_name"`)) {
+			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: -1, Rule: "limit.keras-config", Err: ErrLimit,
+				Message: fmt.Sprintf("a Keras-like config of %d bytes, over the %d-byte limit, is not inspected", size, kerasMaxConfig)})
+			return FormatKerasConfig
+		}
 		return FormatUnknown
 	}
 	v, err := decodeJSON(io.NewSectionReader(r, 0, size), size)
 	if err != nil || !looksLikeKerasConfig(v) {
 		return FormatUnknown
 	}
-	judgeKerasConfig(v, rep, member, "config.json")
+	judgeKerasConfig(v, rep, member, "the config")
 	return FormatKerasConfig
 }
 
@@ -131,6 +145,9 @@ func (k *kerasJudge) object(m map[string]any, path string) {
 	class := str(m, "class_name")
 	cfg, _ := m["config"].(map[string]any)
 	switch {
+	case class == "TorchModuleWrapper":
+		// Keras 3 rebuilds the wrapped module with torch.load of bytes in the config: a pickle.
+		k.add(Safe, "code.keras-torch-module", path, ErrNote, "a TorchModuleWrapper layer: Keras unpickles the wrapped PyTorch module with torch.load when the model loads")
 	case class == "Lambda" || class == "__lambda__":
 		k.add(Safe, "code.keras-lambda", path, ErrNote, "a Lambda layer: Keras runs its marshalled Python bytecode when the model loads (safe_mode only stops Keras 3 .keras files)")
 	case cfg != nil && str(cfg, "function_type") == "lambda":
@@ -192,4 +209,57 @@ func kerasArchive(rep *Report, member string) bool {
 		}
 	}
 	return false
+}
+
+// A TensorFlow SavedModel written by Keras 2 keeps each layer's config, Lambda bytecode
+// included, in keras_metadata.pb (keras/protobuf/saved_metadata.proto): SavedMetadata
+// {nodes (1): SavedObject {node_id (2), node_path (3), identifier (4), metadata (5, JSON),
+// version (6)}}. tf.keras.models.load_model rebuilds the layers from that JSON.
+
+// scanKerasMetadata recognises keras_metadata.pb and judges every node's config. It returns
+// FormatKerasMetadata, or FormatUnknown when the bytes are not one.
+func scanKerasMetadata(r io.ReaderAt, size int64, rep *Report, member string) Format {
+	head := make([]byte, min(size, 1))
+	if n, _ := r.ReadAt(head, 0); n < 1 || head[0] != 0x0a {
+		return FormatUnknown
+	}
+	src := newPBSource(r, size)
+	var metadata []pbField
+	keras := false
+	err := src.walk(0, size, func(f pbField) error {
+		if f.num != 1 || f.typ != protowire.BytesType {
+			return errPBTruncated
+		}
+		return src.walk(f.off, f.off+f.n, func(g pbField) error {
+			switch {
+			case g.num == 2 && g.typ == protowire.VarintType, g.num == 3 && g.typ == protowire.BytesType,
+				g.num == 6 && g.typ == protowire.BytesType:
+			case g.num == 4 && g.typ == protowire.BytesType:
+				id, err := src.str(g)
+				keras = keras || strings.HasPrefix(id, "_tf_keras")
+				return err
+			case g.num == 5 && g.typ == protowire.BytesType:
+				metadata = append(metadata, g)
+			default:
+				return errPBTruncated
+			}
+			return nil
+		})
+	})
+	if err != nil || !keras {
+		return FormatUnknown
+	}
+	for i, m := range metadata {
+		if m.n > kerasMaxConfig {
+			continue
+		}
+		v, err := decodeJSON(io.NewSectionReader(r, m.off, m.n), m.n)
+		if err != nil {
+			rep.add(Finding{Verdict: Suspicious, Member: member, Offset: m.off, Rule: "keras.metadata",
+				Message: fmt.Sprintf("node %d's metadata is not JSON: %v", i, err), Err: ErrMalformed})
+			continue
+		}
+		judgeKerasConfig(v, rep, member, fmt.Sprintf("node %d's metadata", i))
+	}
+	return FormatKerasMetadata
 }

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"io"
 	"os"
 	"testing"
 )
@@ -21,11 +22,15 @@ func TestKerasFixtures(t *testing.T) {
 		{"sequential_latest.h5", FormatKerasH5, Safe, ""},
 		{"weights_only.h5", FormatHDF5, Safe, ""},
 		{"lambda.keras", FormatKeras, Safe, "code.keras-lambda"},
+		{"nested_lambda.keras", FormatKeras, Safe, "code.keras-lambda"},
+		{"activation_lambda.keras", FormatKeras, Safe, "code.keras-lambda"},
+		{"torch_module.keras", FormatKeras, Safe, "code.keras-torch-module"},
 		{"config_lambda.json", FormatKerasConfig, Safe, "code.keras-lambda"},
 		{"lambda.h5", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"lambda_fixed.h5", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"lambda_str.h5", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"lambda_latest.h5", FormatKerasH5, Safe, "code.keras-lambda"},
+		{"lambda_userblock.bin", FormatKerasH5, Safe, "code.keras-lambda"},
 		{"builtins_exec.keras", FormatKeras, Dangerous, "keras.module"},
 		{"os_module.keras", FormatKeras, Dangerous, "keras.module"},
 		{"get_file.keras", FormatKeras, Dangerous, "keras.function"},
@@ -48,6 +53,19 @@ func TestKerasFixtures(t *testing.T) {
 	}
 	if rep := scanPath(t, fixture("keras", "truncated.h5")); !rep.Has(ErrTruncated) {
 		t.Errorf("a cut HDF5 file is not reported truncated\n%s", dump(rep))
+	}
+}
+
+// A Keras 2 SavedModel's keras_metadata.pb (encoded by make_savedmodel.py) is judged like
+// any Keras config.
+func TestKerasMetadata(t *testing.T) {
+	rep := scanPath(t, fixture("savedmodel", "keras_metadata.pb"))
+	if rep.Format != FormatKerasMetadata || rep.Verdict != Safe || len(rep.Findings) > 0 {
+		t.Fatalf("benign metadata\n%s", dump(rep))
+	}
+	rep = scanPath(t, fixture("savedmodel", "keras_metadata_lambda.pb"))
+	if rep.Format != FormatKerasMetadata || !hasRule(rep, "code.keras-lambda") {
+		t.Fatalf("Lambda in metadata\n%s", dump(rep))
 	}
 }
 
@@ -98,5 +116,52 @@ func TestKerasConfigNeedsClassAndConfig(t *testing.T) {
 		if rep := scanBytes(t, []byte(s)); rep.Format == FormatKerasConfig {
 			t.Errorf("%s read as a Keras config", s)
 		}
+	}
+}
+
+// readCounter counts reads.
+type readCounter struct{ n *int }
+
+func (c readCounter) ReadAt([]byte, int64) (int, error) {
+	*c.n++
+	return 0, io.EOF
+}
+
+// Only the config attributes are decoded: an attribute of another name that points into the
+// global heap costs no read (a file of many such attributes cannot multiply the heap reads).
+func TestHDF5ReadsOnlyConfigAttributes(t *testing.T) {
+	attr := func(name string) []byte {
+		n := append([]byte(name), 0)
+		msg := []byte{3, 0, byte(len(n)), 0, 8, 0, 4, 0, 0}
+		msg = append(msg, n...)
+		msg = append(msg, 0x19, 0x01, 0, 0, 16, 0, 0, 0) // variable-length string
+		msg = append(msg, 2, 0, 0, 0)                    // scalar dataspace
+		return append(msg, 64, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0)
+	}
+	reads := 0
+	h := &hdf5File{r: readCounter{&reads}, size: 1 << 20, offSize: 8, lenSize: 8, attrs: map[string]string{}, unreadable: map[string]error{}}
+	for range 1000 {
+		h.attribute(attr("layer_names"))
+	}
+	if reads != 0 || len(h.attrs) != 0 || len(h.unreadable) != 0 {
+		t.Fatalf("%d reads, attrs %v, unreadable %v", reads, h.attrs, h.unreadable)
+	}
+	h.attribute(attr("model_config"))
+	if reads == 0 {
+		t.Fatal("the config attribute was not read")
+	}
+}
+
+// A Keras config too large to decode is reported, not named plain JSON.
+func TestKerasConfigOverTheLimit(t *testing.T) {
+	big := make([]byte, kerasMaxConfig+16)
+	for i := range big {
+		big[i] = ' '
+	}
+	copy(big, `{"class_name": "Sequential", "config": {"layers": [`)
+	copy(big[len(big)-4:], `]}}`)
+	rep := scanBytes(t, big)
+	if rep.Format != FormatKerasConfig || rep.Verdict == Safe || !hasRule(rep, "limit.keras-config") {
+		t.Fatalf("got %s\n%s", rep.Format, dump(rep))
 	}
 }

@@ -391,6 +391,28 @@ func checkONNXExternal(ctx context.Context, dir string, rep *Report) error {
 	return nil
 }
 
+// WithFileAlone tells ScanFile that the file is not beside the model's other files (a blob in
+// a staging area named by digest), so the checks that read them are left to the caller: an
+// ONNX model's external data is then checked by CheckONNXExternalData once the model is laid
+// out. The scan of the file's own bytes is unchanged.
+func WithFileAlone() Option { return func(c *config) { c.alone = true } }
+
+// CheckONNXExternalData checks the external-data files of the ONNX model name in dir: each
+// must be a regular file there (links are followed and must stay in dir) that holds the bytes
+// the model claims. The report holds only those findings (the model's own were reported by
+// its scan), with the model's format. The error is for I/O failures only.
+func CheckONNXExternalData(ctx context.Context, dir, name string, opts ...Option) (*Report, error) {
+	rep, err := ScanFile(ctx, filepath.Join(dir, name), append(opts, WithFileAlone())...)
+	if err != nil {
+		return nil, err
+	}
+	out := &Report{Format: rep.Format, Size: rep.Size, onnxExternal: rep.onnxExternal}
+	if err := checkONNXExternal(ctx, filepath.Dir(filepath.Join(dir, name)), out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ONNXExternalData lists the external-data files a scanned ONNX model names (relative to
 // its directory), so the caller can account for them as part of the model.
 func (r *Report) ONNXExternalData() []string {

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -149,5 +150,38 @@ func TestONNXBenchmarkModel(t *testing.T) {
 	}
 	if rep := scanBytes(t, onnxWithTensor(64, "w.data", 64)); rep.Format != FormatONNX || rep.Verdict != Safe {
 		t.Fatalf("external model\n%s", dump(rep))
+	}
+}
+
+// A model scanned alone (a staged blob) leaves its external data to CheckONNXExternalData,
+// which reports only what it finds about those files.
+func TestONNXExternalDataCheckedOnceLaidOut(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(fixture("onnx", "external.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "blob-1234"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep := scanPath(t, filepath.Join(dir, "blob-1234"), WithFileAlone()); rep.Verdict != Safe {
+		t.Fatalf("alone: the missing external data was checked\n%s", dump(rep))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := CheckONNXExternalData(context.Background(), dir, "model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict == Safe || !hasRule(rep, "onnx.external-missing") || len(rep.Findings) != 1 {
+		t.Fatalf("laid out without its data\n%s", dump(rep))
+	}
+	data, _ := os.ReadFile(fixture("onnx", "external.onnx.data"))
+	if err := os.WriteFile(filepath.Join(dir, "external.onnx.data"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := CheckONNXExternalData(context.Background(), dir, "model.onnx"); err != nil || rep.Verdict != Safe {
+		t.Fatalf("laid out with its data: %v\n%s", err, dump(rep))
 	}
 }

@@ -15,6 +15,7 @@ type config struct {
 	maxDecompressed int64
 	decompressed    int64 // decompressed bytes produced so far in this scan
 	progress        func(Progress)
+	alone           bool // the file is not among the model's other files (WithFileAlone)
 }
 
 // Progress is reported to the callback given with WithProgress as the scan reads bytes.

@@ -141,7 +141,7 @@ func TestAllowlistDecidesBeforeDangerousComponents(t *testing.T) {
 // Unpickling imports a module before it can fail, and importing runs the module's code
 // (testdata/scan/make_imports.py shows pickle.load and torch.load doing so). An import outside
 // the allowlist is a finding even without a call or a STOP when a loader would unpickle the
-// file; a text file that merely starts with "c" stays unknown.
+// file; a text file that merely starts with "c" stays text.
 func TestImportsWithoutACallAreFindingsWhereLoadersUnpickle(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
@@ -154,8 +154,8 @@ func TestImportsWithoutACallAreFindingsWhereLoadersUnpickle(t *testing.T) {
 		{"repo_module.bin", FormatPickle, Suspicious, "modeling_custom.Loader"},
 		{"repo_module_after_int", FormatPickle, Suspicious, "modeling_custom.Loader"},
 		{"tar_pickle_member.tar", FormatPyTorchTar, Suspicious, "modeling_custom.Loader"},
-		{"repo_module.txt", FormatUnknown, Safe, ""},
-		{"words.txt", FormatUnknown, Safe, ""},
+		{"repo_module.txt", FormatText, Safe, ""},
+		{"words.txt", FormatText, Safe, ""},
 	} {
 		rep := scanPath(t, fixture("imports", tc.file))
 		if rep.Format != tc.format || rep.Verdict != tc.verdict {
@@ -182,13 +182,13 @@ func TestWhetherAnImportAloneMakesAPickleFollowsTheName(t *testing.T) {
 		{"checkpoint.pth.tar", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
 		{"model.joblib", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
 		{"scores.npy", "cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
-		// Names no loader unpickles, and no name: text stays unknown.
-		{"classes.txt", "cat\ndog\nbird\n", FormatUnknown, Safe},
-		{"", "cat\ndog\nbird\n", FormatUnknown, Safe},
-		{"LICENSE", "cmodeling_custom\nLoader\n", FormatUnknown, Safe},
-		{"README.md", "café\nau lait\n", FormatUnknown, Safe},
+		// Names no loader unpickles, and no name: text stays text.
+		{"classes.txt", "cat\ndog\nbird\n", FormatText, Safe},
+		{"", "cat\ndog\nbird\n", FormatText, Safe},
+		{"LICENSE", "cmodeling_custom\nLoader\n", FormatText, Safe},
+		{"README.md", "café\nau lait\n", FormatText, Safe},
 		// Text no unpickler can import from (not Python names), whatever the name.
-		{"model.pkl", "copyright 2024\nAll rights reserved\n", FormatUnknown, Safe},
+		{"model.pkl", "copyright 2024\nAll rights reserved\n", FormatText, Safe},
 		// Not text before the import: a pickle whatever the name.
 		{"", "K\x01cmodeling_custom\nLoader\n", FormatPickle, Suspicious},
 		{"blob.txt", "N\x00", FormatUnknown, Safe},
@@ -201,7 +201,7 @@ func TestWhetherAnImportAloneMakesAPickleFollowsTheName(t *testing.T) {
 		// A bare __main__ is the running program, which script-defined classes name.
 		{"model.pkl", "c__main__\nNet\n", FormatPickle, Suspicious},
 		// Allowlisted imports alone run nothing beyond torch's own import.
-		{"model.pkl", "ctorch\nFloatStorage\n", FormatUnknown, Safe},
+		{"model.pkl", "ctorch\nFloatStorage\n", FormatText, Safe},
 	} {
 		var opts []Option
 		if tc.name != "" {

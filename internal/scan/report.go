@@ -13,7 +13,7 @@ type Format string
 
 // The formats the scanner recognises.
 const (
-	FormatUnknown          Format = "unknown"           // nothing the scanner can judge: config.json, README.md, ...
+	FormatUnknown          Format = "unknown"           // content the scanner does not recognise: raw data, images, ...
 	FormatSafetensors      Format = "safetensors"       // 8-byte header length, JSON header, raw tensor bytes
 	FormatSafetensorsIndex Format = "safetensors-index" // model.safetensors.index.json: a weight_map of tensors to shards
 	FormatPickle           Format = "pickle"            // a raw pickle (any protocol), or several stacked
@@ -34,8 +34,12 @@ const (
 	FormatKerasConfig      Format = "keras-config"      // a Keras model config in JSON (config.json of a .keras file, model.to_json())
 	FormatKerasH5          Format = "keras-h5"          // a legacy Keras .h5 model: HDF5 whose root group has a model_config attribute
 	FormatHDF5             Format = "hdf5"              // any other HDF5 file (Keras weights, datasets); its root attributes are checked
+	FormatKerasMetadata    Format = "keras-metadata"    // keras_metadata.pb of a Keras 2 SavedModel: every layer's config is checked
 	FormatSavedModel       Format = "tf-savedmodel"     // TensorFlow's saved_model.pb: the ops of every graph and function are checked
 	FormatTFLite           Format = "tflite"            // a TFLite FlatBuffer model; its operator codes are checked
+	FormatJSON             Format = "json"              // one well-formed JSON value in UTF-8: configs, tokenizer.json, vocab.json
+	FormatText             Format = "text"              // UTF-8 text without control characters: READMEs, merges.txt, vocab.txt
+	FormatSentencePiece    Format = "sentencepiece"     // a SentencePiece tokenizer model (tokenizer.model, spiece.model)
 )
 
 // Formats lists every format the scanner reports.
@@ -43,7 +47,8 @@ var Formats = []Format{
 	FormatUnknown, FormatSafetensors, FormatSafetensorsIndex, FormatPickle, FormatPyTorchZip,
 	FormatPyTorchLegacy, FormatPyTorchTar, FormatNumPy, FormatNumPyZip, FormatGGUF, FormatZip,
 	FormatTar, Format7z, FormatTorchScript, FormatNativeCode, FormatCompressed, FormatONNX,
-	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5, FormatSavedModel, FormatTFLite,
+	FormatKeras, FormatKerasConfig, FormatKerasH5, FormatHDF5, FormatKerasMetadata, FormatSavedModel, FormatTFLite,
+	FormatJSON, FormatText, FormatSentencePiece,
 }
 
 // PickleFormats are the formats that are pickles, or wrap one that a loader unpickles.

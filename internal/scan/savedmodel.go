@@ -1,8 +1,11 @@
 package scan
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -102,8 +105,23 @@ func scanSavedModel(r io.ReaderAt, size int64, rep *Report, member string) {
 			return err
 		}
 		return t.src.walk(f.off, f.off+f.n, func(g pbField) error {
-			if g.num == 2 { // MetaGraphDef.graph_def
+			switch g.num {
+			case 2: // MetaGraphDef.graph_def
 				return t.graph(g, "graph")
+			case 6: // asset_file_def: filename (2), which the loader joins to assets/
+				if err := message(g); err != nil {
+					return err
+				}
+				return t.src.walk(g.off, g.off+g.n, func(h pbField) error {
+					if h.num != 2 {
+						return nil
+					}
+					name, err := t.src.str(h)
+					if p := externalPathProblem(name); err == nil && p != "" {
+						t.add(Dangerous, "savedmodel.asset-path", ErrMalformed, "asset file %q %s: the loader would read a file outside the model's assets", name, p)
+					}
+					return err
+				})
 			}
 			return nil
 		})
@@ -281,4 +299,38 @@ func (t *tfScan) add(v Verdict, rule string, class error, format string, args ..
 	t.seen[msg] = true
 	t.count++
 	t.rep.add(Finding{Verdict: v, Member: t.member, Offset: -1, Rule: rule, Message: msg, Err: class})
+}
+
+// TensorFlow's loader also reads saved_model.pbtxt, the same SavedModel in protobuf text
+// format (a modelscan bypass: its scanner routes by the .pb extension). Such a file is text
+// to everything else, so it is recognised by its first fields and its ops are read from
+// its `op: "Name"` lines (every NodeDef, in graphs and functions alike, has one).
+
+func looksLikeSavedModelText(r io.ReaderAt, size int64) bool {
+	head := make([]byte, min(size, 4096))
+	n, _ := r.ReadAt(head, 0)
+	head = head[:n]
+	return bytes.Contains(head, []byte("saved_model_schema_version")) ||
+		bytes.Contains(head, []byte("meta_graphs {")) && bytes.Contains(head, []byte("graph_def"))
+}
+
+var tfTextOp = regexp.MustCompile(`^\s*op:\s*"([A-Za-z0-9_>.]+)"`)
+
+func scanSavedModelText(r io.Reader, rep *Report, member string) {
+	t := &tfScan{rep: rep, member: member, seen: map[string]bool{}}
+	br := bufio.NewReaderSize(r, 64<<10)
+	var nodes []tfNode
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		if m := tfTextOp.FindSubmatch(b); m != nil {
+			nodes = append(nodes, tfNode{name: fmt.Sprintf("line %d", line), op: string(m[1])})
+		}
+		for err == bufio.ErrBufferFull { // a long line: only its start can hold an op
+			_, err = br.ReadSlice('\n')
+		}
+		if err != nil {
+			break
+		}
+	}
+	t.judge(nodes, "saved_model.pbtxt")
 }

@@ -21,8 +21,11 @@ func TestSavedModelFixtures(t *testing.T) {
 		{"save_absolute.pb", Dangerous, "savedmodel.checkpoint-path"},
 		{"restore_dotdot.pb", Dangerous, "savedmodel.checkpoint-path"},
 		{"vocab_table.pb", Suspicious, "savedmodel.op"},
+		{"asset_dotdot.pb", Dangerous, "savedmodel.asset-path"},
 		{"truncated.pb", Suspicious, "savedmodel.malformed"},
 		{"bad_wire_type.pb", Suspicious, "savedmodel.malformed"},
+		{"benign.pbtxt", Safe, ""},
+		{"read_write_file.pbtxt", Dangerous, "savedmodel.op"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			rep := scanPath(t, fixture("savedmodel", tc.file))

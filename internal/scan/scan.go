@@ -40,8 +40,10 @@ func ScanFile(ctx context.Context, path string, opts ...Option) (*Report, error)
 			return nil, fmt.Errorf("scan %s: %w", path, err)
 		}
 	}
-	if err := checkONNXExternal(ctx, filepath.Dir(path), rep); err != nil {
-		return nil, fmt.Errorf("scan %s: %w", path, err)
+	if cfg := newConfig(opts); !cfg.alone {
+		if err := checkONNXExternal(ctx, filepath.Dir(path), rep); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", path, err)
+		}
 	}
 	return rep, nil
 }
@@ -261,6 +263,9 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 		}
 		if format == FormatUnknown && member == "" && size > 0 {
 			format = scanHinted(r, size, cfg, rep)
+		}
+		if format == FormatUnknown {
+			format = nameContent(r, size, cfg, rep, member)
 		}
 	} else if format != FormatPickle && format != FormatPyTorchLegacy && format != FormatZip &&
 		format != FormatPyTorchZip && format != FormatNumPyZip && format != FormatSafetensorsIndex &&

@@ -19,17 +19,17 @@ func TestFormatIsDecidedByContentAndProtocolZeroPicklesCannotHide(t *testing.T) 
 		format        Format
 		verdict       Verdict
 	}{
-		{"config.json", `{"architectures": ["BertModel"], "hidden_size": 8}`, FormatUnknown, Safe},
-		{"tokenizer.json", `{"version": "1.0", "model": {"vocab": {"a": 0}}}`, FormatUnknown, Safe},
-		{"README.md", "# A model\n\nSome text.\n", FormatUnknown, Safe},
-		{"notes.txt", "The quick brown fox\n", FormatUnknown, Safe},
-		{"empty", "", FormatUnknown, Safe},
+		{"config.json", `{"architectures": ["BertModel"], "hidden_size": 8}`, FormatJSON, Safe},
+		{"tokenizer.json", `{"version": "1.0", "model": {"vocab": {"a": 0}}}`, FormatJSON, Safe},
+		{"README.md", "# A model\n\nSome text.\n", FormatText, Safe},
+		{"notes.txt", "The quick brown fox\n", FormatText, Safe},
+		{"empty", "", FormatText, Safe},
 		{"config.json", "cos\nsystem\n(S'id'\ntR.", FormatPickle, Dangerous},
 		{"README.md", "(S'os'\nS'system'\n\x93S'id'\n\x85R.", FormatPickle, Dangerous},
 		{"vocab.txt", "I42\n.", FormatPickle, Safe},
 		// Text an unpickler reads as one harmless import and then rejects, calling nothing.
-		{"classes.txt", "cat\ndog\nbird\n", FormatUnknown, Safe},
-		{"modeling.py", "import torch\nfrom transformers import AutoModel\n", FormatUnknown, Safe},
+		{"classes.txt", "cat\ndog\nbird\n", FormatText, Safe},
+		{"modeling.py", "import torch\nfrom transformers import AutoModel\n", FormatText, Safe},
 		// But a dangerous import is a pickle even when nothing calls it, and so is any call.
 		{"labels.txt", "cos\nsystem\n", FormatPickle, Dangerous},
 		{"labels.txt", "ccollections\nOrderedDict\n)R.", FormatPickle, Safe},

@@ -123,6 +123,9 @@ func looksLikeTFLite(head []byte) bool {
 func scanTFLite(r io.ReaderAt, size int64, rep *Report, member string) {
 	fb := &flatBuffer{src: newPBSource(r, size), size: size}
 	customs, flex, err := fb.operatorCodes()
+	if err == nil {
+		err = fb.checkOperators()
+	}
 	if err != nil {
 		class := ErrMalformed
 		if errors.Is(err, errFBBounds) {
@@ -214,4 +217,68 @@ func (fb *flatBuffer) operatorCodes() (customs, flex []string, err error) {
 		}
 	}
 	return customs, flex, nil
+}
+
+// tfliteMaxOperators bounds the operators walked across all subgraphs.
+const tfliteMaxOperators = 1 << 20
+
+// vectorAt returns the vector in field id of table t (position of the first element and
+// its length), or a zero length when the field is absent.
+func (fb *flatBuffer) vectorAt(t int64, id int, elemSize int64) (int64, int64, error) {
+	p, err := fb.field(t, id)
+	if err != nil || p == 0 {
+		return 0, 0, err
+	}
+	return fb.vector(p, elemSize)
+}
+
+// checkOperators checks that every operator of every subgraph names an operator code the
+// model has (Operator.opcode_index), as the interpreter does before it runs anything.
+func (fb *flatBuffer) checkOperators() error {
+	root, err := fb.indirect(0)
+	if err != nil {
+		return err
+	}
+	_, nCodes, err := fb.vectorAt(root, 1, 4)
+	if err != nil {
+		return err
+	}
+	graphs, nGraphs, err := fb.vectorAt(root, 2, 4)
+	if err != nil {
+		return err
+	}
+	walked := int64(0)
+	for g := range nGraphs {
+		sg, err := fb.indirect(graphs + 4*g)
+		if err != nil {
+			return err
+		}
+		ops, nOps, err := fb.vectorAt(sg, 3, 4)
+		if err != nil {
+			return err
+		}
+		if walked += nOps; walked > tfliteMaxOperators {
+			return fmt.Errorf("more than %d operators", tfliteMaxOperators)
+		}
+		for o := range nOps {
+			op, err := fb.indirect(ops + 4*o)
+			if err != nil {
+				return err
+			}
+			p, err := fb.field(op, 0)
+			if err != nil {
+				return err
+			}
+			idx := uint32(0)
+			if p != 0 {
+				if idx, err = fb.u32(p); err != nil {
+					return err
+				}
+			}
+			if int64(idx) >= nCodes {
+				return fmt.Errorf("operator %d of subgraph %d names operator code %d of %d", o, g, idx, nCodes)
+			}
+		}
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ func TestTFLiteFixtures(t *testing.T) {
 		{"flex_read_file.tflite", Dangerous, "tflite.flex-op"},
 		{"truncated.tflite", Suspicious, "tflite.malformed"},
 		{"bad_root.tflite", Suspicious, "tflite.malformed"},
+		{"bad_opcode_index.tflite", Suspicious, "tflite.malformed"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			rep := scanPath(t, fixture("tflite", tc.file))

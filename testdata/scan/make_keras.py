@@ -84,6 +84,12 @@ lam = obj("keras.layers", "Lambda", {"name": "lambda", "trainable": True, "dtype
                                       "arguments": {}})
 keras_zip("lambda.keras", sequential(lam))
 # Function references: a builtin (exec) and keras functions of the safe_mode bypasses.
+# The modelscan bypasses: a Lambda in a nested model, a lambda as a Dense activation, a
+# TorchModuleWrapper (torch.load of the module's pickle).
+keras_zip("nested_lambda.keras", sequential(obj("keras", "Sequential", {"name": "inner", "layers": [lam]})))
+keras_zip("activation_lambda.keras", sequential(dense("d", {"class_name": "__lambda__",
+                                                             "config": {"code": LAMBDA_CODE, "defaults": None, "closure": None}})))
+keras_zip("torch_module.keras", sequential(obj("keras.layers", "TorchModuleWrapper", {"name": "t", "module": "gASVAAAAAAAAAAB9lC4="})))
 keras_zip("builtins_exec.keras", sequential(dense("d", obj("builtins", "function", "exec", "function"))))
 keras_zip("get_file.keras", sequential(dense("d", obj("keras.utils", "function", "get_file", "function"))))
 keras_zip("enable_unsafe.keras", sequential(dense("d", obj("keras.config", "function", "enable_unsafe_deserialization", "function"))))
@@ -115,8 +121,8 @@ TFOP = {"class_name": "TFOpLambda", "config": {"name": "tf.io.write_file", "trai
 TRAINING = {"loss": "mse", "metrics": None, "optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.001}}}
 
 
-def h5(name, config, as_str=False, libver="earliest", extra_attrs=0, config_attr=True, fixed=False):
-    with h5py.File(os.path.join(OUT, name), "w", libver=libver) as f:
+def h5(name, config, as_str=False, libver="earliest", extra_attrs=0, config_attr=True, fixed=False, userblock=0):
+    with h5py.File(os.path.join(OUT, name), "w", libver=libver, userblock_size=userblock) as f:
         for i in range(extra_attrs):
             f.attrs[f"pad_{i:02d}"] = np.bytes_(b"x" * 16)
         f.attrs["keras_version"] = b"2.15.0"
@@ -140,6 +146,8 @@ h5("sequential_latest.h5", legacy("Sequential", [legacy_dense("dense")]), libver
 h5("lambda.h5", legacy("Sequential", [legacy_dense("dense"), LEGACY_LAMBDA]))
 h5("lambda_str.h5", legacy("Sequential", [LEGACY_LAMBDA]), as_str=True)
 h5("lambda_latest.h5", legacy("Sequential", [LEGACY_LAMBDA]), libver="latest")
+# A 512-byte user block before the superblock (h5py.is_hdf5 still accepts the file).
+h5("lambda_userblock.bin", legacy("Sequential", [LEGACY_LAMBDA]), userblock=512)
 h5("tfop_write_file.h5", legacy("Functional", [TFOP]))
 h5("weights_only.h5", None, config_attr=False)
 # Past 8 attributes, libver="latest" moves them to dense storage (a fractal heap).

@@ -10,6 +10,7 @@ function library with the serving function and the _traced_save / _traced_restor
 (SaveV2, MergeV2Checkpoints, RestoreV2 fed by the loader's file_prefix argument). Hostile
 files add one op each. Python stdlib only.
 """
+import json
 import os
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "savedmodel")
@@ -100,7 +101,7 @@ def restore_fn(prefix_input="file_prefix"):
     ], args=("file_prefix", "variable"))
 
 
-def saved_model(graph_nodes=(), functions=None):
+def saved_model(graph_nodes=(), functions=None, assets=()):
     functions = functions or [serve_fn(), save_fn(), restore_fn()]
     graph = msg(
         field(1, node("saver_filename", "Placeholder", [], attr("dtype", attr_type(DT_STRING)), attr("shape", field(7, b"")))),
@@ -116,7 +117,9 @@ def saved_model(graph_nodes=(), functions=None):
     saver = msg(field(1, "saver_filename:0"), field(2, "StatefulPartitionedCall_1:0"),
                 field(3, "StatefulPartitionedCall_2"), field(7, 2))
     sig = field(5, msg(field(1, "serving_default"), field(2, msg(field(3, "tensorflow/serving/predict")))))
-    meta = msg(field(1, meta_info), field(2, graph), field(3, saver), sig)
+    # AssetFileDef: tensor_info (1) {name (1)}, filename (2).
+    asset_defs = [field(6, msg(field(1, msg(field(1, f"asset_path_{i}:0"))), field(2, a))) for i, a in enumerate(assets)]
+    meta = msg(field(1, meta_info), field(2, graph), field(3, saver), sig, *asset_defs)
     return msg(field(1, 1), field(2, meta))
 
 
@@ -124,7 +127,8 @@ def write(name, data):
     open(os.path.join(OUT, name), "wb").write(data)
 
 
-write("benign.pb", saved_model())
+write("benign.pb", saved_model(assets=["vocab.txt"]))
+write("asset_dotdot.pb", saved_model(assets=["../../../../etc/passwd"]))
 write("read_file.pb", saved_model(functions=[serve_fn([node("ReadFile", "ReadFile", ["Const:output:0"])]), save_fn(), restore_fn()]))
 write("write_file.pb", saved_model(graph_nodes=[const_string("path", b"/tmp/pwned"), node("WriteFile", "WriteFile", ["path", "x"])]))
 write("matching_files.pb", saved_model(functions=[serve_fn([node("MatchingFiles", "MatchingFiles", ["pattern"])]), save_fn(), restore_fn()]))
@@ -137,3 +141,35 @@ raw = saved_model()
 write("truncated.pb", raw[: len(raw) - 9])
 write("bad_wire_type.pb", raw[:3] + b"\x0b" + raw[4:])
 print("wrote", sorted(os.listdir(OUT)))
+
+# saved_model.pbtxt: the same SavedModel in protobuf text format, which TensorFlow's loader
+# also reads (a modelscan bypass: it routes by the .pb extension).
+def pbtxt(ops):
+    nodes = "".join(f'      node_def {{\n        name: "{op}"\n        op: "{op}"\n      }}\n' for op in ops)
+    return ('saved_model_schema_version: 1\nmeta_graphs {\n  meta_info_def {\n    tags: "serve"\n  }\n'
+            '  graph_def {\n    node {\n      name: "saver_filename"\n      op: "Placeholder"\n    }\n'
+            f'    library {{\n      function {{\n{nodes}      }}\n    }}\n  }}\n}}\n')
+
+
+open(os.path.join(OUT, "benign.pbtxt"), "w").write(pbtxt(["MatMul", "SaveV2", "RestoreV2"]))
+open(os.path.join(OUT, "read_write_file.pbtxt"), "w").write(pbtxt(["MatMul", "ReadFile", "WriteFile"]))
+
+
+# keras_metadata.pb of a Keras 2 SavedModel (keras/protobuf/saved_metadata.proto):
+# SavedMetadata {nodes (1): SavedObject {node_id (2), node_path (3), identifier (4),
+# metadata (5), version (6) {producer (1), min_consumer (2)}}}, one node per layer.
+def keras_metadata(layers):
+    nodes = [field(1, msg(field(2, 0), field(3, "root"), field(4, "_tf_keras_sequential"),
+                          field(5, json.dumps({"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}})),
+                          field(6, msg(field(1, 2), field(2, 1)))))]
+    for i, layer in enumerate(layers):
+        nodes.append(field(1, msg(field(2, i + 1), field(3, f"root.layer-{i}"), field(4, "_tf_keras_layer"),
+                                  field(5, json.dumps(layer)), field(6, msg(field(1, 2), field(2, 1))))))
+    return msg(*nodes)
+
+
+DENSE = {"class_name": "Dense", "config": {"name": "dense", "units": 2, "activation": "relu"}}
+LAMBDA = {"class_name": "Lambda", "config": {"name": "lambda", "function": ["4wEAAAAAAAAA", None, None],
+                                             "function_type": "lambda", "module": "__main__"}}
+write("keras_metadata.pb", keras_metadata([DENSE]))
+write("keras_metadata_lambda.pb", keras_metadata([DENSE, LAMBDA]))

@@ -37,7 +37,7 @@ def int_vector(b, values):
     return b.EndVector()
 
 
-def model(opcodes):
+def model(opcodes, index_shift=0):
     """opcodes: list of (builtin_code, custom_code or None)."""
     b = flatbuffers.Builder(1024)
     codes = []
@@ -64,7 +64,7 @@ def model(opcodes):
     for i in range(len(opcodes)):
         ins, outs = int_vector(b, [0, 1]), int_vector(b, [2])
         b.StartObject(3)
-        b.PrependUint32Slot(0, i, 0)
+        b.PrependUint32Slot(0, i + index_shift, 0)
         b.PrependUOffsetTRelativeSlot(1, ins, 0)
         b.PrependUOffsetTRelativeSlot(2, outs, 0)
         ops.append(b.EndObject())
@@ -116,3 +116,6 @@ bad = bytearray(raw)
 bad[0:4] = (len(raw) + 100).to_bytes(4, "little")  # root table offset past the end
 write("bad_root.tflite", bytes(bad))
 print("wrote", sorted(os.listdir(OUT)))
+
+# An operator naming an operator code the model does not have.
+write("bad_opcode_index.tflite", model([(ADD, None)], index_shift=5))

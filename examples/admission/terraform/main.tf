@@ -85,7 +85,7 @@ resource "kubernetes_manifest" "modelverify_approved_model_sources" {
             "name": "grammar"
           },
           {
-            "expression": "[\n  {'publisher': 'google-bert', 'namespace': 'google-bert/bert-base-uncased', 'admit': r'^hf://google-bert/bert-base-uncased[@:][0-9a-f]{40}$', 'shadows': []},\n  {'publisher': 'acme-ml', 'namespace': 'acme-labs/Acme-*', 'admit': r'^hf://acme-labs/Acme-[A-Za-z0-9_.-]*[@:][0-9a-f]{40}$', 'shadows': []},\n  {'publisher': 'acme-ml', 'namespace': 'acme-ml', 'admit': r'^hf://acme-ml/[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*[@:][0-9a-f]{40}$', 'shadows': []},\n  {'publisher': 'platform-team', 'namespace': 'platform-team', 'admit': r'^hf://platform-team/[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*(?:[@:][A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*(?:/[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)*)?$', 'shadows': []}\n]",
+            "expression": "[\n  {'publisher': 'google-bert', 'namespace': 'google-bert/bert-base-uncased', 'admit': r'^hf://google-bert/bert-base-uncased[@:][0-9a-f]{40}$', 'shadow': r''},\n  {'publisher': 'acme-ml', 'namespace': 'acme-labs/Acme-*', 'admit': r'^hf://acme-labs/Acme-[A-Za-z0-9_.-]*[@:][0-9a-f]{40}$', 'shadow': r''},\n  {'publisher': 'acme-ml', 'namespace': 'acme-ml', 'admit': r'^hf://acme-ml/[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*[@:][0-9a-f]{40}$', 'shadow': r''},\n  {'publisher': 'platform-team', 'namespace': 'platform-team', 'admit': r'^hf://platform-team/[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*(?:[@:][A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*(?:/[A-Za-z0-9_-]+(?:\\.[A-Za-z0-9_-]+)*)*)?$', 'shadow': r''}\n]",
             "name": "publishers"
           },
           {
@@ -93,7 +93,7 @@ resource "kubernetes_manifest" "modelverify_approved_model_sources" {
             "name": "models"
           },
           {
-            "expression": "variables.models.filter(u, !(u.matches(variables.grammar) \u0026\u0026 variables.publishers.exists(p, u.matches(p.admit) \u0026\u0026 !p.shadows.exists(s, u.matches(s)))))",
+            "expression": "variables.models.filter(u, !(u.matches(variables.grammar) \u0026\u0026 variables.publishers.exists(p, u.matches(p.admit) \u0026\u0026 (p.shadow == '' || !u.matches(p.shadow)))))",
             "name": "refusedModels"
           },
           {
@@ -109,7 +109,7 @@ resource "kubernetes_manifest" "modelverify_approved_model_sources" {
             "name": "storageContainerNames"
           },
           {
-            "expression": "variables.containers.filter(c, c.?env.orValue([]).exists(e, e.name in ['STORAGE_URI', 'MODELVERIFY_MODEL'] \u0026\u0026 !(e.?value.orValue('').matches(variables.grammar) \u0026\u0026 variables.publishers.exists(p, e.?value.orValue('').matches(p.admit) \u0026\u0026 !p.shadows.exists(s, e.?value.orValue('').matches(s))))))",
+            "expression": "variables.containers.filter(c, c.?env.orValue([]).exists(e, e.name in ['STORAGE_URI', 'MODELVERIFY_MODEL'] \u0026\u0026 !(e.?value.orValue('').matches(variables.grammar) \u0026\u0026 variables.publishers.exists(p, e.?value.orValue('').matches(p.admit) \u0026\u0026 (p.shadow == '' || !e.?value.orValue('').matches(p.shadow))))))",
             "name": "refusedEnv"
           }
         ]
