@@ -65,7 +65,7 @@ func retryLogger(e *env, bar *progressBar) func(what string, attempt int, err er
 		}
 		bar.clear()
 		if attempt > 0 {
-			fmt.Fprintf(e.stderr, "verifier: retry %d of %s after: %v\n", attempt, what, err)
+			fmt.Fprintf(e.stderr, "verifier: retrying %s (retry %d) after: %v\n", what, attempt, err)
 		} else {
 			fmt.Fprintf(e.stderr, "verifier: retrying %s after: %v\n", what, err)
 		}

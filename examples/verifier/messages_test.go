@@ -63,10 +63,14 @@ func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
 		{"HF_ENDPOINT", []string{"HF_ENDPOINT=" + dead}, nil, "(HF_ENDPOINT)", false},
 		// A progress log (stderr not a terminal, progress on) shows the retries too.
 		{"HF_ENDPOINT, progress log", []string{"HF_ENDPOINT=" + dead, disableProgressEnv + "="}, nil, "(HF_ENDPOINT)", true},
+		{"download", []string{"HF_ENDPOINT=" + dead}, []string{"download", "--verbose"}, "(HF_ENDPOINT)", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"pull", "--policy", policy, "--cache-dir", cache}, tc.args...)
+			if len(tc.args) > 0 && tc.args[0] == "download" {
+				args = append([]string{"download", "--cache-dir", cache}, tc.args[1:]...)
+			}
 			_, stderr, code := runVerifierEnv(t, work, testEnv(t, tc.env...), append(args, "hf://acme/tiny-llm@main")...)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			var last string // the error's line; --verbose adds its details after it
