@@ -150,7 +150,15 @@ dispatch:
 			return report(e, err)
 		}
 	}
-	fmt.Fprintf(e.stderr, "verifier: unknown command %q (run 'verifier help')\n", args[0])
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	if near := nearest(args[0], names); near != "" {
+		fmt.Fprintf(e.stderr, "verifier: unknown command %q (did you mean %s?)\n", args[0], near)
+	} else {
+		fmt.Fprintf(e.stderr, "verifier: unknown command %q (run 'verifier help')\n", args[0])
+	}
 	return exitError
 }
 

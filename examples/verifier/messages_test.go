@@ -119,6 +119,8 @@ func TestCommandLineMistakesSuggestTheFix(t *testing.T) {
 		{[]string{"pull", "--polcy", "p.yaml"}, `pull: unknown flag --polcy (did you mean --policy?)`, 2},
 		{[]string{"pull", "--zzzzzz"}, `pull: unknown flag --zzzzzz (run 'verifier pull --help' for its flags)`, 2},
 		{[]string{"verify", "key", dir, "--signature"}, `verify: flag needs an argument: --signature`, 2},
+		{[]string{"veify", "key", dir}, `unknown command "veify" (did you mean verify?)`, 2},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (run 'verifier help')`, 2},
 	} {
 		_, stderr, code := runVerifier(t, dir, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
