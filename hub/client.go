@@ -178,6 +178,10 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 		if errors.As(err, &re) {
 			return nil, re
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, markTemporary(&requestError{method: method, url: redactURLString(rawURL), err: ue})
+		}
 		return nil, markTemporary(fmt.Errorf("hub: %s %s: %w", method, redactURLString(rawURL), err))
 	}
 	if resp.StatusCode >= 400 {
@@ -186,6 +190,19 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 	}
 	return resp, nil
 }
+
+// requestError is a request that got no answer. It keeps net/http's *url.Error in the chain (a
+// net.Error, which is what makes the failure worth retrying) but not in the message, where it
+// would say the URL a second time, with its query.
+type requestError struct {
+	method, url string
+	err         *url.Error
+}
+
+func (e *requestError) Error() string {
+	return fmt.Sprintf("hub: %s %s: %v", e.method, e.url, e.err.Err)
+}
+func (e *requestError) Unwrap() error { return e.err }
 
 func redactURLString(s string) string {
 	u, err := url.Parse(s)

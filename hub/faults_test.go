@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -341,5 +342,43 @@ func TestParallelRangesAssembleTheFile(t *testing.T) {
 		if !found {
 			t.Errorf("no request for %s in %v", want, ranges)
 		}
+	}
+}
+
+// An endpoint nobody listens on: each retry is reported with its attempt and cause, and the
+// final error says the URL once (net/http's *url.Error would say it again, with its query),
+// and is still temporary.
+func TestUnreachableEndpointSaysTheURLOnceAndReportsEachRetry(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now: every dial is refused
+	var retries []hub.Progress
+	c, err := hub.NewClient(hub.WithEndpoint(endpoint), hub.WithCacheDir(t.TempDir()),
+		hub.WithRetry(2, time.Millisecond, time.Millisecond, time.Minute),
+		hub.WithProgress(func(p hub.Progress) {
+			if p.State == hub.ProgressRetrying {
+				retries = append(retries, p)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := hub.ParseReference("hf://" + repoID + "@main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ResolveRevision(context.Background(), ref)
+	if !errors.Is(err, hub.ErrTemporary) {
+		t.Fatalf("error %v is not temporary", err)
+	}
+	msg := err.Error()
+	if strings.Count(msg, endpoint) != 1 || strings.Contains(msg, "?") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("the message should name %s once, without a query, and say why: %s", endpoint, msg)
+	}
+	if len(retries) != 2 || retries[0].Attempt != 1 || retries[0].Err == nil || !strings.HasPrefix(retries[0].URL, endpoint) {
+		t.Errorf("retries reported: %+v; want 2, with their attempt, URL and cause", retries)
 	}
 }

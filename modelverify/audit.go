@@ -489,3 +489,24 @@ func OpenAuditSink(cfg AuditConfig, logger *slog.Logger) (Sink, error) {
 	}
 	return MultiSink(sinks...), nil
 }
+
+// auditWriteFailure marks an audit write that failed for want of disk (full, over quota, an I/O
+// error, no memory) as matching ErrTemporary: the same verification may be recorded, and pass,
+// once the disk is mended. Any other failure (a permission, a closed sink) is returned as is.
+func auditWriteFailure(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR:
+			return temporaryAuditError{err}
+		}
+	}
+	return err
+}
+
+// temporaryAuditError is an audit write failure that matches ErrTemporary.
+type temporaryAuditError struct{ err error }
+
+func (e temporaryAuditError) Error() string        { return e.err.Error() }
+func (e temporaryAuditError) Unwrap() error        { return e.err }
+func (e temporaryAuditError) Is(target error) bool { return target == ErrTemporary }

@@ -220,12 +220,56 @@ func (v *Verifier) parseRecord(data []byte, repoID, commit string) (*verificatio
 	return &rec, RecordReused
 }
 
+// recordTempPrefix starts the name of a record's temporary file (writeFileAtomic), and
+// indexScratchPrefix that of the folder the index check links staged files into (checkSet).
+const (
+	recordTempPrefix   = ".tmp-"
+	indexScratchPrefix = ".modelverify-index-"
+)
+
+// A kill -9 in the instant a record is written leaves its temporary file, and one during the
+// index check leaves the scratch folder. They are the gate's own and removed on a later run,
+// once older than these bounds: far past the milliseconds a record's write takes and the time
+// an index check of the largest model takes, so that a concurrent verification's are never
+// removed under it (the cache may be shared by processes that cannot see each other's locks).
+const (
+	staleRecordTemp   = 10 * time.Minute
+	staleIndexScratch = time.Hour
+)
+
+// removeLeftovers removes stale leftovers of killed verifications: the repository's record
+// temporaries and the cache's index scratch folders. Failures are ignored: a leftover that
+// stays is harmless (nothing reads these names), and the next run tries again.
+func (v *Verifier) removeLeftovers(repoID string) {
+	now := v.cfg.now()
+	cacheDir := v.client.Cache().Dir
+	removeStale(filepath.Join(cacheDir, ".modelverify", hub.RepoFolderName(repoID)), recordTempPrefix, now.Add(-staleRecordTemp))
+	removeStale(cacheDir, indexScratchPrefix, now.Add(-staleIndexScratch))
+}
+
+// removeStale removes dir's entries whose names start with prefix and that were last modified
+// before cutoff.
+func removeStale(dir, prefix string, cutoff time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // writeFileAtomic writes data to path through a temporary file and a rename.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), recordTempPrefix+"*")
 	if err != nil {
 		return err
 	}

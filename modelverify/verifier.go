@@ -283,11 +283,12 @@ func (d *decision) finish(ctx context.Context, m *Model, err error) error {
 	if d.v.sink != nil {
 		// A decision that cannot be recorded is reported: the caller refuses the model.
 		if werr := d.v.sink.Write(context.WithoutCancel(ctx), d.rec); werr != nil {
-			werr = fmt.Errorf("modelverify: writing the audit record: %w", werr)
 			if err == nil {
-				return werr
+				// Allowed, but not on record: refused. A full or failing disk says nothing about
+				// the model, so it is temporary; a refusal stays a refusal whatever the log did.
+				return fmt.Errorf("modelverify: writing the audit record: %w", auditWriteFailure(werr))
 			}
-			return errors.Join(err, werr)
+			return errors.Join(err, fmt.Errorf("modelverify: writing the audit record: %w", werr))
 		}
 	}
 	return err
@@ -303,6 +304,7 @@ func (v *Verifier) verify(ctx context.Context, ref string, r hub.Reference) (*Mo
 	}
 	d := v.newDecision(ref)
 	d.rec.Repo, d.rec.Revision, d.rec.Endpoint = r.RepoID(), r.Rev(), v.endpointURL
+	v.removeLeftovers(r.RepoID())
 	m, err := v.run(ctx, d, r)
 	// A verified model whose record could not be written is refused too: a load that is not
 	// on record is what the audit log exists to prevent.
@@ -714,7 +716,7 @@ func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) e
 	if len(indexes) == 0 && len(onnx) == 0 {
 		return nil
 	}
-	scratch, err := os.MkdirTemp(c.v.client.Cache().Dir, ".modelverify-index-")
+	scratch, err := os.MkdirTemp(c.v.client.Cache().Dir, indexScratchPrefix)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path"
 	"strings"
 
@@ -29,6 +30,46 @@ func (h *hubFlags) verifierOptions() []modelverify.Option {
 		opts = append(opts, modelverify.WithCacheDir(h.cacheDir))
 	}
 	return opts
+}
+
+// endpoint is the Hub the command will use and where that choice came from, for messages.
+func (h *hubFlags) endpointSource(getenv func(string) string) (url, source string) {
+	switch {
+	case h.endpoint != "":
+		return h.endpoint, "--endpoint"
+	case getenv("HF_ENDPOINT") != "":
+		return getenv("HF_ENDPOINT"), "HF_ENDPOINT"
+	}
+	return hub.DefaultEndpoint, "the default, as HF_ENDPOINT is unset"
+}
+
+// unreachable adds to a failure to connect to the Hub which Hub it was, where that came from,
+// and what to check: the usual cause is a wrong or unset HF_ENDPOINT.
+func (h *hubFlags) unreachable(err error, getenv func(string) string) error {
+	var op *net.OpError
+	var dns *net.DNSError
+	if err == nil || !(errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial")) {
+		return err
+	}
+	url, source := h.endpointSource(getenv)
+	return fmt.Errorf("%w; could not reach the Hub at %s (%s): check HF_ENDPOINT (or --endpoint) and the network", err, url, source)
+}
+
+// retryLogger prints a line per retry on stderr, for --verbose and in a progress log (stderr
+// not a terminal): without it a Hub that does not answer looks like a hang until the retry
+// budget runs out.
+func retryLogger(e *env, bar *progressBar) func(what string, attempt int, err error) {
+	return func(what string, attempt int, err error) {
+		if !e.verbose && (bar == nil || !bar.log) {
+			return
+		}
+		bar.clear()
+		if attempt > 0 {
+			fmt.Fprintf(e.stderr, "verifier: retrying %s (retry %d) after: %v\n", what, attempt, err)
+		} else {
+			fmt.Fprintf(e.stderr, "verifier: retrying %s after: %v\n", what, err)
+		}
+	}
 }
 
 func (h *hubFlags) register(fs *flagSet) {
@@ -64,8 +105,21 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 	}
 
 	bar := newProgress(e, "downloading")
+	logRetry := retryLogger(e, bar)
 	opts := []hub.Option{hub.WithEnv(e.getenv), hub.WithProgress(func(p hub.Progress) {
-		if p.Path != "" && (p.State == hub.ProgressStarted || p.State == hub.ProgressBytes || p.State == hub.ProgressVerified) {
+		if p.State == hub.ProgressRetrying {
+			what := p.Path
+			if what == "" {
+				what = p.URL
+			}
+			logRetry(what, p.Attempt, p.Err)
+			return
+		}
+		switch {
+		case p.Path == "":
+		case p.State == hub.ProgressVerified || p.State == hub.ProgressCached:
+			bar.fileDone(p.Path, p.Size, p.State == hub.ProgressCached)
+		case p.State == hub.ProgressStarted || p.State == hub.ProgressBytes:
 			bar.file(p.Path, p.Bytes, p.Size)
 		}
 	})}
@@ -84,11 +138,11 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 	}
 	commit, err := client.ResolveRevision(ctx, ref)
 	if err != nil {
-		return err
+		return hf.unreachable(err, e.getenv)
 	}
 	tree, err := client.ListTree(ctx, ref.RepoID(), commit)
 	if err != nil {
-		return err
+		return hf.unreachable(err, e.getenv)
 	}
 	files := tree
 	if len(includes) > 0 {
@@ -119,7 +173,7 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 			errors.Is(err, hub.ErrSizeExceeded) || errors.Is(err, hub.ErrRedirectNotAllowed) {
 			return refusal{err}
 		}
-		return err
+		return hf.unreachable(err, e.getenv)
 	}
 	if e.json {
 		list := make([]map[string]any, 0, len(files))

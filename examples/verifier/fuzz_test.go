@@ -26,12 +26,13 @@ func FuzzParseAuditTime(f *testing.F) {
 // FuzzFlagParse: any command line is parsed or refused with a usage error, never a panic, and
 // positional arguments keep their order.
 func FuzzFlagParse(f *testing.F) {
-	for _, s := range []string{"key . --signature model.sig", "--no-ignore-git-paths .", "-- --json", "--ignore_paths=a --ignore-paths b x", "--no-such", "--hash="} {
+	for _, s := range []string{"key . --signature model.sig", "--no-ignore-git-paths .", "-- --json", "--ignore_paths=a --ignore-paths b x", "--no-such", "--hash=", "--sigantur x", "key --help", "sigstore -h ."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		e := &env{stderr: &strings.Builder{}}
-		fs := newFlagSet(e, "fuzz", "fuzz")
+		fs := newFlagSet(e, "fuzz", "fuzz [key|certificate|sigstore] M\n  key: --signature S\n  sigstore: --x\n           --y")
+		fs.own = map[string][]string{methodKey: {"signature"}, methodCertificate: {"hash"}, methodSigstore: nil}
 		var mf modelFlags
 		mf.register(fs)
 		sig := fs.String("signature", "", "")

@@ -13,7 +13,10 @@
 //	verifier demo                                   the load gate, offline, against a built-in Hub
 //
 // Every command takes --json (results for machines on stdout) and --verbose (the details of an
-// error). Progress is drawn on stderr only when it is a terminal. The Hub, token and cache come
+// error, and a line per retry of a Hub request); verifier --version prints the build. Progress
+// is drawn on stderr when it is a terminal; elsewhere (CI, kubectl logs) it is logged: a line per
+// step and per file, and every MODELVERIFY_PROGRESS_INTERVAL (10s) a summary of bytes, rate and
+// time left. HF_HUB_DISABLE_PROGRESS_BARS=1 turns both off. The Hub, token and cache come
 // from HF_ENDPOINT, HF_TOKEN and HF_HUB_CACHE, as in huggingface_hub.
 //
 // Exit status: 0 when the model verified (or the command succeeded), 1 when it was refused
@@ -32,6 +35,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -62,6 +66,12 @@ type env struct {
 	terminal bool
 	// getenv reads the environment (HF_ENDPOINT, HF_HUB_CACHE, ...).
 	getenv func(string) string
+	// noProgress turns progress off (HF_HUB_DISABLE_PROGRESS_BARS); progressEvery is the interval
+	// between the summaries logged when stderr is not a terminal (MODELVERIFY_PROGRESS_INTERVAL).
+	noProgress    bool
+	progressEvery time.Duration
+	// now is the clock of progress summaries; nil means time.Now.
+	now func() time.Time
 }
 
 func commands() []command {
@@ -97,6 +107,19 @@ func run(ctx context.Context, e *env, args []string) int {
 	if e.getenv == nil {
 		e.getenv = os.Getenv
 	}
+	switch strings.ToLower(e.getenv(disableProgressEnv)) {
+	case "1", "true", "yes", "on":
+		e.noProgress = true
+	}
+	e.progressEvery = defaultProgressInterval
+	if text := e.getenv(progressIntervalEnv); text != "" {
+		d, err := time.ParseDuration(text)
+		if err != nil || d < 0 {
+			fmt.Fprintf(e.stderr, "verifier: $%s=%q is not a duration such as 10s or 1m (0 turns the summaries off)\n", progressIntervalEnv, text)
+			return exitError
+		}
+		e.progressEvery = d
+	}
 	// Global flags may come before the subcommand; every subcommand also accepts them after.
 	for len(args) > 0 {
 		switch args[0] {
@@ -110,6 +133,10 @@ func run(ctx context.Context, e *env, args []string) int {
 		args = args[1:]
 	}
 dispatch:
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		printVersion(e)
+		return exitOK
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stderr)
 		if len(args) == 0 {
@@ -123,12 +150,20 @@ dispatch:
 			return report(e, err)
 		}
 	}
-	fmt.Fprintf(e.stderr, "verifier: unknown command %q (run 'verifier help')\n", args[0])
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	if near := nearest(args[0], names); near != "" {
+		fmt.Fprintf(e.stderr, "verifier: unknown command %q (did you mean %s?)\n", args[0], near)
+	} else {
+		fmt.Fprintf(e.stderr, "verifier: unknown command %q (run 'verifier help')\n", args[0])
+	}
 	return exitError
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: verifier [--json] [--verbose] COMMAND [ARGS]")
+	fmt.Fprintln(w, "usage: verifier [--json] [--verbose] COMMAND [ARGS]    (verifier --version: the build)")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)

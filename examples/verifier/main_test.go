@@ -47,8 +47,11 @@ func testEnv(t *testing.T, extra ...string) []string {
 		env = append(env, kv)
 	}
 	home := t.TempDir()
-	// A race-enabled binary (go test -race) otherwise sleeps a second at every exit.
-	env = append(env, "HOME="+home, "HF_HOME="+filepath.Join(home, "hf"), "GORACE=atexit_sleep_ms=0")
+	// A race-enabled binary (go test -race) otherwise sleeps a second at every exit. Progress,
+	// logged on a stderr that is not a terminal, is off but where a test turns it on (passing
+	// HF_HUB_DISABLE_PROGRESS_BARS= in extra), so that the others see only what they check.
+	env = append(env, "HOME="+home, "HF_HOME="+filepath.Join(home, "hf"), "GORACE=atexit_sleep_ms=0",
+		disableProgressEnv+"=1")
 	return append(env, extra...)
 }
 

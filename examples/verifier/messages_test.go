@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,4 +38,98 @@ func TestRedirectRefusalSaysWhatToAddOnce(t *testing.T) {
 			"--allow-redirect-host", "127.0.0.1", "hf://acme/tiny-llm@main")
 		check(t, stderr, code, "--allow-redirect-host "+f.cdnHost)
 	})
+}
+
+// A Hub nobody answers at: --verbose prints a line per retry, so the wait does not look like a
+// hang, and the error names the Hub once, where its address came from, and to check HF_ENDPOINT.
+func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	key := newTestKey(t)
+	policy := writePolicy(t, dead, "127.0.0.1:1", key, filepath.Join(t.TempDir(), "audit.jsonl"), nil)
+	cache, work := t.TempDir(), t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		args    []string
+		source  string
+		retries bool
+	}{
+		{"--endpoint, --verbose", nil, []string{"--verbose", "--endpoint", dead}, "(--endpoint)", true},
+		{"HF_ENDPOINT", []string{"HF_ENDPOINT=" + dead}, nil, "(HF_ENDPOINT)", false},
+		// A progress log (stderr not a terminal, progress on) shows the retries too.
+		{"HF_ENDPOINT, progress log", []string{"HF_ENDPOINT=" + dead, disableProgressEnv + "="}, nil, "(HF_ENDPOINT)", true},
+		{"download", []string{"HF_ENDPOINT=" + dead}, []string{"download", "--verbose"}, "(HF_ENDPOINT)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"pull", "--policy", policy, "--cache-dir", cache}, tc.args...)
+			if len(tc.args) > 0 && tc.args[0] == "download" {
+				args = append([]string{"download", "--cache-dir", cache}, tc.args[1:]...)
+			}
+			_, stderr, code := runVerifierEnv(t, work, testEnv(t, tc.env...), append(args, "hf://acme/tiny-llm@main")...)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			var last string // the error's line; --verbose adds its details after it
+			for _, l := range lines {
+				if strings.HasPrefix(l, "verifier: failed") {
+					last = l
+				}
+			}
+			if code != 2 || !strings.HasPrefix(last, "verifier: failed, retry later: ") {
+				t.Fatalf("exit %d, %q; want 2 and a temporary failure", code, stderr)
+			}
+			if !strings.Contains(last, "could not reach the Hub at "+dead+" "+tc.source) || !strings.Contains(last, "check HF_ENDPOINT") ||
+				strings.Count(last, dead) != 2 || strings.Contains(last, "?") {
+				t.Errorf("the error should name the Hub once in the failure, once in the hint, and say where it came from: %s", last)
+			}
+			var retries int
+			for _, l := range lines {
+				if strings.HasPrefix(l, "verifier: retrying ") && strings.Contains(l, "connection refused") {
+					retries++
+				}
+			}
+			if tc.retries != (retries > 0) {
+				t.Errorf("%d retry lines, want them only at --verbose or in a progress log: %s", retries, stderr)
+			}
+		})
+	}
+}
+
+// A mistyped method or flag gets the nearest right one; a missing method is said, not silently
+// taken to be sigstore; flags are spelt --flag, as the README writes them.
+func TestCommandLineMistakesSuggestTheFix(t *testing.T) {
+	dir := t.TempDir()
+	writeModel(t, dir, tinyModel())
+	for _, tc := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"verify", "kee", dir, "--signature", "x"}, `verify: unknown method "kee" (did you mean key?); the methods are key, certificate, sigstore`, 2},
+		{[]string{"sign", "sigstor", dir}, `(did you mean sigstore?)`, 2},
+		{[]string{"verify", "blah", dir}, `unknown method "blah"; the methods are key, certificate, sigstore`, 2},
+		{[]string{"verify", dir, "--signature", "x", "--public-key", "k.pub"}, `verify: no method given, and --public-key belongs to key: write 'verifier verify key MODEL_PATH ...'`, 2},
+		{[]string{"sign", dir, "--private-key", "k.pem"}, `belongs to key or certificate`, 2},
+		{[]string{"verify", "key", dir, "--signatur", "x"}, `verify: unknown flag --signatur (did you mean --signature?)`, 2},
+		{[]string{"verify", "key", dir, "--public_kee", "x"}, `unknown flag --public-kee (did you mean --public-key?)`, 2},
+		{[]string{"pull", "--polcy", "p.yaml"}, `pull: unknown flag --polcy (did you mean --policy?)`, 2},
+		{[]string{"pull", "--zzzzzz"}, `pull: unknown flag --zzzzzz (run 'verifier pull --help' for its flags)`, 2},
+		{[]string{"verify", "key", dir, "--signature"}, `verify: flag needs an argument: --signature`, 2},
+		{[]string{"veify", "key", dir}, `unknown command "veify" (did you mean verify?)`, 2},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (run 'verifier help')`, 2},
+	} {
+		_, stderr, code := runVerifier(t, dir, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q; want %d and one line with %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+	// With no method and no other method's flags: sigstore, as in model_signing, and said so.
+	_, stderr, _ := runVerifier(t, dir, "verify", dir, "--signature", "x", "--identity", "a@b", "--identity-provider", "https://issuer")
+	if !strings.HasPrefix(stderr, "verifier: no method given; using sigstore, as model_signing does (the methods are key, certificate, sigstore)\n") {
+		t.Errorf("a missing method was taken to be sigstore without saying so: %q", stderr)
+	}
 }

@@ -36,12 +36,25 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	bar := newProgress(e, "resolving")
+	logRetry := retryLogger(e, bar)
 	opts := []modelverify.Option{modelverify.WithProgress(func(pr modelverify.Progress) {
-		if pr.Step == "download" && pr.File != "" {
-			bar.file(pr.File, pr.Bytes, pr.Size)
+		if pr.State == "retrying" {
+			what := pr.File
+			if what == "" {
+				what = "a request to the Hub"
+			}
+			logRetry(what, 0, pr.Err)
 			return
 		}
-		bar.step(pr.Step)
+		if pr.Step == "download" && pr.File != "" {
+			if pr.State == "verified" || pr.State == "cached" {
+				bar.fileDone(pr.File, pr.Size, pr.State == "cached")
+			} else {
+				bar.file(pr.File, pr.Bytes, pr.Size)
+			}
+			return
+		}
+		bar.step(stepLabel(pr.Step))
 	})}
 	opts = append(opts, hf.verifierOptions()...)
 	v, err := modelverify.NewVerifier(p, opts...)
@@ -52,7 +65,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	m, err := v.Verify(ctx, pos[0])
 	bar.finish()
 	if err != nil {
-		return err
+		return hf.unreachable(err, e.getenv)
 	}
 	out := m.Dir()
 	if *dest != "" {
@@ -72,6 +85,23 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		printEvidence(e.stderr, ev, "  ")
 	}
 	return nil
+}
+
+// stepLabel is what a step of the load gate is called on the progress line and in the log.
+func stepLabel(step string) string {
+	switch step {
+	case "resolve":
+		return "resolving the revision and listing the files"
+	case "signature":
+		return "verifying the signature"
+	case "download":
+		return "downloading and checking the files"
+	case "check":
+		return "checking the files"
+	case "publish":
+		return "publishing the snapshot"
+	}
+	return step
 }
 
 // evidenceJSON is the evidence with stable, lower-case field names for machines.

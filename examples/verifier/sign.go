@@ -18,39 +18,68 @@ const (
 	methodSigstore    = "sigstore"
 )
 
+// methods are the signing methods, in the order help lists them.
+var methods = []string{methodKey, methodCertificate, methodSigstore}
+
 // splitMethod takes the method off the front of the positional arguments. As in model_signing,
-// a missing method means sigstore.
-func splitMethod(cmd string, pos []string) (string, []string, error) {
+// a missing method means sigstore, but not silently: implicit is true, and the caller says so
+// (or, when the flags belong to another method, says which method to write).
+func splitMethod(cmd string, pos []string) (method string, rest []string, implicit bool, err error) {
 	if len(pos) > 0 {
 		switch pos[0] {
 		case methodKey, methodCertificate, methodSigstore:
 			if len(pos) != 2 {
-				return "", nil, usagef("%s %s: want one MODEL_PATH after the method, got %d arguments", cmd, pos[0], len(pos)-1)
+				return "", nil, false, usagef("%s %s: want one MODEL_PATH after the method, got %d arguments", cmd, pos[0], len(pos)-1)
 			}
-			return pos[0], pos[1:], nil
+			return pos[0], pos[1:], false, nil
 		case "pkcs11-key", "pkcs11-certificate":
-			return "", nil, usagef("%s: method %q is not supported (PKCS#11 needs cgo)", cmd, pos[0])
+			return "", nil, false, usagef("%s: method %q is not supported (PKCS#11 needs cgo)", cmd, pos[0])
+		}
+		if len(pos) == 2 {
+			hint := ""
+			if near := nearest(pos[0], methods); near != "" {
+				hint = fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			return "", nil, false, usagef("%s: unknown method %q%s; the methods are %s", cmd, pos[0], hint, strings.Join(methods, ", "))
 		}
 	}
 	if len(pos) != 1 {
-		return "", nil, usagef("%s: want [key|certificate|sigstore] MODEL_PATH, got %d arguments", cmd, len(pos))
+		return "", nil, false, usagef("%s: want METHOD MODEL_PATH, where METHOD is %s; got %d arguments", cmd, strings.Join(methods, ", "), len(pos))
 	}
-	return methodSigstore, pos, nil
+	return methodSigstore, pos, true, nil
 }
 
 // checkFlagsFor refuses flags that belong to another method, so a mistyped method is noticed
-// rather than silently ignoring the key the user gave.
-func checkFlagsFor(fs *flagSet, cmd, method string, own map[string][]string) error {
+// rather than silently ignoring the key the user gave. With no method given (implicit), the
+// refusal says which method the flags belong to, rather than that sigstore does not take them.
+func checkFlagsFor(fs *flagSet, cmd, method string, implicit bool) error {
+	own := fs.own
 	var bad []string
+	var theirs []string
 	fs.Visit(func(f *flag.Flag) {
-		for m, names := range own {
-			if m != method && slices.Contains(names, f.Name) && !slices.Contains(own[method], f.Name) {
-				bad = append(bad, "--"+f.Name)
+		for _, m := range methods {
+			if m != method && slices.Contains(own[m], f.Name) && !slices.Contains(own[method], f.Name) {
+				if !slices.Contains(bad, "--"+f.Name) {
+					bad = append(bad, "--"+f.Name)
+				}
+				if !slices.Contains(theirs, m) {
+					theirs = append(theirs, m)
+				}
 			}
 		}
 	})
-	if len(bad) > 0 {
+	switch {
+	case len(bad) > 0 && implicit:
+		verb := "belongs"
+		if len(bad) > 1 {
+			verb = "belong"
+		}
+		return usagef("%s: no method given, and %s %s to %s: write 'verifier %s %s MODEL_PATH ...' (the methods are %s)",
+			cmd, strings.Join(bad, ", "), verb, strings.Join(theirs, " or "), cmd, theirs[0], strings.Join(methods, ", "))
+	case len(bad) > 0:
 		return usagef("%s %s: %s not allowed with this method", cmd, method, strings.Join(bad, ", "))
+	case implicit:
+		fmt.Fprintf(fs.env.stderr, "verifier: no method given; using sigstore, as model_signing does (the methods are %s)\n", strings.Join(methods, ", "))
 	}
 	return nil
 }
@@ -106,19 +135,20 @@ func runSign(ctx context.Context, e *env, args []string) error {
 	fulcioURL := fs.String("fulcio-url", "", "sigstore: the Fulcio to request a certificate from")
 	rekorURL := fs.String("rekor-url", "", "sigstore: the Rekor log to record the signature in")
 	ambient := fs.Bool("use-ambient-credentials", false, "sigstore: not supported; pass --identity-token")
+	fs.own = map[string][]string{
+		methodKey:         {"private-key", "password"},
+		methodCertificate: {"private-key", "signing-certificate", "certificate-chain"},
+		methodSigstore:    {"identity-token", "use-staging", "trust-config", "trust-root", "fulcio-url", "rekor-url", "use-ambient-credentials"},
+	}
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	method, pos, err := splitMethod("sign", pos)
+	method, pos, implicit, err := splitMethod("sign", pos)
 	if err != nil {
 		return err
 	}
-	if err := checkFlagsFor(fs, "sign", method, map[string][]string{
-		methodKey:         {"private-key", "password"},
-		methodCertificate: {"private-key", "signing-certificate", "certificate-chain"},
-		methodSigstore:    {"identity-token", "use-staging", "trust-config", "trust-root", "fulcio-url", "rekor-url", "use-ambient-credentials"},
-	}); err != nil {
+	if err := checkFlagsFor(fs, "sign", method, implicit); err != nil {
 		return err
 	}
 	modelPath := pos[0]

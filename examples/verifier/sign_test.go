@@ -149,7 +149,7 @@ func TestSignAndVerifyUsageErrorsExitTwo(t *testing.T) {
 		want string
 	}{
 		{[]string{"sign", "key", "."}, "--private-key is required"},
-		{[]string{"sign", "key", ".", "--private-key", key.privPath, "--public-key", key.pubPath}, "not defined: -public-key"},
+		{[]string{"sign", "key", ".", "--private-key", key.privPath, "--public-key", key.pubPath}, "unknown flag --public-key"},
 		{[]string{"sign", "key"}, "want one MODEL_PATH"},
 		{[]string{"sign", "pkcs11-key", "."}, "not supported"},
 		{[]string{"sign", "key", ".", "--private-key", "/does/not/exist"}, "--private-key"},
@@ -158,7 +158,7 @@ func TestSignAndVerifyUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"verify", "key", ".", "--signature", "model.sig"}, "--public-key is required"},
 		{[]string{"verify", "certificate", ".", "--signature", "model.sig"}, "--certificate-chain"},
 		{[]string{"verify", "sigstore", ".", "--signature", "model.sig", "--identity", "a@b"}, "--identity-provider (or --identity-provider-regexp) are required"},
-		{[]string{"verify", ".", "--signature", "model.sig", "--identity", "a@b", "--identity-provider", "https://x", "--use-staging"}, "--trust-config"},
+		{[]string{"verify", "sigstore", ".", "--signature", "model.sig", "--identity", "a@b", "--identity-provider", "https://x", "--use-staging"}, "--trust-config"},
 		{[]string{"verify", "key", ".", "--signature", "absent.sig", "--public-key", key.pubPath}, "absent.sig"},
 	} {
 		_, stderr, code := runVerifier(t, dir, tc.args...)

@@ -66,19 +66,20 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	staging := fs.Bool("use-staging", false, "sigstore: trust Sigstore's staging instance (needs --trust-config with its trusted root)")
 	trustConfig := fs.String("trust-config", "", "sigstore: a trusted_root.json or ClientTrustConfig (default: the embedded production root)")
 	fs.StringVar(trustConfig, "trust-root", "", "sigstore: alias of --trust-config")
+	fs.own = map[string][]string{
+		methodKey:         {"public-key"},
+		methodCertificate: {"certificate-chain", "log-fingerprints", "extended-key-usage", "subject"},
+		methodSigstore:    {"identity", "identity-regexp", "identity-provider", "identity-provider-regexp", "extension", "use-staging", "trust-config", "trust-root"},
+	}
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	method, pos, err := splitMethod("verify", pos)
+	method, pos, implicit, err := splitMethod("verify", pos)
 	if err != nil {
 		return err
 	}
-	if err := checkFlagsFor(fs, "verify", method, map[string][]string{
-		methodKey:         {"public-key"},
-		methodCertificate: {"certificate-chain", "log-fingerprints", "extended-key-usage", "subject"},
-		methodSigstore:    {"identity", "identity-regexp", "identity-provider", "identity-provider-regexp", "extension", "use-staging", "trust-config", "trust-root"},
-	}); err != nil {
+	if err := checkFlagsFor(fs, "verify", method, implicit); err != nil {
 		return err
 	}
 	if sf.signature == "" {
