@@ -44,6 +44,8 @@ type Verifier struct {
 	sink      Sink
 	group     singleflight.Group
 	closeOnce sync.Once
+	// oci is the OCI side (verify_oci.go): the registry client and the cosign verifiers.
+	oci ociState
 }
 
 // NewVerifier returns a Verifier for the policy. It runs CheckPolicy's checks first, and builds
@@ -190,6 +192,9 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // the model is allowed only if it is still exactly as verified; nothing is requested. A
 // publisher that requires a verified organisation cannot be checked offline, and is refused.
 func (v *Verifier) Verify(ctx context.Context, ref string) (*Model, error) {
+	if isOCIRef(ref) {
+		return v.verifyOCI(ctx, ref)
+	}
 	r, err := hub.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("modelverify: %w", err)
