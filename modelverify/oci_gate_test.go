@@ -183,7 +183,9 @@ func TestVerifyOCIAllowsASignedModelcarAndRecordsRegistryRepositoryDigestSigner(
 		{"bundle-referrers-api", []registrytest.Option{registrytest.WithReferrersAPI()}, func(g *ociGate, d registrytest.Descriptor) {
 			g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
 		}},
-		{"legacy-sig-tag", nil, func(g *ociGate, d registrytest.Descriptor) { g.key.signLegacy(g.t, g.ts, "acme/tiny", d.Digest, d.Digest) }},
+		{"legacy-sig-tag", nil, func(g *ociGate, d registrytest.Descriptor) {
+			g.key.signLegacy(g.t, g.ts, "acme/tiny", d.Digest, d.Digest)
+		}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			g := newOCIGate(t, mode.opts...)
