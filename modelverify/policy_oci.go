@@ -98,13 +98,13 @@ func (o ociPattern) match(host, repo string) bool {
 
 // OCIPublisher returns the publisher that claims the OCI repository name ("ghcr.io/acme/model").
 // When several claim it, the most specific entry wins: an exact repository over a glob, then
-// the glob with more literal characters.
+// the glob with more literal characters; two publishers equally specific are refused.
 func (p *Policy) OCIPublisher(name string) (*Publisher, error) {
 	host, repo, ok := strings.Cut(name, "/")
 	if !ok {
 		return nil, fmt.Errorf("%w: %q is not host/repository", ErrPublisherNotAllowed, name)
 	}
-	var best *Publisher
+	var best, tie *Publisher
 	bestRank := specificity{rank: -1}
 	for i := range p.Publishers {
 		for _, s := range p.Publishers[i].OCI {
@@ -116,13 +116,21 @@ func (p *Policy) OCIPublisher(name string) (*Publisher, error) {
 			if strings.ContainsAny(pat.repo, "*?[") {
 				rank = specificity{rank: 1, literals: globLiterals(pat.repo)}
 			}
-			if best == nil || bestRank.less(rank) {
-				best, bestRank = &p.Publishers[i], rank
+			switch {
+			case best == nil || bestRank.less(rank):
+				best, bestRank, tie = &p.Publishers[i], rank, nil
+			case !rank.less(bestRank) && best != &p.Publishers[i]:
+				tie = &p.Publishers[i]
 			}
 		}
 	}
 	if best == nil {
 		return nil, fmt.Errorf("%w: no publisher claims the OCI repository %s", ErrPublisherNotAllowed, name)
+	}
+	if tie != nil {
+		// Never guessed: which identities apply would depend on the order of the policy.
+		return nil, fmt.Errorf("%w: publishers %q and %q claim the OCI repository %s equally specifically; make one entry more specific",
+			ErrPublisherNotAllowed, best.Name, tie.Name, name)
 	}
 	return best, nil
 }
