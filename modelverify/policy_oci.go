@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"slices"
 	"strings"
 )
 
@@ -255,17 +254,4 @@ func (p *Policy) checkRegistries(ps *problems) {
 			ps.add(at+".requireDigest", "applies to oci:// references, and the publisher claims no OCI repository (oci)")
 		}
 	}
-}
-
-// registryNames lists the approved registries for `policy show`: host, then the repositories.
-func (p *Policy) registryNames() []string {
-	var out []string
-	for _, r := range p.Registries {
-		s := r.Host
-		if len(r.Repositories) > 0 {
-			s += " (" + strings.Join(r.Repositories, ", ") + ")"
-		}
-		out = append(out, s)
-	}
-	return slices.Clip(out)
 }

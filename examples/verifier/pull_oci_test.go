@@ -95,3 +95,16 @@ func TestPullOCIVerifiesAndExportsASignedModelcar(t *testing.T) {
 		t.Fatalf("a refused model left %d entries in --dest", len(entries))
 	}
 }
+
+func TestPolicyShowListsTheApprovedOCIRegistries(t *testing.T) {
+	f := newOCIFixture(t)
+	out, _ := wantExit(t, 0, t.TempDir(), "policy", "show", f.policy)
+	for _, want := range []string{
+		"approved registries (oci://):\n  -          " + f.ts.Host + " (plain HTTP, loopback): every repository\n",
+		"    oci:             " + f.ts.Host + "/acme/* (digest not required)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+}
