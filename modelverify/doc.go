@@ -21,6 +21,17 @@
 // transformers can load the snapshot too. VerifyDir runs the same checks on a directory already
 // on disk.
 //
+// Models in OCI registries ("oci://ghcr.io/acme/llama:v1", "oci://host/repo@sha256:...") take
+// the same path through package registry: the registry and repository are approved (Policy's
+// Registries), a publisher claims the repository (Publisher.OCI) and, if it requires, the
+// reference is pinned by digest; the tag is resolved to a digest once; cosign's signature of that
+// digest verifies against one of the publisher's identities (a signature copied from another
+// image is refused); every layer is checked against its digest and extracted with the archive
+// rules and content limits; every file is scanned with the content rules; and only then is the
+// model renamed, whole, into <cache>/oci/<host>/<repository>/<alg>-<hex>/. Evidence and the
+// audit record give the registry as Endpoint ("oci://ghcr.io"), the repository as Repo and the
+// digest as Commit.
+//
 // In audit mode (Policy.Mode "audit"), what enforce mode would refuse is recorded as
 // "audit-allowed" and the model is returned with Evidence.Problems listing it. Failures to reach
 // the Hub, or downloads that do not match the Hub's own digests, refuse in both modes.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 // Option configures a Verifier.
@@ -26,6 +27,8 @@ type config struct {
 	// environment is false when the Verifier must read no environment variable
 	// (WithEnvironment).
 	environment bool
+	// registryOptions configure the OCI registry client (WithRegistryOptions).
+	registryOptions []registry.Option
 }
 
 // WithEndpoint sets the Hub to fetch from, by URL or by the name the policy gives it. The

@@ -103,6 +103,9 @@ type Policy struct {
 	Audit AuditConfig `json:"audit,omitempty"`
 	// Records says how far a verification of the same commit made earlier is trusted.
 	Records RecordRules `json:"records,omitempty"`
+	// Registries are the approved OCI registries (policy_oci.go): oci:// references load only
+	// from these, and only from the repositories they list.
+	Registries []Registry `json:"registries,omitempty"`
 }
 
 // Endpoint is an approved Hub: huggingface.co, a mirror, an internal hub.
@@ -151,6 +154,11 @@ type Publisher struct {
 	// pinned by digest: a repository listed here loads only if its signed manifest is one of
 	// those pinned for it, so neither an older signed commit nor another signed model passes.
 	PinnedManifests []ManifestPin `json:"pinnedManifests,omitempty"`
+	// OCI are the OCI repositories the publisher owns: "host/repository", with path.Match
+	// globs in the repository part ("ghcr.io/acme/*"), on a host listed in Registries.
+	OCI []string `json:"oci,omitempty"`
+	// RequireDigest refuses oci:// references that name a tag instead of a manifest digest.
+	RequireDigest bool `json:"requireDigest,omitempty"`
 }
 
 // ManifestPin pins one repository to one signed manifest. A repository may be pinned to

@@ -31,6 +31,7 @@ func (p *Policy) check() problems {
 	}
 	p.checkEndpoints(&ps)
 	p.checkPublishers(&ps)
+	p.checkRegistries(&ps)
 	p.Content.check(&ps)
 	if p.Audit.Path != "" && strings.ContainsRune(p.Audit.Path, 0) {
 		ps.add("audit.path", "contains a NUL byte")
@@ -101,8 +102,8 @@ func (p *Policy) checkPublishers(ps *problems) {
 		} else {
 			names[pub.Name] = i
 		}
-		if len(pub.Namespaces) == 0 {
-			ps.add(at+".namespaces", "at least one namespace is required")
+		if len(pub.Namespaces) == 0 && len(pub.OCI) == 0 {
+			ps.add(at+".namespaces", "at least one namespace (or oci repository) is required")
 		}
 		for j, ns := range pub.Namespaces {
 			field := fmt.Sprintf("%s.namespaces[%d]", at, j)

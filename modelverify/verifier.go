@@ -44,6 +44,8 @@ type Verifier struct {
 	sink      Sink
 	group     singleflight.Group
 	closeOnce sync.Once
+	// oci is the OCI side (verify_oci.go): the registry client and the cosign verifiers.
+	oci ociState
 }
 
 // NewVerifier returns a Verifier for the policy. It runs CheckPolicy's checks first, and builds
@@ -185,11 +187,17 @@ func (v *Verifier) CacheDir() string { return v.client.Cache().Dir }
 // records.recheck: full hashes and scans every file on every load. Without a record key (the
 // default one out of reach, as on a read-only file system) every load is verified in full.
 //
+// An "oci://" reference is verified from its registry instead (see the package documentation
+// and POLICY.md's registries section); WithRegistryOptions configures that client.
+//
 // Offline (HF_HUB_OFFLINE=1, or hub.WithOffline), the revision resolves from the cache's refs,
 // the tree and the signature come from what was kept when the commit was last verified, and
 // the model is allowed only if it is still exactly as verified; nothing is requested. A
 // publisher that requires a verified organisation cannot be checked offline, and is refused.
 func (v *Verifier) Verify(ctx context.Context, ref string) (*Model, error) {
+	if isOCIRef(ref) {
+		return v.verifyOCI(ctx, ref)
+	}
 	r, err := hub.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("modelverify: %w", err)

@@ -135,11 +135,25 @@ func showPolicy(w io.Writer, path string, p *modelverify.Policy) {
 			fmt.Fprintf(w, "  %-10s redirects allowed to: %s\n", "", strings.Join(ep.CDNHosts, ", "))
 		}
 	}
+	fmt.Fprintln(w, "\napproved registries (oci://):")
+	if len(p.Registries) == 0 {
+		fmt.Fprintln(w, "  none: every oci:// reference is refused")
+	}
+	for _, r := range p.Registries {
+		repos := "every repository"
+		if len(r.Repositories) > 0 {
+			repos = strings.Join(r.Repositories, ", ")
+		}
+		fmt.Fprintf(w, "  %-10s %s%s: %s\n", yesNo(r.Name != "", r.Name, "-"), r.Host, yesNo(r.PlainHTTP, " (plain HTTP, loopback)", ""), repos)
+	}
 	fmt.Fprintln(w, "\napproved publishers:")
 	for i := range p.Publishers {
 		pub := &p.Publishers[i]
 		fmt.Fprintf(w, "  %s\n", pub.Name)
 		fmt.Fprintf(w, "    namespaces:      %s\n", strings.Join(pub.Namespaces, ", "))
+		if len(pub.OCI) > 0 {
+			fmt.Fprintf(w, "    oci:             %s (digest %s)\n", strings.Join(pub.OCI, ", "), yesNo(pub.RequireDigest, "required", "not required"))
+		}
 		eps := "any approved endpoint"
 		if len(pub.Endpoints) > 0 {
 			eps = strings.Join(pub.Endpoints, ", ")

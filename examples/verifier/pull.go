@@ -10,10 +10,11 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 func runPull(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "pull", "verifier pull hf://org/name[@rev] --policy P [--dest DIR] [--cache-dir D] [--endpoint URL]")
+	fs := newFlagSet(e, "pull", "verifier pull hf://org/name[@rev]|oci://host/repo[:tag|@digest] --policy P [--dest DIR] [--cache-dir D] [--endpoint URL]")
 	var hf hubFlags
 	hf.register(fs)
 	policyPath := fs.String("policy", "", "the policy file (required)")
@@ -28,7 +29,11 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	if *policyPath == "" {
 		return usagef("pull: --policy is required")
 	}
-	if _, err := hub.ParseReference(pos[0]); err != nil {
+	if strings.HasPrefix(pos[0], registry.Scheme) {
+		if _, err := registry.ParseReference(pos[0]); err != nil {
+			return usagef("pull: %v", err)
+		}
+	} else if _, err := hub.ParseReference(pos[0]); err != nil {
 		return usagef("pull: %v", err)
 	}
 	p, err := modelverify.LoadPolicy(*policyPath)
