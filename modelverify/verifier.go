@@ -766,16 +766,12 @@ func (c *stagedChecker) checkSet(ctx context.Context, staged []hub.StagedFile) e
 	return nil
 }
 
-// resourcesByPath groups a manifest's resources by the file they belong to (nil for nil).
+// resourcesByPath is signed.ByFile(), or nil for a model that needs no signature.
 func resourcesByPath(m *manifest.Manifest) map[string][]manifest.Resource {
 	if m == nil {
 		return nil
 	}
-	out := make(map[string][]manifest.Resource, len(m.Resources))
-	for _, r := range m.Resources {
-		out[r.Path()] = append(out[r.Path()], r)
-	}
-	return out
+	return m.ByFile()
 }
 
 // checkSignedDigest compares a staged file with the signed manifest, and returns what the file
