@@ -37,11 +37,25 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 	tw := &textWatch{r: io.NewSectionReader(r, 0, size), binaryAt: -1}
 	isJSON := false
 	if trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n"); size <= cfg.maxJSONIndex && len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
-		isJSON = validJSON(tw, bytes.HasPrefix(head, []byte("\xef\xbb\xbf")))
+		bom := bytes.HasPrefix(head, []byte("\xef\xbb\xbf"))
+		if size <= smallJSON {
+			// Configs are small and models have thousands of them: read one whole and check it
+			// in one pass, rather than token by token.
+			data := make([]byte, size)
+			if _, err := io.ReadFull(tw, data); err != nil {
+				return FormatUnknown
+			}
+			if bom {
+				data = data[3:]
+			}
+			isJSON = json.Valid(data)
+		} else {
+			isJSON = validJSON(tw, bom)
+		}
 	}
 	// Read on only while the content is still text: a binary file stops at its first
 	// non-text byte, within the first block of raw tensor data.
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, max(1, min(size+1, 64<<10)))
 	for tw.binaryAt < 0 {
 		if _, err := tw.Read(buf); err == io.EOF {
 			break
@@ -61,6 +75,9 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 	}
 	return FormatText
 }
+
+// smallJSON is the size up to which a JSON file is read whole to be validated.
+const smallJSON = 1 << 20
 
 // validJSON reports whether r holds exactly one JSON value (after an optional BOM, which
 // Python's json.load refuses but transformers' readers strip), reading it token by token
