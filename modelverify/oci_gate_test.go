@@ -331,3 +331,67 @@ func TestVerifyOCIRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyOCIUsesTheDigestNotWhereTheTagMovedTo(t *testing.T) {
+	g := newOCIGate(t)
+	old := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", old, old.Digest)
+	// The tag moves to an unsigned image; a reference with both keeps to its digest.
+	moved := g.modelcar("acme/tiny", registrytest.File("models/config.json", []byte(`{"model_type":"moved"}`)))
+	v := g.verifier()
+	m, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1")+"@"+old.Digest)
+	if err != nil {
+		t.Fatalf("Verify by digest: %v", err)
+	}
+	if m.Evidence().Commit != old.Digest {
+		t.Fatalf("verified %s, want %s", m.Evidence().Commit, old.Digest)
+	}
+	// The tag alone now names the unsigned image, and is refused as such, at its digest.
+	_, err = v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if !errors.Is(err, modelverify.ErrUnsigned) {
+		t.Fatalf("moved tag: err = %v, want ErrUnsigned", err)
+	}
+	if recs := g.records(); recs[len(recs)-1].Commit != moved.Digest {
+		t.Fatalf("record of the moved tag = %+v, want commit %s", recs[len(recs)-1], moved.Digest)
+	}
+}
+
+func TestVerifyOCIAuditModeRecordsWhatEnforceWouldRefuse(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	v := g.verifier(func(p map[string]any) { p["mode"] = "audit" })
+	m, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err != nil {
+		t.Fatalf("audit mode: %v", err)
+	}
+	ev := m.Evidence()
+	if ev.Decision != modelverify.DecisionAuditAllowed || len(ev.Problems) == 0 || ev.Problems[0].Reason != modelverify.ErrUnsigned ||
+		ev.Verification != modelverify.VerifiedIntegrity || ev.Commit != d.Digest {
+		t.Fatalf("evidence = %+v", ev)
+	}
+	recs := g.records()
+	if last := recs[len(recs)-1]; last.Decision != modelverify.DecisionAuditAllowed || !contains(last.Reasons, "unsigned") {
+		t.Fatalf("audit record = %+v", last)
+	}
+}
+
+func TestVerifyOCIRefusesWhenThePolicyHasNoRegistries(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	v := g.verifier(func(p map[string]any) {
+		delete(p, "registries")
+		p["publishers"] = []any{map[string]any{"name": "acme", "namespaces": []any{"acme"},
+			"identities": []any{map[string]any{"publicKey": map[string]any{"pem": g.key.pubPEM}}}}}
+	})
+	_, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if !errors.Is(err, modelverify.ErrEndpointNotAllowed) || !strings.Contains(err.Error(), "the policy has no registries") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, r := range g.ts.Requests() {
+		if strings.HasPrefix(r, "GET ") || strings.HasPrefix(r, "HEAD ") {
+			t.Fatalf("a registry the policy does not approve was read from: %s", r)
+		}
+	}
+	g.assertNothingPublished()
+}
