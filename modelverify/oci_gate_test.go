@@ -395,3 +395,31 @@ func TestVerifyOCIRefusesWhenThePolicyHasNoRegistries(t *testing.T) {
 	}
 	g.assertNothingPublished()
 }
+
+// TestVerifyOCIAcceptsTheRealCosignCLISignatures runs the gate on artefacts the real cosign
+// CLI signed (testdata/oci, see make.sh): a modelcar and a ModelPack artefact, each in both
+// signature forms, with the fixture's public key as the publisher's identity. The signatures
+// verify; the fixture's model.safetensors is fixed text, not a safetensors file, so the content
+// rules then refuse it, and the audit record names the signer.
+func TestVerifyOCIAcceptsTheRealCosignCLISignatures(t *testing.T) {
+	pub, err := os.ReadFile(filepath.Join("..", "testdata", "oci", "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newOCIGate(t)
+	g.key.pubPEM = string(pub)
+	g.ts.PushLayout(t, filepath.Join("..", "testdata", "oci", "layout"))
+	v := g.verifier()
+	for _, repo := range []string{"acme/modelcar-bundle", "acme/modelcar-legacy", "acme/modelpack-bundle", "acme/modelpack-legacy"} {
+		_, err := v.Verify(context.Background(), g.ts.Ref(repo, "v1"))
+		var r *modelverify.Refusal
+		if !errors.As(err, &r) || len(r.Problems) != 1 || r.Problems[0].Reason != modelverify.ErrUnsafeContent || r.Problems[0].File != "model.safetensors" {
+			t.Fatalf("%s: err = %v, want only the fake safetensors file refused", repo, err)
+		}
+		recs := g.records()
+		if last := recs[len(recs)-1]; !strings.HasPrefix(last.Signer, "key sha256:") || last.Publisher != "acme" {
+			t.Fatalf("%s: record %+v, want the cosign key as signer", repo, last)
+		}
+	}
+	g.assertNothingPublished()
+}

@@ -276,6 +276,11 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		if err != nil {
 			return nil, err
 		}
+		if signed != nil {
+			// On record from here on, so that a refusal of the content still says who signed it.
+			who := ociSignerOf(signed, signer)
+			d.rec.Signer, d.rec.SignerIssuer, d.rec.SignerExtensions = who.Identity, who.Issuer, who.Extensions
+		}
 	} else if pub == nil {
 		if err := d.fail(Problem{Reason: ErrUnsigned, Detail: "no publisher claims the repository, so no signature can be checked"}, nil); err != nil {
 			return nil, err
