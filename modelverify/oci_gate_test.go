@@ -423,3 +423,40 @@ func TestVerifyOCIAcceptsTheRealCosignCLISignatures(t *testing.T) {
 	}
 	g.assertNothingPublished()
 }
+
+// A second verification of a digest keeps the published tree when it holds exactly the verified
+// bytes, so a Model handed out earlier still opens; a tree changed in the store is replaced.
+func TestVerifyOCIRepublishesOnlyAChangedStoreTree(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	v := g.verifier()
+	first, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", d.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := first.Open("config.json")
+	if err != nil {
+		t.Fatalf("the first Model after a second verification: %v", err)
+	}
+	f.Close()
+
+	// Someone edits the store: the next verification publishes the verified bytes again.
+	p := filepath.Join(first.Dir(), "config.json")
+	if err := os.WriteFile(p, []byte(`{"model_type":"evil"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(m.Dir(), "config.json")); string(got) != `{"model_type":"tiny"}` {
+		t.Fatalf("config.json after re-verification = %q", got)
+	}
+	if _, err := first.Open("config.json"); !errors.Is(err, modelverify.ErrFileChanged) {
+		t.Fatalf("the first Model's edited file: err = %v, want ErrFileChanged", err)
+	}
+}

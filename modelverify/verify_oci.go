@@ -50,6 +50,8 @@ type ociState struct {
 	err     error
 	client  *registry.Client
 	signers map[string][]ociSigner
+	// publishing holds a *sync.Mutex per store directory (publishOCI).
+	publishing sync.Map
 }
 
 // ociSigner is one publisher identity as sigstore-go verifies a cosign signature with it.
@@ -329,7 +331,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 
 	// 6. Publish: the staged tree is renamed into the store whole, so a reader sees all of a
 	// verified model or none of it.
-	dir, err := publishOCI(storeRoot, staging, r, art.Digest)
+	dir, err := v.publishOCI(ctx, storeRoot, staging, r, art.Digest, files)
 	if err != nil {
 		return nil, d.fatal(Problem{Reason: ErrHub, Detail: "publishing: " + firstLine(err)}, err)
 	}
@@ -452,16 +454,24 @@ func ociModelDir(store string, r registry.Reference, digest v1.Hash) string {
 }
 
 // publishOCI moves a checked staging tree to the model's place in the store. A model already
-// there (an earlier verification of the same digest) is moved aside first and removed after:
-// a directory cannot be replaced in one rename, so for that moment the model is absent, never
-// partial or mixed.
-func publishOCI(store, staging string, r registry.Reference, digest v1.Hash) (string, error) {
+// there (an earlier verification of the same digest) is kept when it holds exactly the files
+// just verified, byte for byte, so that a Model handed out earlier stays valid; otherwise it is
+// moved aside and removed after the new tree is renamed in (a directory cannot be replaced in
+// one rename, so for that moment the model is absent, never partial or mixed). Publications of
+// one digest within a process take turns.
+func (v *Verifier) publishOCI(ctx context.Context, store, staging string, r registry.Reference, digest v1.Hash, files []File) (string, error) {
 	dst := ociModelDir(store, r, digest)
+	mu, _ := v.oci.publishing.LoadOrStore(dst, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
 	var old string
 	if _, err := os.Lstat(dst); err == nil {
+		if sameTree(ctx, dst, files) {
+			return dst, nil
+		}
 		aside, err := os.MkdirTemp(filepath.Dir(dst), ".replaced-")
 		if err != nil {
 			return "", err
@@ -480,6 +490,39 @@ func publishOCI(store, staging string, r registry.Reference, digest v1.Hash) (st
 		return "", err
 	}
 	return dst, nil
+}
+
+// sameTree reports whether dir holds exactly files: the same names, regular files only, with
+// the same sizes and SHA-256 digests (hashed again: nothing else says the bytes are unchanged).
+func sameTree(ctx context.Context, dir string, files []File) bool {
+	want := make(map[string]File, len(files))
+	for _, f := range files {
+		want[f.Name] = f
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, ok := want[filepath.ToSlash(rel)]
+		if !ok || !d.Type().IsRegular() {
+			return errors.New("differs")
+		}
+		if fi, err := d.Info(); err != nil || fi.Size() != f.Size {
+			return errors.New("differs")
+		}
+		got, err := fileSHA256(ctx, p, f.Name, manifest.Serialization{}, nil)
+		if err != nil || got != f.SHA256 {
+			return errors.New("differs")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(files)
 }
 
 // registryProblem turns a registry failure into the problem to report.
