@@ -85,7 +85,7 @@ func (k ociKey) signLegacy(t testing.TB, ts *registrytest.TestServer, repo, tagD
 
 // ociGate is a registry, a signing key and a policy approving both.
 type ociGate struct {
-	t        *testing.T
+	t        testing.TB
 	ts       *registrytest.TestServer
 	key      ociKey
 	cacheDir string
