@@ -460,3 +460,25 @@ func TestVerifyOCIRepublishesOnlyAChangedStoreTree(t *testing.T) {
 		t.Fatalf("the first Model's edited file: err = %v, want ErrFileChanged", err)
 	}
 }
+
+// ModelPack artefacts and KitOps ModelKits go through the same gate as modelcars.
+func TestVerifyOCIAllowsSignedModelPackAndModelKitArtefacts(t *testing.T) {
+	g := newOCIGate(t)
+	files := map[string][]byte{"config.json": []byte(`{"model_type":"tiny"}`), "weights/model.safetensors": safetensorsFile(16, 2)}
+	v := g.verifier()
+	for repo, m := range map[string]registrytest.Manifest{"acme/pack": registrytest.ModelPack(files), "acme/kit": registrytest.ModelKit(files)} {
+		d := g.ts.PushManifest(t, repo, "v1", m)
+		g.key.signLegacy(t, g.ts, repo, d.Digest, d.Digest)
+		model, err := v.Verify(context.Background(), g.ts.Ref(repo, "v1"))
+		if err != nil {
+			t.Fatalf("%s: %v", repo, err)
+		}
+		got, err := os.ReadFile(filepath.Join(model.Dir(), "weights", "model.safetensors"))
+		if err != nil || string(got) != string(files["weights/model.safetensors"]) {
+			t.Fatalf("%s: weights/model.safetensors: %v", repo, err)
+		}
+		if ev := model.Evidence(); ev.Formats["weights/model.safetensors"] != "safetensors" || ev.Verification != modelverify.VerifiedSignature {
+			t.Fatalf("%s: evidence %+v", repo, ev)
+		}
+	}
+}
