@@ -482,3 +482,48 @@ func TestVerifyOCIAllowsSignedModelPackAndModelKitArtefacts(t *testing.T) {
 		}
 	}
 }
+
+// In audit mode a registry the policy does not approve is still reached, to record what enforce
+// mode would refuse, but never with the service's registry credentials.
+func TestVerifyOCISendsNoCredentialsToAnUnapprovedRegistryInAuditMode(t *testing.T) {
+	g := newOCIGate(t, registrytest.WithBasicAuth("svc", "s3cret"))
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	auth := base64.StdEncoding.EncodeToString([]byte("svc:s3cret"))
+	if err := os.WriteFile(cfg, []byte(`{"auths":{"`+g.ts.Host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	build := func(repos ...any) *modelverify.Verifier {
+		raw, _ := json.Marshal(map[string]any{
+			"apiVersion": "modelverify.echelongraph.io/v1alpha1", "kind": "ModelPolicy",
+			"endpoints":  []any{map[string]any{"url": "https://huggingface.co"}},
+			"registries": []any{map[string]any{"host": g.ts.Host, "plainHTTP": true, "repositories": repos}},
+			"publishers": []any{map[string]any{"name": "acme", "oci": []any{g.ts.Host + "/acme/*"},
+				"identities": []any{map[string]any{"publicKey": map[string]any{"pem": g.key.pubPEM}}}}},
+			"mode": "audit", "audit": map[string]any{"path": g.auditLog},
+		})
+		p, err := modelverify.ParsePolicy(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := modelverify.NewVerifier(p, modelverify.WithEnvironment(false), modelverify.WithCacheDir(g.cacheDir),
+			modelverify.WithRecordKeyFile(filepath.Join(t.TempDir(), "record.key")), modelverify.WithRegistryOptions(registry.WithDockerConfig(cfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		return v
+	}
+	// Approved, the repository is read with the credentials, and allowed.
+	if _, err := build("acme/*").Verify(context.Background(), g.ts.Ref("acme/tiny", "v1")); err != nil {
+		t.Fatalf("approved repository with credentials: %v", err)
+	}
+	v := build("approved/*")
+	// acme/tiny is outside the registry's approved repositories: reached without credentials,
+	// which this registry requires, so the verification cannot complete.
+	_, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("unapproved repository in audit mode: err = %v, want the registry's refusal of an anonymous client", err)
+	}
+}

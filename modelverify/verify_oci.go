@@ -17,6 +17,7 @@ import (
 	"github.com/echelongraph/go-modelverify/internal/scan"
 	"github.com/echelongraph/go-modelverify/manifest"
 	"github.com/echelongraph/go-modelverify/registry"
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -49,7 +50,11 @@ type ociState struct {
 	once    sync.Once
 	err     error
 	client  *registry.Client
-	signers map[string][]ociSigner
+	// anonymous is the client for a registry or repository the policy does not approve,
+	// reachable only in audit mode: it sends no credentials, as the Hub path sends no token
+	// to an unapproved endpoint.
+	anonymous *registry.Client
+	signers   map[string][]ociSigner
 	// publishing holds a *sync.Mutex per store directory (publishOCI).
 	publishing sync.Map
 }
@@ -85,6 +90,11 @@ func (v *Verifier) ociInit() error {
 			return
 		}
 		v.oci.client = c
+		anon := append(append(opts, v.cfg.registryOptions...), registry.WithKeychain(authn.NewMultiKeychain()))
+		if v.oci.anonymous, err = registry.NewClient(anon...); err != nil {
+			v.oci.err = fmt.Errorf("modelverify: %w", err)
+			return
+		}
 		v.oci.signers = map[string][]ociSigner{}
 		for i := range v.policy.Publishers {
 			pub := &v.policy.Publishers[i]
@@ -260,6 +270,9 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		return nil, d.fatal(Problem{Reason: ErrHub, Detail: firstLine(err)}, err)
 	}
 	c := v.oci.client
+	if !ok || !reg.AllowsRepository(r.Repository) {
+		c = v.oci.anonymous
+	}
 
 	// 2. Resolve the tag to a digest once, and read the manifest; everything after uses the digest.
 	v.ociProgress(r, "resolve")
@@ -274,7 +287,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	var signer *ociSigner
 	if pub != nil && pub.SignatureRequired() {
 		v.ociProgress(r, "signature")
-		signed, signer, err = v.verifyCosign(ctx, d, pub, art)
+		signed, signer, err = v.verifyCosign(ctx, c, d, pub, art)
 		if err != nil {
 			return nil, err
 		}
@@ -353,8 +366,8 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 // pub's identities verifies. Refusals: none found (ErrUnsigned); every one made for another
 // digest (ErrSignature: copied from another image); none by an identity of the publisher
 // (ErrIdentity). In audit mode the refusal is recorded and nil, nil, nil returned.
-func (v *Verifier) verifyCosign(ctx context.Context, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, error) {
-	sigs, err := v.oci.client.Signatures(ctx, art.Reference, art.Digest)
+func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, error) {
+	sigs, err := c.Signatures(ctx, art.Reference, art.Digest)
 	if err != nil {
 		return nil, nil, d.fatal(registryProblem(err, "finding the signatures"), err)
 	}
