@@ -47,9 +47,9 @@ func isOCIRef(ref string) bool { return strings.HasPrefix(ref, registry.Scheme) 
 // ociState is the Verifier's OCI side, made on the first oci:// reference: a policy without
 // registries never builds it.
 type ociState struct {
-	once    sync.Once
-	err     error
-	client  *registry.Client
+	once   sync.Once
+	err    error
+	client *registry.Client
 	// anonymous is the client for a registry or repository the policy does not approve,
 	// reachable only in audit mode: it sends no credentials, as the Hub path sends no token
 	// to an unapproved endpoint.
