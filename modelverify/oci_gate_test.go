@@ -85,7 +85,7 @@ func (k ociKey) signLegacy(t testing.TB, ts *registrytest.TestServer, repo, tagD
 
 // ociGate is a registry, a signing key and a policy approving both.
 type ociGate struct {
-	t        *testing.T
+	t        testing.TB
 	ts       *registrytest.TestServer
 	key      ociKey
 	cacheDir string
@@ -329,5 +329,201 @@ func TestVerifyOCIRefusals(t *testing.T) {
 			}
 			g.assertNothingPublished()
 		})
+	}
+}
+
+func TestVerifyOCIUsesTheDigestNotWhereTheTagMovedTo(t *testing.T) {
+	g := newOCIGate(t)
+	old := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", old, old.Digest)
+	// The tag moves to an unsigned image; a reference with both keeps to its digest.
+	moved := g.modelcar("acme/tiny", registrytest.File("models/config.json", []byte(`{"model_type":"moved"}`)))
+	v := g.verifier()
+	m, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1")+"@"+old.Digest)
+	if err != nil {
+		t.Fatalf("Verify by digest: %v", err)
+	}
+	if m.Evidence().Commit != old.Digest {
+		t.Fatalf("verified %s, want %s", m.Evidence().Commit, old.Digest)
+	}
+	// The tag alone now names the unsigned image, and is refused as such, at its digest.
+	_, err = v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if !errors.Is(err, modelverify.ErrUnsigned) {
+		t.Fatalf("moved tag: err = %v, want ErrUnsigned", err)
+	}
+	if recs := g.records(); recs[len(recs)-1].Commit != moved.Digest {
+		t.Fatalf("record of the moved tag = %+v, want commit %s", recs[len(recs)-1], moved.Digest)
+	}
+}
+
+func TestVerifyOCIAuditModeRecordsWhatEnforceWouldRefuse(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	v := g.verifier(func(p map[string]any) { p["mode"] = "audit" })
+	m, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err != nil {
+		t.Fatalf("audit mode: %v", err)
+	}
+	ev := m.Evidence()
+	if ev.Decision != modelverify.DecisionAuditAllowed || len(ev.Problems) == 0 || ev.Problems[0].Reason != modelverify.ErrUnsigned ||
+		ev.Verification != modelverify.VerifiedIntegrity || ev.Commit != d.Digest {
+		t.Fatalf("evidence = %+v", ev)
+	}
+	recs := g.records()
+	if last := recs[len(recs)-1]; last.Decision != modelverify.DecisionAuditAllowed || !contains(last.Reasons, "unsigned") {
+		t.Fatalf("audit record = %+v", last)
+	}
+}
+
+func TestVerifyOCIRefusesWhenThePolicyHasNoRegistries(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	v := g.verifier(func(p map[string]any) {
+		delete(p, "registries")
+		p["publishers"] = []any{map[string]any{"name": "acme", "namespaces": []any{"acme"},
+			"identities": []any{map[string]any{"publicKey": map[string]any{"pem": g.key.pubPEM}}}}}
+	})
+	_, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if !errors.Is(err, modelverify.ErrEndpointNotAllowed) || !strings.Contains(err.Error(), "the policy has no registries") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, r := range g.ts.Requests() {
+		if strings.HasPrefix(r, "GET ") || strings.HasPrefix(r, "HEAD ") {
+			t.Fatalf("a registry the policy does not approve was read from: %s", r)
+		}
+	}
+	g.assertNothingPublished()
+}
+
+// TestVerifyOCIAcceptsTheRealCosignCLISignatures runs the gate on artefacts the real cosign
+// CLI signed (testdata/oci, see make.sh): a modelcar and a ModelPack artefact, each in both
+// signature forms, with the fixture's public key as the publisher's identity. The signatures
+// verify; the fixture's model.safetensors is fixed text, not a safetensors file, so the content
+// rules then refuse it, and the audit record names the signer.
+func TestVerifyOCIAcceptsTheRealCosignCLISignatures(t *testing.T) {
+	pub, err := os.ReadFile(filepath.Join("..", "testdata", "oci", "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newOCIGate(t)
+	g.key.pubPEM = string(pub)
+	g.ts.PushLayout(t, filepath.Join("..", "testdata", "oci", "layout"))
+	v := g.verifier()
+	for _, repo := range []string{"acme/modelcar-bundle", "acme/modelcar-legacy", "acme/modelpack-bundle", "acme/modelpack-legacy"} {
+		_, err := v.Verify(context.Background(), g.ts.Ref(repo, "v1"))
+		var r *modelverify.Refusal
+		if !errors.As(err, &r) || len(r.Problems) != 1 || r.Problems[0].Reason != modelverify.ErrUnsafeContent || r.Problems[0].File != "model.safetensors" {
+			t.Fatalf("%s: err = %v, want only the fake safetensors file refused", repo, err)
+		}
+		recs := g.records()
+		if last := recs[len(recs)-1]; !strings.HasPrefix(last.Signer, "key sha256:") || last.Publisher != "acme" {
+			t.Fatalf("%s: record %+v, want the cosign key as signer", repo, last)
+		}
+	}
+	g.assertNothingPublished()
+}
+
+// A second verification of a digest keeps the published tree when it holds exactly the verified
+// bytes, so a Model handed out earlier still opens; a tree changed in the store is replaced.
+func TestVerifyOCIRepublishesOnlyAChangedStoreTree(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	v := g.verifier()
+	first, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", d.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := first.Open("config.json")
+	if err != nil {
+		t.Fatalf("the first Model after a second verification: %v", err)
+	}
+	f.Close()
+
+	// Someone edits the store: the next verification publishes the verified bytes again.
+	p := filepath.Join(first.Dir(), "config.json")
+	if err := os.WriteFile(p, []byte(`{"model_type":"evil"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(m.Dir(), "config.json")); string(got) != `{"model_type":"tiny"}` {
+		t.Fatalf("config.json after re-verification = %q", got)
+	}
+	if _, err := first.Open("config.json"); !errors.Is(err, modelverify.ErrFileChanged) {
+		t.Fatalf("the first Model's edited file: err = %v, want ErrFileChanged", err)
+	}
+}
+
+// ModelPack artefacts and KitOps ModelKits go through the same gate as modelcars.
+func TestVerifyOCIAllowsSignedModelPackAndModelKitArtefacts(t *testing.T) {
+	g := newOCIGate(t)
+	files := map[string][]byte{"config.json": []byte(`{"model_type":"tiny"}`), "weights/model.safetensors": safetensorsFile(16, 2)}
+	v := g.verifier()
+	for repo, m := range map[string]registrytest.Manifest{"acme/pack": registrytest.ModelPack(files), "acme/kit": registrytest.ModelKit(files)} {
+		d := g.ts.PushManifest(t, repo, "v1", m)
+		g.key.signLegacy(t, g.ts, repo, d.Digest, d.Digest)
+		model, err := v.Verify(context.Background(), g.ts.Ref(repo, "v1"))
+		if err != nil {
+			t.Fatalf("%s: %v", repo, err)
+		}
+		got, err := os.ReadFile(filepath.Join(model.Dir(), "weights", "model.safetensors"))
+		if err != nil || string(got) != string(files["weights/model.safetensors"]) {
+			t.Fatalf("%s: weights/model.safetensors: %v", repo, err)
+		}
+		if ev := model.Evidence(); ev.Formats["weights/model.safetensors"] != "safetensors" || ev.Verification != modelverify.VerifiedSignature {
+			t.Fatalf("%s: evidence %+v", repo, ev)
+		}
+	}
+}
+
+// In audit mode a registry the policy does not approve is still reached, to record what enforce
+// mode would refuse, but never with the service's registry credentials.
+func TestVerifyOCISendsNoCredentialsToAnUnapprovedRegistryInAuditMode(t *testing.T) {
+	g := newOCIGate(t, registrytest.WithBasicAuth("svc", "s3cret"))
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	auth := base64.StdEncoding.EncodeToString([]byte("svc:s3cret"))
+	if err := os.WriteFile(cfg, []byte(`{"auths":{"`+g.ts.Host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	build := func(repos ...any) *modelverify.Verifier {
+		raw, _ := json.Marshal(map[string]any{
+			"apiVersion": "modelverify.echelongraph.io/v1alpha1", "kind": "ModelPolicy",
+			"endpoints":  []any{map[string]any{"url": "https://huggingface.co"}},
+			"registries": []any{map[string]any{"host": g.ts.Host, "plainHTTP": true, "repositories": repos}},
+			"publishers": []any{map[string]any{"name": "acme", "oci": []any{g.ts.Host + "/acme/*"},
+				"identities": []any{map[string]any{"publicKey": map[string]any{"pem": g.key.pubPEM}}}}},
+			"mode": "audit", "audit": map[string]any{"path": g.auditLog},
+		})
+		p, err := modelverify.ParsePolicy(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := modelverify.NewVerifier(p, modelverify.WithEnvironment(false), modelverify.WithCacheDir(g.cacheDir),
+			modelverify.WithRecordKeyFile(filepath.Join(t.TempDir(), "record.key")), modelverify.WithRegistryOptions(registry.WithDockerConfig(cfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		return v
+	}
+	// Approved, the repository is read with the credentials, and allowed.
+	if _, err := build("acme/*").Verify(context.Background(), g.ts.Ref("acme/tiny", "v1")); err != nil {
+		t.Fatalf("approved repository with credentials: %v", err)
+	}
+	v := build("approved/*")
+	// acme/tiny is outside the registry's approved repositories: reached without credentials,
+	// which this registry requires, so the verification cannot complete.
+	_, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("unapproved repository in audit mode: err = %v, want the registry's refusal of an anonymous client", err)
 	}
 }

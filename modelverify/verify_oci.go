@@ -17,6 +17,7 @@ import (
 	"github.com/echelongraph/go-modelverify/internal/scan"
 	"github.com/echelongraph/go-modelverify/manifest"
 	"github.com/echelongraph/go-modelverify/registry"
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -46,10 +47,16 @@ func isOCIRef(ref string) bool { return strings.HasPrefix(ref, registry.Scheme) 
 // ociState is the Verifier's OCI side, made on the first oci:// reference: a policy without
 // registries never builds it.
 type ociState struct {
-	once    sync.Once
-	err     error
-	client  *registry.Client
-	signers map[string][]ociSigner
+	once   sync.Once
+	err    error
+	client *registry.Client
+	// anonymous is the client for a registry or repository the policy does not approve,
+	// reachable only in audit mode: it sends no credentials, as the Hub path sends no token
+	// to an unapproved endpoint.
+	anonymous *registry.Client
+	signers   map[string][]ociSigner
+	// publishing holds a *sync.Mutex per store directory (publishOCI).
+	publishing sync.Map
 }
 
 // ociSigner is one publisher identity as sigstore-go verifies a cosign signature with it.
@@ -83,6 +90,11 @@ func (v *Verifier) ociInit() error {
 			return
 		}
 		v.oci.client = c
+		anon := append(append(opts, v.cfg.registryOptions...), registry.WithKeychain(authn.NewMultiKeychain()))
+		if v.oci.anonymous, err = registry.NewClient(anon...); err != nil {
+			v.oci.err = fmt.Errorf("modelverify: %w", err)
+			return
+		}
 		v.oci.signers = map[string][]ociSigner{}
 		for i := range v.policy.Publishers {
 			pub := &v.policy.Publishers[i]
@@ -258,6 +270,9 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		return nil, d.fatal(Problem{Reason: ErrHub, Detail: firstLine(err)}, err)
 	}
 	c := v.oci.client
+	if !ok || !reg.AllowsRepository(r.Repository) {
+		c = v.oci.anonymous
+	}
 
 	// 2. Resolve the tag to a digest once, and read the manifest; everything after uses the digest.
 	v.ociProgress(r, "resolve")
@@ -272,9 +287,14 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	var signer *ociSigner
 	if pub != nil && pub.SignatureRequired() {
 		v.ociProgress(r, "signature")
-		signed, signer, err = v.verifyCosign(ctx, d, pub, art)
+		signed, signer, err = v.verifyCosign(ctx, c, d, pub, art)
 		if err != nil {
 			return nil, err
+		}
+		if signed != nil {
+			// On record from here on, so that a refusal of the content still says who signed it.
+			who := ociSignerOf(signed, signer)
+			d.rec.Signer, d.rec.SignerIssuer, d.rec.SignerExtensions = who.Identity, who.Issuer, who.Extensions
 		}
 	} else if pub == nil {
 		if err := d.fail(Problem{Reason: ErrUnsigned, Detail: "no publisher claims the repository, so no signature can be checked"}, nil); err != nil {
@@ -324,7 +344,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 
 	// 6. Publish: the staged tree is renamed into the store whole, so a reader sees all of a
 	// verified model or none of it.
-	dir, err := publishOCI(storeRoot, staging, r, art.Digest)
+	dir, err := v.publishOCI(ctx, storeRoot, staging, r, art.Digest, files)
 	if err != nil {
 		return nil, d.fatal(Problem{Reason: ErrHub, Detail: "publishing: " + firstLine(err)}, err)
 	}
@@ -346,8 +366,8 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 // pub's identities verifies. Refusals: none found (ErrUnsigned); every one made for another
 // digest (ErrSignature: copied from another image); none by an identity of the publisher
 // (ErrIdentity). In audit mode the refusal is recorded and nil, nil, nil returned.
-func (v *Verifier) verifyCosign(ctx context.Context, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, error) {
-	sigs, err := v.oci.client.Signatures(ctx, art.Reference, art.Digest)
+func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, error) {
+	sigs, err := c.Signatures(ctx, art.Reference, art.Digest)
 	if err != nil {
 		return nil, nil, d.fatal(registryProblem(err, "finding the signatures"), err)
 	}
@@ -447,16 +467,24 @@ func ociModelDir(store string, r registry.Reference, digest v1.Hash) string {
 }
 
 // publishOCI moves a checked staging tree to the model's place in the store. A model already
-// there (an earlier verification of the same digest) is moved aside first and removed after:
-// a directory cannot be replaced in one rename, so for that moment the model is absent, never
-// partial or mixed.
-func publishOCI(store, staging string, r registry.Reference, digest v1.Hash) (string, error) {
+// there (an earlier verification of the same digest) is kept when it holds exactly the files
+// just verified, byte for byte, so that a Model handed out earlier stays valid; otherwise it is
+// moved aside and removed after the new tree is renamed in (a directory cannot be replaced in
+// one rename, so for that moment the model is absent, never partial or mixed). Publications of
+// one digest within a process take turns.
+func (v *Verifier) publishOCI(ctx context.Context, store, staging string, r registry.Reference, digest v1.Hash, files []File) (string, error) {
 	dst := ociModelDir(store, r, digest)
+	mu, _ := v.oci.publishing.LoadOrStore(dst, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
 	var old string
 	if _, err := os.Lstat(dst); err == nil {
+		if sameTree(ctx, dst, files) {
+			return dst, nil
+		}
 		aside, err := os.MkdirTemp(filepath.Dir(dst), ".replaced-")
 		if err != nil {
 			return "", err
@@ -475,6 +503,39 @@ func publishOCI(store, staging string, r registry.Reference, digest v1.Hash) (st
 		return "", err
 	}
 	return dst, nil
+}
+
+// sameTree reports whether dir holds exactly files: the same names, regular files only, with
+// the same sizes and SHA-256 digests (hashed again: nothing else says the bytes are unchanged).
+func sameTree(ctx context.Context, dir string, files []File) bool {
+	want := make(map[string]File, len(files))
+	for _, f := range files {
+		want[f.Name] = f
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, ok := want[filepath.ToSlash(rel)]
+		if !ok || !d.Type().IsRegular() {
+			return errors.New("differs")
+		}
+		if fi, err := d.Info(); err != nil || fi.Size() != f.Size {
+			return errors.New("differs")
+		}
+		got, err := fileSHA256(ctx, p, f.Name, manifest.Serialization{}, nil)
+		if err != nil || got != f.SHA256 {
+			return errors.New("differs")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(files)
 }
 
 // registryProblem turns a registry failure into the problem to report.

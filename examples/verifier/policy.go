@@ -12,13 +12,14 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 func runPolicy(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "export" { // export.go: the admission policies, with flags of its own
 		return runPolicyExport(ctx, e, args[1:])
 	}
-	const synopsis = "verifier policy show P | check P | explain P hf://org/name[@rev] [--endpoint URL] [--online]\n" +
+	const synopsis = "verifier policy show P | check P | explain P hf://org/name[@rev]|oci://host/repo[:tag|@digest] [--endpoint URL] [--online]\n" +
 		"  (P may also be given as --policy P)"
 	fs := newFlagSet(e, "policy", synopsis)
 	var hf hubFlags
@@ -227,10 +228,6 @@ type explainStep struct {
 
 // policyExplain says, step by step, what the policy decides for ref from the policy alone.
 func policyExplain(ctx context.Context, e *env, p *modelverify.Policy, ref string, hf hubFlags, online bool) error {
-	r, err := hub.ParseReference(ref)
-	if err != nil {
-		return usagef("policy explain: %v", err)
-	}
 	var steps []explainStep
 	refused := ""
 	add := func(step, result, detail string, reason *modelverify.Reason) {
@@ -242,6 +239,16 @@ func policyExplain(ctx context.Context, e *env, p *modelverify.Policy, ref strin
 			}
 		}
 		steps = append(steps, s)
+	}
+	if strings.HasPrefix(ref, registry.Scheme) {
+		if err := explainOCI(p, ref, add); err != nil {
+			return usagef("policy explain: %v", err)
+		}
+		return explainDecision(ctx, e, p, ref, hf, online, steps, refused)
+	}
+	r, err := hub.ParseReference(ref)
+	if err != nil {
+		return usagef("policy explain: %v", err)
 	}
 
 	revKind := "a branch or tag, resolved to a commit online"
@@ -310,7 +317,12 @@ func policyExplain(ctx context.Context, e *env, p *modelverify.Policy, ref strin
 		}
 	}
 	add("content", "online", describeContent(&p.Content), nil)
+	return explainDecision(ctx, e, p, ref, hf, online, steps, refused)
+}
 
+// explainDecision prints the steps and the decision the policy alone makes, and with online,
+// runs the whole verification.
+func explainDecision(ctx context.Context, e *env, p *modelverify.Policy, ref string, hf hubFlags, online bool, steps []explainStep, refused string) error {
 	decision := "proceeds to the online checks (marked online)"
 	if refused != "" {
 		if p.Enforcing() {

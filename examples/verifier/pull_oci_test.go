@@ -108,3 +108,27 @@ func TestPolicyShowListsTheApprovedOCIRegistries(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyExplainOCIReferences(t *testing.T) {
+	f := newOCIFixture(t)
+	out, _ := wantExit(t, 0, t.TempDir(), "policy", "explain", f.policy, f.ts.Ref("acme/tiny", "v1"))
+	for _, want := range []string{"registry", f.ts.Host + " is an approved registry", "acme claims " + f.ts.Host + "/acme/tiny",
+		"cosign signature of the digest", "decision: proceeds to the online checks"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q:\n%s", want, out)
+		}
+	}
+	out, _ = wantExit(t, 1, t.TempDir(), "policy", "explain", f.policy, "oci://quay.io/acme/tiny:v1")
+	if !strings.Contains(out, "quay.io is not one of the policy's registries") || !strings.Contains(out, "refused by the policy alone: endpoint-not-allowed") {
+		t.Errorf("explain of an unapproved registry:\n%s", out)
+	}
+	// --online runs the verification, in a temporary cache.
+	out, _ = wantExit(t, 0, t.TempDir(), "policy", "explain", f.policy, f.ts.Ref("acme/tiny", "v1"), "--online")
+	if !strings.Contains(out, "online: allowed") {
+		t.Errorf("explain --online:\n%s", out)
+	}
+	out, _ = wantExit(t, 1, t.TempDir(), "policy", "explain", f.policy, f.ts.Ref("acme/unsigned", "v1"), "--online")
+	if !strings.Contains(out, "unsigned") {
+		t.Errorf("explain --online of an unsigned image:\n%s", out)
+	}
+}
