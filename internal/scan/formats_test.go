@@ -207,3 +207,27 @@ func TestNumPyRules(t *testing.T) {
 		})
 	}
 }
+
+// The quick look for a weight_map key in small JSON files must see every spelling Python's json
+// reads as that key: an escaped key, a key after a BOM, a duplicate key later in the file.
+func TestIndexKeySpelledWithEscapesIsStillAnIndex(t *testing.T) {
+	for name, doc := range map[string]string{
+		"escaped":   `{"metadata":{},"weight\u005fmap":{"w":"../../etc/passwd"}}`,
+		"bom":       "\xef\xbb\xbf" + `{"weight_map":{"w":"../x.safetensors"}}`,
+		"later key": `{"a":1,"b":{"weight_map":1},"weight_map":{"w":"/abs.safetensors"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep := scanBytes(t, []byte(doc), WithName("model.safetensors.index.json"))
+			if name == "bom" {
+				// parseIndex reads no BOM: such a file is not taken for an index, as before.
+				if rep.Format == FormatSafetensorsIndex && rep.Verdict == Safe {
+					t.Fatalf("a BOM index with an escaping shard is safe: %s", dump(rep))
+				}
+				return
+			}
+			if rep.Format != FormatSafetensorsIndex || rep.Verdict != Dangerous {
+				t.Fatalf("got %s", dump(rep))
+			}
+		})
+	}
+}

@@ -51,6 +51,24 @@ func looksLikeKerasConfig(v any) bool {
 	return cls && cfg
 }
 
+// mayBeKerasConfig is a quick look at a small JSON file for the two keys a Keras config has
+// at its top: false only when the file decodes as an object lacking one of them. As in
+// mayBeIndex, Go's key matching can only be more generous than Python's.
+func mayBeKerasConfig(r io.ReaderAt, size int64) bool {
+	data := make([]byte, size)
+	if n, err := r.ReadAt(data, 0); int64(n) != size && err != nil {
+		return true
+	}
+	var probe struct {
+		ClassName json.RawMessage `json:"class_name"`
+		Config    json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return true
+	}
+	return probe.ClassName != nil && probe.Config != nil
+}
+
 // decodeJSON decodes r (at most limit bytes) keeping numbers as text.
 func decodeJSON(r io.Reader, limit int64) (any, error) {
 	dec := json.NewDecoder(io.LimitReader(r, limit))
@@ -79,6 +97,9 @@ func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string) Format
 				Message: fmt.Sprintf("a Keras-like config of %d bytes, over the %d-byte limit, is not inspected", size, kerasMaxConfig)})
 			return FormatKerasConfig
 		}
+		return FormatUnknown
+	}
+	if size <= smallJSON && !mayBeKerasConfig(r, size) {
 		return FormatUnknown
 	}
 	v, err := decodeJSON(io.NewSectionReader(r, 0, size), size)
