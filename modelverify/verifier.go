@@ -202,9 +202,13 @@ func (v *Verifier) Verify(ctx context.Context, ref string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("modelverify: %w", err)
 	}
-	key := v.endpointURL + " " + r.String()
+	return v.shareVerification(ctx, v.endpointURL+" "+r.String(), func() (*Model, error) { return v.verify(ctx, ref, r) })
+}
+
+// shareVerification runs verify once for all concurrent callers with the same key.
+func (v *Verifier) shareVerification(ctx context.Context, key string, verify func() (*Model, error)) (*Model, error) {
 	for {
-		ch := v.group.DoChan(key, func() (any, error) { return v.verify(ctx, ref, r) })
+		ch := v.group.DoChan(key, func() (any, error) { return verify() })
 		select {
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)

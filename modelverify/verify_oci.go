@@ -188,23 +188,7 @@ func anchored(expr string) string {
 // verifyOCI is Verify for oci:// references; concurrent calls for the same reference share one
 // verification, as for the Hub.
 func (v *Verifier) verifyOCI(ctx context.Context, ref string) (*Model, error) {
-	key := "oci " + ref
-	for {
-		ch := v.group.DoChan(key, func() (any, error) { return v.verifyOCIOnce(ctx, ref) })
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case res := <-ch:
-			if res.Shared && res.Err != nil && ctx.Err() == nil &&
-				(errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)) {
-				continue
-			}
-			if res.Err != nil {
-				return nil, res.Err
-			}
-			return res.Val.(*Model), nil
-		}
-	}
+	return v.shareVerification(ctx, "oci "+ref, func() (*Model, error) { return v.verifyOCIOnce(ctx, ref) })
 }
 
 func (v *Verifier) verifyOCIOnce(ctx context.Context, ref string) (*Model, error) {
