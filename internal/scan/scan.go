@@ -48,10 +48,21 @@ func ScanFile(ctx context.Context, path string, opts ...Option) (*Report, error)
 	return rep, nil
 }
 
+// smallFile is the size up to which Scan reads a file whole, once, before looking at it.
+const smallFile = 64 << 10
+
 // Scan scans size bytes read from r. Only the parts of r that the format needs are read: a
 // safetensors file's header, a GGUF header, the pickles of a checkpoint (in one pass).
 func Scan(ctx context.Context, r io.ReaderAt, size int64, opts ...Option) (*Report, error) {
 	cfg := newConfig(opts)
+	if size > 0 && size <= smallFile {
+		// A small file is read once into memory: configs and tokenizers are most of a model's
+		// files, and the probes for each format would otherwise read them again and again.
+		buf := make([]byte, size)
+		if n, err := r.ReadAt(buf, 0); int64(n) == size && (err == nil || err == io.EOF) {
+			r = bytes.NewReader(buf)
+		}
+	}
 	cr := &countingReaderAt{ctx: ctx, r: r, size: size, progress: cfg.progress}
 	rep := &Report{Size: size}
 	scanAt(cr, size, cfg, rep, "", 0)
