@@ -24,12 +24,14 @@ common='Fault|Retr|Timeout|Stall|Drop|Resum|Cancel|Deadline|Concurren|Parallel|R
 declare -A RUN=(
   [hub]="$common|Redirect|TokenNeverReaches|Corrupt|TwoProcesses|StagedCheck|StagedSetCheck|Paginat|Offline"
   [hub/hubtest]="$common"
-  [modelverify]="$common|ServesOtherBytes|Reuses|Many|Rotat|Export|VerifyDir|Recheck"
+  [modelverify]="$common|ServesOtherBytes|Reuses|Many|Rotat|Export|VerifyDir|Recheck|VerifyOCI"
   [examples/verifier]="$common|Redirect|PullDest|Pull"
   [examples/kserve]="$common|Initializer"
   [examples/service]="$common|Service"
+  [registry]="$common|Transient|Persistent|Unreachable|Moves|Credentials|PlainHTTP|WrongBytes|Referrers"
+  [registry/registrytest]="$common|Referrers|Basic"
 )
-PACKAGES=${PACKAGES:-"hub hub/hubtest modelverify examples/verifier examples/kserve examples/service"}
+PACKAGES=${PACKAGES:-"hub hub/hubtest registry registry/registrytest modelverify examples/verifier examples/kserve examples/service"}
 
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local} GOFLAGS=${GOFLAGS:--buildvcs=false}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/modelverify-stress.XXXXXX")
