@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/echelongraph/go-modelverify/internal/suggest"
 )
 
 // checkShape walks a decoded JSON value against the Go type it will be decoded into, and reports
@@ -136,7 +138,7 @@ func suggestField(key string, fields map[string]reflect.StructField) (hint strin
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	if near := nearest(key, names); len(near) > 0 {
+	if near := suggest.Nearest(key, names); len(near) > 0 {
 		quoted := make([]string, len(near))
 		for i, n := range near {
 			quoted[i] = strconv.Quote(n)
@@ -144,60 +146,6 @@ func suggestField(key string, fields map[string]reflect.StructField) (hint strin
 		return " (did you mean " + strings.Join(quoted, " or ") + "?)", near
 	}
 	return " (known fields: " + strings.Join(names, ", ") + ")", nil
-}
-
-// nearest returns the candidates closest to s by edit distance, ignoring case, if they are
-// close enough to be a typo of it.
-func nearest(s string, candidates []string) []string {
-	limit := max(1, len(s)/4)
-	best, out := limit+1, []string(nil)
-	for _, c := range candidates {
-		if abs(len(s)-len(c)) > limit {
-			continue // the distance is at least the difference in length; a key may be long
-		}
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		switch {
-		case d < best:
-			best, out = d, []string{c}
-		case d == best:
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
-}
-
-// editDistance is the optimal string alignment distance between a and b: insertions, deletions,
-// substitutions and transpositions of adjacent characters each count one.
-func editDistance(a, b string) int {
-	x, y := []rune(a), []rune(b)
-	prev2 := make([]int, len(y)+1)
-	prev := make([]int, len(y)+1)
-	cur := make([]int, len(y)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(x); i++ {
-		cur[0] = i
-		for j := 1; j <= len(y); j++ {
-			cost := 1
-			if x[i-1] == y[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(y)]
 }
 
 func joinField(at, key string) string {

@@ -63,12 +63,6 @@ type Fault struct {
 	Location string
 }
 
-// activeFault is a Fault with its remaining count.
-type activeFault struct {
-	Fault
-	left int // -1 = unlimited
-}
-
 // isBodyFault reports whether the fault acts on a file's bytes rather than on the whole answer.
 func (f *Fault) isBodyFault() bool {
 	switch f.Kind {

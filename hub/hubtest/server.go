@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/faults"
 )
 
 // epoch is the fixed date of every commit, so answers are reproducible.
@@ -26,7 +28,7 @@ type Server struct {
 	renamed  map[string]string
 	tokens   map[string]string
 	orgs     map[string]bool
-	faults   []*activeFault
+	faults   faults.Set[Fault]
 	pageSize int
 	// resolveCache sends plain git files through a relative 307 to /api/resolve-cache/...
 	resolveCache bool
@@ -199,22 +201,10 @@ func (s *Server) Resolve(repoID, revision string) (string, error) {
 }
 
 // AddFault injects a fault from now on.
-func (s *Server) AddFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	left := f.Times
-	if left == 0 {
-		left = -1
-	}
-	s.faults = append(s.faults, &activeFault{Fault: f, left: left})
-}
+func (s *Server) AddFault(f Fault) { s.faults.Add(f, f.Times) }
 
 // ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // SetCDNURL sets the base URL at which CDN() is served.
 func (s *Server) SetCDNURL(u string) {
@@ -243,42 +233,18 @@ func (s *Server) Close() { s.close.Do(func() { close(s.closed) }) }
 // takeFault returns the first live fault matching the request and consumes one of its uses.
 // body selects body faults (applied where bytes are served) or answer faults (status, redirect).
 func (s *Server) takeFault(route Route, repoID, path string, kinds ...FaultKind) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.faults {
-		if f.left == 0 || (f.Repo != "" && f.Repo != repoID) || (f.File != "" && f.File != path) ||
-			(f.Route != RouteAny && f.Route != route) {
-			continue
-		}
-		for _, k := range kinds {
-			if f.Kind == k {
-				if f.left > 0 {
-					f.left--
-				}
-				c := f.Fault
-				return &c
-			}
-		}
-	}
-	return nil
+	return s.faults.Take(func(f *Fault) bool {
+		return (f.Repo == "" || f.Repo == repoID) && (f.File == "" || f.File == path) &&
+			(f.Route == RouteAny || f.Route == route) && slices.Contains(kinds, f.Kind)
+	})
 }
 
 // takeRouteFault is takeFault for faults that name route explicitly, so that faults meant for
 // a file's bytes (RouteAny) do not also hit the API.
 func (s *Server) takeRouteFault(route Route, repoID string, kinds ...FaultKind) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.faults {
-		if f.left == 0 || f.Route != route || (f.Repo != "" && f.Repo != repoID) || !slices.Contains(kinds, f.Kind) {
-			continue
-		}
-		if f.left > 0 {
-			f.left--
-		}
-		c := f.Fault
-		return &c
-	}
-	return nil
+	return s.faults.Take(func(f *Fault) bool {
+		return f.Route == route && (f.Repo == "" || f.Repo == repoID) && slices.Contains(kinds, f.Kind)
+	})
 }
 
 // endlessPage answers a tree listing with no entries and a link to a "next" page under a fresh

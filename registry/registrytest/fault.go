@@ -56,8 +56,3 @@ type Fault struct {
 	// Location is where FaultRedirect sends the client.
 	Location string
 }
-
-type activeFault struct {
-	Fault
-	left int // -1: unlimited
-}

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/echelongraph/go-modelverify/internal/faults"
 )
 
 // Option configures a Server.
@@ -59,7 +61,7 @@ type Server struct {
 	storageURL    string
 
 	mu          sync.Mutex
-	faults      []*activeFault
+	faults      faults.Set[Fault]
 	storageAuth []string
 	tagSchema   map[string][]Descriptor
 	requests    []string
@@ -81,22 +83,10 @@ func New(opts ...Option) (*Server, error) {
 }
 
 // AddFault adds a fault at run time (after content was pushed, say).
-func (s *Server) AddFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	left := f.Times
-	if left == 0 {
-		left = -1
-	}
-	s.faults = append(s.faults, &activeFault{Fault: f, left: left})
-}
+func (s *Server) AddFault(f Fault) { s.faults.Add(f, f.Times) }
 
 // ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Close releases requests that a FaultStall holds.
 func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
@@ -140,22 +130,11 @@ func (s *Server) match(req *http.Request, storage bool) *Fault {
 	if storage {
 		r = RouteBlobs
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.faults {
-		if f.left == 0 || (f.Route != RouteAny && f.Route != r) || (f.Repo != "" && f.Repo != repo) || (f.Digest != "" && f.Digest != ref) {
-			continue
-		}
-		if f.Kind == FaultIgnoreRange && req.Header.Get("Range") == "" {
-			continue
-		}
-		if f.left > 0 {
-			f.left--
-		}
-		fc := f.Fault
-		return &fc
-	}
-	return nil
+	ranged := req.Header.Get("Range") != ""
+	return s.faults.Take(func(f *Fault) bool {
+		return (f.Route == RouteAny || f.Route == r) && (f.Repo == "" || f.Repo == repo) &&
+			(f.Digest == "" || f.Digest == ref) && (f.Kind != FaultIgnoreRange || ranged)
+	})
 }
 
 // ServeHTTP serves the registry API.
