@@ -41,10 +41,11 @@
 // manifests by root digest, which refuses another model (substitution) and an older signed
 // commit (rollback).
 //
-// A later Verify of a commit already verified reuses the earlier decision's verification
-// record, authenticated with an HMAC key kept outside the cache, when nothing has changed; the
-// policy's records.recheck: full hashes everything on every load instead (see Verifier.Verify
-// and POLICY.md for exactly what is trusted).
+// A later Verify of a commit (or an OCI digest) already verified reuses the earlier decision's
+// verification record, authenticated with an HMAC key kept outside the cache, when nothing has
+// changed; an OCI model's signature is still verified online, but its layers are not pulled
+// again. The policy's records.recheck: full hashes everything on every load instead (see
+// Verifier.Verify and POLICY.md for exactly what is trusted).
 //
 // Model.Open opens a verified file only if its inode, size and times are those it was verified
 // with; Model.Recheck hashes everything again; Model.Export copies the verified files elsewhere,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/manifest"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 // Reason is why a model was refused. The package's Err... values are its only instances, so a
@@ -84,9 +85,9 @@ var (
 )
 
 // ErrTemporary matches (errors.Is) a failure that says nothing about the model and may pass if
-// tried later: the Hub or the network could not be reached, the Hub answered 408, 429 or 5xx
-// after every retry or stalled past the retry budget, the disk was full or failed, the
-// verification ran past WithTimeout. Such a failure is refused with reason ErrHub ("hub-error")
+// tried later: the Hub, a registry or the network could not be reached, the Hub or a registry
+// answered 408, 429 or 5xx after every retry or stalled past the retry budget, the disk was full
+// or failed, the verification ran past WithTimeout. Such a failure is refused with reason ErrHub ("hub-error")
 // like any Hub failure; a refusal that does not match ErrTemporary (a missing repository, a
 // gated one, a digest mismatch, any policy refusal) will be refused again. It is
 // hub.ErrTemporary, so errors from the hub package match it too.
@@ -245,8 +246,12 @@ func (r *Refusal) redirectSaid() bool {
 }
 
 // Is reports whether target is one of the reasons this refusal carries, or a lower package's
-// sentinel for one of them (hub.ErrDigestMismatch for ErrDigestMismatch).
+// sentinel for one of them (hub.ErrDigestMismatch for ErrDigestMismatch). A registry failure
+// that may pass later (registry.ErrTemporary) matches ErrTemporary, as the Hub's do.
 func (r *Refusal) Is(target error) bool {
+	if target == ErrTemporary && r.Err != nil && errors.Is(r.Err, registry.ErrTemporary) {
+		return true
+	}
 	for _, p := range r.Problems {
 		if p.Reason == target || (p.Reason != nil && p.Reason.Is(target)) {
 			return true

@@ -90,6 +90,8 @@ type ociGate struct {
 	key      ociKey
 	cacheDir string
 	auditLog string
+	// keyFile, when set, is the record key of every verifier; otherwise each has its own.
+	keyFile string
 }
 
 func newOCIGate(t *testing.T, opts ...registrytest.Option) *ociGate {
@@ -120,8 +122,12 @@ func (g *ociGate) verifier(edits ...policyEdit) *modelverify.Verifier {
 	if err != nil {
 		g.t.Fatalf("policy: %v", err)
 	}
+	keyFile := g.keyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(g.t.TempDir(), "record.key")
+	}
 	v, err := modelverify.NewVerifier(p, modelverify.WithEnvironment(false), modelverify.WithEndpoint("https://huggingface.co"),
-		modelverify.WithCacheDir(g.cacheDir), modelverify.WithRecordKeyFile(filepath.Join(g.t.TempDir(), "record.key")))
+		modelverify.WithCacheDir(g.cacheDir), modelverify.WithRecordKeyFile(keyFile))
 	if err != nil {
 		g.t.Fatal(err)
 	}

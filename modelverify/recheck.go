@@ -21,6 +21,7 @@ import (
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/internal/scan"
 	"github.com/echelongraph/go-modelverify/manifest"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 // A verification record lets a later Verify of the same commit skip the download and the
@@ -90,11 +91,24 @@ func (s stampRecord) stamp() fileStamp {
 }
 
 func (v *Verifier) recordPath(repoID, commit string) string {
-	return filepath.Join(v.client.Cache().Dir, ".modelverify", hub.RepoFolderName(repoID), commit+".json")
+	return v.recordBase(repoID, commit) + ".json"
 }
 
 func (v *Verifier) signaturePath(repoID, commit string) string {
-	return filepath.Join(v.client.Cache().Dir, ".modelverify", hub.RepoFolderName(repoID), commit+".sig")
+	return v.recordBase(repoID, commit) + ".sig"
+}
+
+// recordBase names the record of repoID@commit without its extension. A Hub repository's is
+// <cache>/.modelverify/models--org--name/<commit>; an OCI model's (repoID "oci://host/repository",
+// commit its manifest digest) mirrors the store: <cache>/.modelverify/oci/<host>/<repository>/sha256-<hex>.
+// The two cannot meet: a Hub folder always starts with "models--".
+func (v *Verifier) recordBase(repoID, commit string) string {
+	root := filepath.Join(v.client.Cache().Dir, ".modelverify")
+	if name, ok := strings.CutPrefix(repoID, registry.Scheme); ok {
+		host, repo, _ := strings.Cut(name, "/")
+		return filepath.Join(root, ociStoreDir, ociHostDir(host), filepath.FromSlash(repo), strings.Replace(commit, ":", "-", 1))
+	}
+	return filepath.Join(root, hub.RepoFolderName(repoID), commit)
 }
 
 // readSignature fetches the signature file at a commit. Offline, it is the copy kept when the
@@ -118,9 +132,12 @@ func bundleDigest(bundle []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// recordContext is what a record is bound to besides the files: the decision's repository,
-// commit, signature bundle and signed manifest.
+// recordContext is what a record is bound to besides the files: the decision's endpoint,
+// repository, commit, signature bundle and signed manifest. For an OCI model, endpoint is
+// "oci://<host>", repo "oci://<host>/<repository>" and commit the manifest digest; its cosign
+// signature is verified online on every load, so the record need not name it.
 type recordContext struct {
+	endpoint     string
 	repo, commit string
 	bundle       []byte
 	signed       *manifest.Manifest // nil for a publisher that needs no signature
@@ -133,21 +150,22 @@ func (rc recordContext) manifestDigest() string {
 	return rc.signed.RootDigest().String()
 }
 
-// writeRecord saves what was verified, atomically. A failure only costs the next Verify its
-// shortcut, so it is not an error for the caller. The signature is kept whatever happens to
-// the record: offline verification reads it.
-func (v *Verifier) writeRecord(rc recordContext, m *Model, blobs map[string]string, checker *stagedChecker) {
+// writeRecord saves what was verified, atomically: per file, its blob id (blobs; none for an
+// OCI model), the signed digests it was verified with (signed) and the scanner's verdict
+// (verdicts). A failure only costs the next Verify its shortcut, so it is not an error for the
+// caller. The signature is kept whatever happens to the record: offline verification reads it.
+func (v *Verifier) writeRecord(rc recordContext, m *Model, blobs map[string]string, signed map[string][]string, verdicts map[string]string) {
 	if rc.bundle != nil && writeFileAtomic(v.signaturePath(rc.repo, rc.commit), rc.bundle) != nil {
 		return
 	}
 	if v.recordKey == nil {
 		return
 	}
-	rec := verificationRecord{Version: recordVersion, Repo: rc.repo, Commit: rc.commit, Endpoint: v.endpointURL,
+	rec := verificationRecord{Version: recordVersion, Repo: rc.repo, Commit: rc.commit, Endpoint: rc.endpoint,
 		Policy: v.policyDigest, Build: gateBuild(), Bundle: bundleDigest(rc.bundle), Manifest: rc.manifestDigest()}
 	for _, f := range m.files {
 		rec.Files = append(rec.Files, recordedFile{Name: f.Name, Blob: blobs[f.Name], BlobPath: f.path, SHA256: f.SHA256,
-			Signed: checker.verified[f.Name], Size: f.Size, Format: f.Format, Verdict: checker.verdicts[f.Name],
+			Signed: signed[f.Name], Size: f.Size, Format: f.Format, Verdict: verdicts[f.Name],
 			Stamp: toStampRecord(f.stamp)})
 	}
 	_ = v.saveRecord(&rec)
@@ -243,7 +261,7 @@ const (
 func (v *Verifier) removeLeftovers(repoID string) {
 	now := v.cfg.now()
 	cacheDir := v.client.Cache().Dir
-	removeStale(filepath.Join(cacheDir, ".modelverify", hub.RepoFolderName(repoID)), recordTempPrefix, now.Add(-staleRecordTemp))
+	removeStale(filepath.Dir(v.recordPath(repoID, "any")), recordTempPrefix, now.Add(-staleRecordTemp))
 	removeStale(cacheDir, indexScratchPrefix, now.Add(-staleIndexScratch))
 }
 
@@ -301,13 +319,9 @@ func (v *Verifier) reuse(d *decision, rc recordContext, files []hub.TreeEntry) (
 
 func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEntry) (*Model, RecordUse, error) {
 	repoID, commit := rc.repo, rc.commit
-	rec, use := v.readRecord(repoID, commit)
+	rec, use := v.boundRecord(rc)
 	if rec == nil {
 		return nil, use, nil
-	}
-	if rec.Endpoint != v.endpointURL || rec.Policy != v.policyDigest || rec.Build != gateBuild() ||
-		rec.Bundle != bundleDigest(rc.bundle) || rec.Manifest != rc.manifestDigest() {
-		return nil, RecordStale, nil
 	}
 	if len(rec.Files) != len(files) {
 		return nil, RecordStale, nil
@@ -340,24 +354,117 @@ func (v *Verifier) reuseRecord(d *decision, rc recordContext, files []hub.TreeEn
 		m.byName[e.Path] = len(m.files)
 		m.files = append(m.files, File{Name: e.Path, Size: rf.Size, SHA256: rf.SHA256, Format: rf.Format, path: rf.BlobPath, stamp: st})
 	}
-	// The content rules may have changed since: judge the recorded scan again.
-	for _, rf := range rec.Files {
-		verdict, ok := parseVerdict(rf.Verdict)
-		if !ok {
-			return nil, RecordStale, nil
-		}
-		rep := &scan.Report{Format: scan.Format(rf.Format), Verdict: verdict}
-		for _, p := range judgeContent(&v.policy.Content, rf.Name, rep) {
-			if err := d.fail(p, nil); err != nil {
-				return nil, "", err
-			}
-		}
+	if ok, err := v.judgeRecorded(d, rec); !ok || err != nil {
+		return nil, RecordStale, err
 	}
 	slices.SortFunc(m.files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	for i, f := range m.files {
 		m.byName[f.Name] = i
 	}
 	return m, RecordReused, nil
+}
+
+// boundRecord reads the authentic record of rc's repository and commit and returns it when it
+// is bound to what rc is now: the same endpoint, policy, build, signature bundle and signed
+// manifest. Otherwise nil and why (readRecord's reasons, or RecordStale).
+func (v *Verifier) boundRecord(rc recordContext) (*verificationRecord, RecordUse) {
+	rec, use := v.readRecord(rc.repo, rc.commit)
+	if rec == nil {
+		return nil, use
+	}
+	if rec.Endpoint != rc.endpoint || rec.Policy != v.policyDigest || rec.Build != gateBuild() ||
+		rec.Bundle != bundleDigest(rc.bundle) || rec.Manifest != rc.manifestDigest() {
+		return nil, RecordStale
+	}
+	return rec, RecordReused
+}
+
+// judgeRecorded applies the content rules to the recorded scans again (a record is bound to
+// the policy, so they find what they found then; this keeps a record from ever standing in for
+// a judgement). It reports problems through d, and false for a verdict it cannot read.
+func (v *Verifier) judgeRecorded(d *decision, rec *verificationRecord) (bool, error) {
+	for _, rf := range rec.Files {
+		verdict, ok := parseVerdict(rf.Verdict)
+		if !ok {
+			return false, nil
+		}
+		rep := &scan.Report{Format: scan.Format(rf.Format), Verdict: verdict}
+		for _, p := range judgeContent(&v.policy.Content, rf.Name, rep) {
+			if err := d.fail(p, nil); err != nil {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// reuseOCI returns the OCI model published at dir by an earlier verification of rc's digest,
+// or nil when it must be pulled again, and notes in the audit record what became of the
+// record. It is the Hub's re-check without a tree to list: a digest names its files for good,
+// so the authentic record, bound to this policy and build, says which files dir must hold;
+// dir must hold exactly those, as regular files, each with the inode, size, modification and
+// change time recorded when it was verified. Anything else (a file edited, added, removed or
+// replaced) means a full pull, which republishes the model from the registry's bytes.
+func (v *Verifier) reuseOCI(d *decision, rc recordContext, dir string) (*Model, error) {
+	m, use, err := v.reuseOCIRecord(d, rc, dir)
+	if err == nil {
+		d.rec.VerificationRecord = use
+	}
+	return m, err
+}
+
+func (v *Verifier) reuseOCIRecord(d *decision, rc recordContext, dir string) (*Model, RecordUse, error) {
+	rec, use := v.boundRecord(rc)
+	if rec == nil {
+		return nil, use, nil
+	}
+	if len(rec.Files) == 0 {
+		return nil, RecordStale, nil
+	}
+	m := &Model{dir: dir, byName: make(map[string]int, len(rec.Files))}
+	for _, rf := range rec.Files {
+		path := filepath.Join(dir, filepath.FromSlash(rf.Name))
+		if _, dup := m.byName[rf.Name]; dup || rf.BlobPath != path || !pathWithin(dir, path) {
+			return nil, RecordStale, nil
+		}
+		st, err := stampPath(path)
+		if err != nil || st != rf.Stamp.stamp() || rf.Size != st.size {
+			return nil, RecordStale, nil
+		}
+		m.byName[rf.Name] = len(m.files)
+		m.files = append(m.files, File{Name: rf.Name, Size: rf.Size, SHA256: rf.SHA256, Format: rf.Format, path: path, stamp: st})
+	}
+	if !holdsOnly(dir, m.byName) {
+		return nil, RecordStale, nil
+	}
+	if ok, err := v.judgeRecorded(d, rec); !ok || err != nil {
+		return nil, RecordStale, err
+	}
+	return m, RecordReused, nil
+}
+
+// holdsOnly reports whether dir holds the named regular files and nothing else but the
+// directories on their way: a file added beside a model would be loaded with it.
+func holdsOnly(dir string, names map[string]int) bool {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if de.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if _, ok := names[filepath.ToSlash(rel)]; !ok || !de.Type().IsRegular() {
+			return errors.New("not a verified file")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(names)
 }
 
 // RecordKeyEnv names the environment variable that may give the record key file (see

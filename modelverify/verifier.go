@@ -430,7 +430,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 	// A commit verified before, whose files are untouched since, needs no download. Only a
 	// decision that has found nothing wrong so far may take the shortcut: one with problems
 	// (in audit mode) checks every file afresh, so that its record of problems is complete.
-	rc := recordContext{repo: r.RepoID(), commit: d.commit, bundle: bundleBytes, signed: signed}
+	rc := recordContext{endpoint: v.endpointURL, repo: r.RepoID(), commit: d.commit, bundle: bundleBytes, signed: signed}
 	if v.recordKey == nil {
 		d.rec.VerificationRecord = RecordDisabled
 	} else if len(d.problems) == 0 {
@@ -495,7 +495,7 @@ func (v *Verifier) run(ctx context.Context, d *decision, r hub.Reference) (*Mode
 		for _, e := range files {
 			blobs[e.Path] = e.BlobName()
 		}
-		v.writeRecord(rc, m, blobs, checker)
+		v.writeRecord(rc, m, blobs, checker.verified, checker.verdicts)
 	} else if bundleBytes != nil {
 		_ = writeFileAtomic(v.signaturePath(rc.repo, rc.commit), bundleBytes)
 	}

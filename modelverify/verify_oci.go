@@ -287,8 +287,27 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	}
 
 	// 4. Pull into staging, every layer checked against its digest, every entry against the
-	// archive rules and the content limits.
+	// archive rules and the content limits. A digest verified before, whose published files are
+	// untouched since, needs no pull: the signature above was still checked online. Only a
+	// decision that has found nothing wrong may take the shortcut (in audit mode, one with
+	// problems checks every file afresh, so that its record of problems is complete).
 	storeRoot := filepath.Join(v.CacheDir(), ociStoreDir)
+	rc := recordContext{endpoint: registry.Scheme + r.Registry, repo: registry.Scheme + r.Name(), commit: art.Digest.String()}
+	v.removeLeftovers(rc.repo)
+	if v.recordKey == nil {
+		d.rec.VerificationRecord = RecordDisabled
+	} else if len(d.problems) == 0 {
+		m, err := v.reuseOCI(d, rc, ociModelDir(storeRoot, r, art.Digest))
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			m.manifest = integrityManifest(r.Name(), m.files)
+			m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)
+			m.evidence.Cached = true
+			return m, nil
+		}
+	}
 	if err := os.MkdirAll(storeRoot, 0o755); err != nil {
 		return nil, d.fatal(Problem{Reason: ErrHub, Detail: firstLine(err)}, err)
 	}
@@ -312,6 +331,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	// its shards and an ONNX model its external data.
 	v.ociProgress(r, "scan")
 	files := make([]File, 0, len(pulled.Files))
+	verdicts := make(map[string]string, len(pulled.Files)) // for the verification record
 	for _, pf := range pulled.Files {
 		local := filepath.Join(staging, filepath.FromSlash(pf.Path))
 		rep, err := scan.ScanFile(ctx, local, scanOptions(rules, pf.Path)...)
@@ -324,6 +344,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 			}
 		}
 		files = append(files, File{Name: pf.Path, Size: pf.Size, SHA256: pf.Digest.Hex, Format: string(rep.Format)})
+		verdicts[pf.Path] = rep.Verdict.String()
 	}
 
 	// 6. Publish: the staged tree is renamed into the store whole, so a reader sees all of a
@@ -343,6 +364,11 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	}
 	m.manifest = integrityManifest(r.Name(), m.files)
 	m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)
+	// Only a decision with no problem is worth reusing: a model allowed in audit mode despite
+	// a problem must not come back allowed, from the store, under enforce.
+	if len(d.problems) == 0 {
+		v.writeRecord(rc, m, nil, nil, verdicts)
+	}
 	return m, nil
 }
 
@@ -444,11 +470,13 @@ func signedDigest(sig *registry.Signature) string {
 }
 
 // ociModelDir is where a verified OCI model is published: <store>/<host>/<repository>/<alg>-<hex>.
-// The host's ':' before a port becomes '_', which file systems all accept.
 func ociModelDir(store string, r registry.Reference, digest v1.Hash) string {
-	host := strings.ReplaceAll(r.Registry, ":", "_")
-	return filepath.Join(store, host, filepath.FromSlash(r.Repository), digest.Algorithm+"-"+digest.Hex)
+	return filepath.Join(store, ociHostDir(r.Registry), filepath.FromSlash(r.Repository), digest.Algorithm+"-"+digest.Hex)
 }
+
+// ociHostDir is a registry host as a directory name: the ':' before a port becomes '_', which
+// file systems all accept.
+func ociHostDir(host string) string { return strings.ReplaceAll(host, ":", "_") }
 
 // publishOCI moves a checked staging tree to the model's place in the store. A model already
 // there (an earlier verification of the same digest) is kept when it holds exactly the files
@@ -492,34 +520,23 @@ func (v *Verifier) publishOCI(ctx context.Context, store, staging string, r regi
 // sameTree reports whether dir holds exactly files: the same names, regular files only, with
 // the same sizes and SHA-256 digests (hashed again: nothing else says the bytes are unchanged).
 func sameTree(ctx context.Context, dir string, files []File) bool {
-	want := make(map[string]File, len(files))
-	for _, f := range files {
-		want[f.Name] = f
+	names := make(map[string]int, len(files))
+	for i, f := range files {
+		names[f.Name] = i
 	}
-	n := 0
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+	if len(names) != len(files) || !holdsOnly(dir, names) {
+		return false
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size {
+			return false
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
+		if got, err := fileSHA256(ctx, p, f.Name, manifest.Serialization{}, nil); err != nil || got != f.SHA256 {
+			return false
 		}
-		f, ok := want[filepath.ToSlash(rel)]
-		if !ok || !d.Type().IsRegular() {
-			return errors.New("differs")
-		}
-		if fi, err := d.Info(); err != nil || fi.Size() != f.Size {
-			return errors.New("differs")
-		}
-		got, err := fileSHA256(ctx, p, f.Name, manifest.Serialization{}, nil)
-		if err != nil || got != f.SHA256 {
-			return errors.New("differs")
-		}
-		n++
-		return nil
-	})
-	return err == nil && n == len(files)
+	}
+	return true
 }
 
 // registryProblem turns a registry failure into the problem to report.

@@ -23,6 +23,8 @@ import (
 	"github.com/echelongraph/go-modelverify/hub/hubtest"
 	"github.com/echelongraph/go-modelverify/manifest"
 	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
+	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // The demo's two repositories: a signed model, and a copy whose weights changed after signing.
@@ -75,17 +77,27 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
+	oci, err := startDemoRegistry(ctx, good, priv)
+	if err != nil {
+		return err
+	}
+	defer oci.stop()
 
 	auditLog := filepath.Join(work, "audit.jsonl")
 	policyDoc := map[string]any{
 		"apiVersion": modelverify.PolicyAPIVersion,
 		"kind":       modelverify.PolicyKind,
 		"endpoints":  []any{map[string]any{"name": "demo-hub", "url": hubURL, "cdnHosts": []string{cdnHost}}},
+		// The demo registry is on loopback, so it is reached over plain HTTP, which its entry must say.
+		"registries": []any{map[string]any{"host": oci.host, "plainHTTP": true}},
 		"publishers": []any{map[string]any{
-			"name": "acme", "namespaces": []string{"acme"},
+			"name": "acme", "namespaces": []string{"acme"}, "oci": []string{oci.host + "/acme/*"},
 			"identities": []any{map[string]any{"publicKey": map[string]any{"pem": string(pub)}}},
 		}},
-		"audit": map[string]any{"path": auditLog},
+		// Pickles may load when the scanner finds nothing in them that runs code, so that the demo
+		// shows the scanner at work on a hostile one; the default policy refuses pickles outright.
+		"content": map[string]any{"pickle": "scan", "allowFormats": []string{"safetensors", "json", "pickle"}},
+		"audit":   map[string]any{"path": auditLog},
 	}
 	raw, err := json.MarshalIndent(policyDoc, "", "  ")
 	if err != nil {
@@ -102,7 +114,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		modelverify.WithEndpoint(hubURL),
 		modelverify.WithCacheDir(filepath.Join(work, "cache")),
 		// The demo Hub knows no tokens: never send it the user's HF_TOKEN, and never go offline.
-		modelverify.WithHubOptions(hub.WithToken(""), hub.WithOffline(false)))
+		modelverify.WithHubOptions(hub.WithToken(""), hub.WithOffline(false)),
+		// Nor the user's Docker credentials to the demo registry.
+		modelverify.WithRegistryOptions(registry.WithKeychain(authn.NewMultiKeychain())),
+		// The demo's own record key, so that it writes nothing into the user's configuration.
+		modelverify.WithRecordKeyFile(filepath.Join(work, "record.key")))
 	if err != nil {
 		return err
 	}
@@ -141,35 +157,56 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(out, "   failed: %v\n", badErr)
 	}
 
+	fmt.Fprintf(out, "\nA local OCI registry at %s serves the same model as a KServe modelcar, signed with\n", oci.host)
+	fmt.Fprintln(out, "cosign's bundle format by acme's key. The policy approves this registry alone, and acme's")
+	fmt.Fprintln(out, "repositories on it.")
+	ociAllowed, ociRefused, ociOK, err := demoOCISteps(ctx, out, v, oci, good, priv, 3)
+	if err != nil {
+		return err
+	}
+
 	var last *modelverify.Record
+	var recs []modelverify.Record
 	if files, err := modelverify.AuditFiles(auditLog); err == nil {
-		last, err = modelverify.LastBlocked(modelverify.ReadAuditFiles(files...))
-		if err != nil {
-			return fmt.Errorf("reading the demo's audit log: %w", err)
+		for rec, err := range modelverify.ReadAuditFiles(files...) {
+			if err != nil {
+				return fmt.Errorf("reading the demo's audit log: %w", err)
+			}
+			recs = append(recs, rec)
+			if rec.Decision == modelverify.DecisionRefused {
+				last = &recs[len(recs)-1]
+			}
 		}
 	}
 	if last != nil {
 		fmt.Fprintf(out, "\naudit log: the last model blocked was %s at %s (%s)\n", last.Ref, last.Time.UTC().Format(time.RFC3339), strings.Join(last.Reasons, ", "))
 	}
+	printOCIAudit(out, recs)
 
-	ok := goodErr == nil && ref != nil && errors.Is(badErr, modelverify.ErrDigestMismatch) && last != nil
+	ok := goodErr == nil && ref != nil && errors.Is(badErr, modelverify.ErrDigestMismatch) && last != nil && ociOK
 	if e.json {
-		j := map[string]any{"ok": ok, "hub": hubURL}
+		j := map[string]any{"ok": ok, "hub": hubURL, "registry": oci.host}
 		if goodErr == nil {
 			j["allowed"] = evidenceJSON(model.Evidence())
 		}
 		if ref != nil {
 			j["refused"] = ref
 		}
+		o := map[string]any{"refused": ociRefused}
+		if ociAllowed != nil {
+			o["allowed"] = evidenceJSON(*ociAllowed)
+		}
+		j["oci"] = o
 		if err := writeJSON(e, j); err != nil {
 			return err
 		}
 	}
 	if !ok {
-		return fmt.Errorf("demo: expected %s allowed and %s refused for digest-mismatch", goodRef, badRef)
+		return fmt.Errorf("demo: expected %s allowed, %s refused for digest-mismatch, the signed modelcar allowed and the OCI attacks refused", goodRef, badRef)
 	}
 	if !e.json {
-		fmt.Fprintln(out, "\ndemo passed: one model allowed with its evidence, one refused with its reasons.")
+		fmt.Fprintln(out, "\ndemo passed: from the Hub and from a registry, the signed model allowed with its evidence,")
+		fmt.Fprintln(out, "every attack refused with its reasons, and each decision in the audit log.")
 	}
 	return nil
 }

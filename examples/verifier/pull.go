@@ -70,7 +70,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	m, err := v.Verify(ctx, pos[0])
 	bar.finish()
 	if err != nil {
-		return hf.unreachable(err, e.getenv)
+		return pullFailure(pos[0], err, &hf, e.getenv)
 	}
 	out := m.Dir()
 	if *dest != "" {
@@ -90,6 +90,16 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		printEvidence(e.stderr, ev, "  ")
 	}
 	return nil
+}
+
+// pullFailure is the error pull reports for ref. A Hub that cannot be reached gets the hint of
+// which Hub it was; a registry's error already names its host, and the Hub's hint (HF_ENDPOINT)
+// would send the operator the wrong way.
+func pullFailure(ref string, err error, hf *hubFlags, getenv func(string) string) error {
+	if strings.HasPrefix(ref, registry.Scheme) {
+		return err
+	}
+	return hf.unreachable(err, getenv)
 }
 
 // stepLabel is what a step of the load gate is called on the progress line and in the log.

@@ -1,0 +1,60 @@
+package modelverify_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
+	"github.com/echelongraph/go-modelverify/registry/registrytest"
+)
+
+// A registry that cannot be reached, or answers 5xx past the retry budget, says nothing about
+// the model: the refusal matches ErrTemporary, as the Hub's failures do (the CLI exits 2, a
+// service retries), while a refusal of the model does not.
+func TestVerifyOCIRegistryFailuresAreTemporary(t *testing.T) {
+	retry := registry.WithRetry(1, time.Millisecond, time.Millisecond, 50*time.Millisecond)
+	for _, tc := range []struct {
+		name      string
+		ref       func(g *ociGate) string
+		temporary bool
+	}{
+		{"registry answers 503", func(g *ociGate) string {
+			g.modelcar("acme/tiny", cleanEntries()...)
+			g.ts.AddFault(registrytest.Fault{Kind: registrytest.FaultStatus, Status: 503, Route: registrytest.RouteManifests})
+			return g.ts.Ref("acme/tiny", "v1")
+		}, true},
+		{"registry not listening", func(g *ociGate) string {
+			g.modelcar("acme/tiny", cleanEntries()...)
+			g.ts.Registry.Close()
+			return g.ts.Ref("acme/tiny", "v1")
+		}, true},
+		{"unsigned model", func(g *ociGate) string {
+			g.modelcar("acme/tiny", cleanEntries()...)
+			return g.ts.Ref("acme/tiny", "v1")
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newOCIGate(t)
+			ref := tc.ref(g)
+			// The gate's policy, with a retry budget a test can wait for.
+			vr, err := modelverify.NewVerifier(g.verifier().Policy(), modelverify.WithEnvironment(false), modelverify.WithEndpoint("https://huggingface.co"),
+				modelverify.WithCacheDir(g.cacheDir), modelverify.WithRecordKeyFile(g.t.TempDir()+"/record.key"),
+				modelverify.WithAuditSink(modelverify.DiscardSink{}), modelverify.WithRegistryOptions(retry))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vr.Close()
+			_, err = vr.Verify(context.Background(), ref)
+			var r *modelverify.Refusal
+			if !errors.As(err, &r) {
+				t.Fatalf("err = %v, want a refusal", err)
+			}
+			if got := errors.Is(err, modelverify.ErrTemporary); got != tc.temporary {
+				t.Fatalf("errors.Is(err, ErrTemporary) = %v, want %v: %v", got, tc.temporary, err)
+			}
+		})
+	}
+}
