@@ -205,6 +205,11 @@ func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
 			if _, ok := p.Registry(host); !ok {
 				return nil, fmt.Errorf("publisher %s: oci entry %q names %s, which is not in the policy's registries", pub.Name, entry, host)
 			}
+			// A host the gate's own parser refuses (docker.io, which go-containerregistry
+			// rewrites; a name without a dot) would be admitted here and refused at load.
+			if _, err := registry.ParseReference(registry.Scheme + host + "/x"); err != nil {
+				return nil, fmt.Errorf("publisher %s: oci entry %q: the load gate refuses every reference to %s: %v", pub.Name, entry, host, err)
+			}
 			re, rank, err := ociGlobRegexp(glob)
 			if err != nil {
 				return nil, fmt.Errorf("publisher %s: oci entry %q: %w", pub.Name, entry, err)
@@ -259,6 +264,13 @@ func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
 func ociGlobRegexp(glob string) (string, int, error) {
 	if _, err := path.Match(glob, ""); err != nil {
 		return "", 0, fmt.Errorf("glob %q: %v", glob, err)
+	}
+	// Repository names are ASCII; a glob outside printable ASCII names nothing (and the
+	// byte-wise conversion below relies on it).
+	for i := 0; i < len(glob); i++ {
+		if glob[i] < 0x21 || glob[i] > 0x7e {
+			return "", 0, fmt.Errorf("glob %q holds a character no repository name has", glob)
+		}
 	}
 	if !strings.ContainsAny(glob, "*?[") {
 		return regexp.QuoteMeta(strings.ReplaceAll(glob, `\`, "")), 1 << 20, nil
