@@ -9,6 +9,7 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 // The admission rules: what Kubernetes admits as a model location or a model-serving image. They
@@ -55,8 +56,23 @@ const (
 	imagePathRE = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?`
 )
 
-// modelURIGrammar is the whole grammar of an admissible model location.
-var modelURIGrammar = `^hf://` + segmentRE + `/` + segmentRE + `(?:[@:]` + revisionRE + `)?$`
+// The oci:// grammar: the registry package's (registry.ParseReference), a host with its port,
+// a repository of lower-case components (the distribution spec's), an optional tag and an
+// optional sha256 digest (the digest wins when both are given, as in the gate).
+const (
+	ociHostRE   = `(?:[a-z0-9]+(?:[.-][a-z0-9]+)*|\[[0-9a-f:.]+\])(?::[0-9]+)?`
+	ociRepoRE   = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*`
+	ociTagRE    = `(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?`
+	ociDigestRE = `@sha256:[0-9a-f]{64}`
+	// ociRepoChars are the characters a repository name may hold, which a glob's '*', '?'
+	// and classes are limited to ('/' only for a class: path.Match lets a class match it, never
+	// '*' or '?'). The order matters: '-' last, where it is literal in a class.
+	ociRepoChars = "abcdefghijklmnopqrstuvwxyz0123456789._/-"
+)
+
+// modelURIGrammar is the whole grammar of an admissible model location: hf://, or oci://.
+var modelURIGrammar = `^(?:hf://` + segmentRE + `/` + segmentRE + `(?:[@:]` + revisionRE + `)?` +
+	`|oci://` + ociHostRE + `/` + ociRepoRE + ociTagRE + `(?:` + ociDigestRE + `)?)$`
 
 // admissionRules is everything the admission policies and the scanner decide with.
 type admissionRules struct {
@@ -66,6 +82,8 @@ type admissionRules struct {
 	Registries []string `json:"imageRegistries"`
 	// Namespaces are the namespaces whose pods are model-serving whatever their labels.
 	Namespaces []string `json:"namespaces"`
+	// ModelRegistries are the hosts of the policy's approved OCI registries, for messages.
+	ModelRegistries []string `json:"modelRegistries"`
 
 	image *regexp.Regexp
 }
@@ -82,10 +100,19 @@ type namespaceRule struct {
 	// specific one, or refuses a tie), so this rule must not admit it. One string, not a list,
 	// because CEL map literals must be homogeneous.
 	Shadow string `json:"shadow"`
+	// Registry, on an oci:// entry, matches the repositories the policy's registries entry for
+	// the host lists (its repositories globs): the gate needs both the registry's list and a
+	// publisher's claim, and RE2 cannot intersect two expressions, so both are kept. Empty on
+	// an hf:// entry.
+	Registry string `json:"registry"`
+	// RequireDigest, on an oci:// entry, is the publisher's requireDigest (Admit then wants
+	// @sha256:...); Pinned is its requirePinnedRevision, for hf://.
+	RequireDigest bool `json:"requireDigest"`
 
-	rank     int
-	admit    *regexp.Regexp
-	shadowRE *regexp.Regexp
+	rank       int
+	admit      *regexp.Regexp
+	shadowRE   *regexp.Regexp
+	registryRE *regexp.Regexp
 }
 
 // newAdmissionRules makes the rules from a policy and the approved image registries.
@@ -143,7 +170,182 @@ func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (
 		}
 		r.Patterns = append(r.Patterns, nr)
 	}
+	oci, err := ociRules(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, reg := range p.Registries {
+		r.ModelRegistries = append(r.ModelRegistries, reg.Host)
+	}
+	r.Patterns = append(r.Patterns, oci...)
 	return r, r.compile()
+}
+
+// ociRules are the publishers' oci entries as rules: the repository glob on its host, the
+// registry's repository globs, digest pinning, and the entries of other publishers on the same
+// host at least as specific (as modelverify.Policy.OCIPublisher ranks them: an exact repository,
+// then the glob with the most literal characters; a tie is refused by the gate, so neither
+// entry admits it).
+func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
+	type parsed struct {
+		pub, entry, host, repoRE string
+		rank                     int
+		digest                   bool
+	}
+	var all []parsed
+	for _, pub := range p.Publishers {
+		for _, entry := range pub.OCI {
+			host, glob, ok := strings.Cut(strings.TrimPrefix(entry, "oci://"), "/")
+			if !ok {
+				return nil, fmt.Errorf("publisher %s: oci entry %q is not host/repository", pub.Name, entry)
+			}
+			if !regexp.MustCompile(`^` + ociHostRE + `$`).MatchString(host) {
+				return nil, fmt.Errorf("publisher %s: oci entry %q: host %q is outside the admission grammar (%s)", pub.Name, entry, host, ociHostRE)
+			}
+			if _, ok := p.Registry(host); !ok {
+				return nil, fmt.Errorf("publisher %s: oci entry %q names %s, which is not in the policy's registries", pub.Name, entry, host)
+			}
+			// A host the gate's own parser refuses (docker.io, which go-containerregistry
+			// rewrites; a name without a dot) would be admitted here and refused at load.
+			if _, err := registry.ParseReference(registry.Scheme + host + "/x"); err != nil {
+				return nil, fmt.Errorf("publisher %s: oci entry %q: the load gate refuses every reference to %s: %v", pub.Name, entry, host, err)
+			}
+			re, rank, err := ociGlobRegexp(glob)
+			if err != nil {
+				return nil, fmt.Errorf("publisher %s: oci entry %q: %w", pub.Name, entry, err)
+			}
+			all = append(all, parsed{pub.Name, entry, host, re, rank, pub.RequireDigest})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b parsed) int { return b.rank - a.rank })
+	var out []namespaceRule
+	for _, a := range all {
+		ref := ociTagRE + `(?:` + ociDigestRE + `)?`
+		if a.digest {
+			ref = ociTagRE + ociDigestRE
+		}
+		host := regexp.QuoteMeta(a.host)
+		nr := namespaceRule{Publisher: a.pub, Namespace: "oci://" + a.entry, RequireDigest: a.digest, rank: a.rank,
+			Admit: `^oci://` + host + `/` + a.repoRE + ref + `$`}
+		var shadows []string
+		for _, b := range all {
+			if b.pub != a.pub && b.host == a.host && b.rank >= a.rank {
+				shadows = append(shadows, b.repoRE)
+			}
+		}
+		if len(shadows) > 0 {
+			nr.Shadow = `^oci://` + host + `/(?:` + strings.Join(shadows, "|") + `)(?:[:@].*)?$`
+		}
+		reg, _ := p.Registry(a.host)
+		if len(reg.Repositories) == 0 {
+			nr.Registry = `^oci://` + host + `/`
+		} else {
+			var globs []string
+			for _, g := range reg.Repositories {
+				re, _, err := ociGlobRegexp(g)
+				if err != nil {
+					return nil, fmt.Errorf("registry %s: repositories %q: %w", reg.Host, g, err)
+				}
+				globs = append(globs, re)
+			}
+			nr.Registry = `^oci://` + host + `/(?:` + strings.Join(globs, "|") + `)(?:[:@].*)?$`
+		}
+		out = append(out, nr)
+	}
+	return out, nil
+}
+
+// ociGlobRegexp turns a path.Match glob of repositories into RE2, and ranks it as the gate
+// does (exact above every glob, globs by their literal characters). '*' and '?' never match
+// '/' (path.Match's rule) and, like classes, match only characters a repository name may hold,
+// so a glob can never reach past the repository into its tag or digest: each wildcard and
+// class is written out as the explicit set of those characters that path.Match itself accepts
+// for it. A class may match '/', as in path.Match.
+func ociGlobRegexp(glob string) (string, int, error) {
+	if _, err := path.Match(glob, ""); err != nil {
+		return "", 0, fmt.Errorf("glob %q: %v", glob, err)
+	}
+	// Repository names are ASCII; a glob outside printable ASCII names nothing (and the
+	// byte-wise conversion below relies on it).
+	for i := 0; i < len(glob); i++ {
+		if glob[i] < 0x21 || glob[i] > 0x7e {
+			return "", 0, fmt.Errorf("glob %q holds a character no repository name has", glob)
+		}
+	}
+	if !strings.ContainsAny(glob, "*?[") {
+		return regexp.QuoteMeta(strings.ReplaceAll(glob, `\`, "")), 1 << 20, nil
+	}
+	set := func(pattern string, chars string) string {
+		var in []string
+		for _, c := range chars {
+			if ok, _ := path.Match(pattern, string(c)); ok {
+				in = append(in, string(c))
+			}
+		}
+		if len(in) == 0 {
+			return `[^\x00-\x{10FFFF}]` // matches nothing, as the class does among name characters
+		}
+		// Whole runs as ranges, for readable policies; '.', '_' and '/' are literal in a class,
+		// and so is '-' last.
+		class := strings.Join(in, "")
+		class = strings.Replace(class, "abcdefghijklmnopqrstuvwxyz", "a-z", 1)
+		class = strings.Replace(class, "0123456789", "0-9", 1)
+		return "[" + class + "]"
+	}
+	var b strings.Builder
+	for i := 0; i < len(glob); i++ {
+		switch c := glob[i]; c {
+		case '*':
+			b.WriteString(set("?", ociRepoChars) + "*")
+		case '?':
+			b.WriteString(set("?", ociRepoChars))
+		case '[':
+			end := i + 1
+			if end < len(glob) && glob[end] == '^' {
+				end++
+			}
+			for end < len(glob) && glob[end] != ']' {
+				if glob[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(glob) {
+				return "", 0, fmt.Errorf("glob %q: unterminated '['", glob)
+			}
+			b.WriteString(set(glob[i:end+1], ociRepoChars))
+			i = end
+		case '\\':
+			i++
+			if i < len(glob) {
+				b.WriteString(regexp.QuoteMeta(string(glob[i])))
+			}
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	return b.String(), 1<<10 + globLiterals(glob), nil
+}
+
+// globLiterals counts a glob's literal characters exactly as modelverify ranks globs (its
+// unexported function of the same name): every character outside a class that is not a
+// wildcard, a backslash included.
+func globLiterals(glob string) int {
+	n, inClass := 0, false
+	for _, c := range glob {
+		switch {
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+		case c == '[':
+			inClass = true
+		case c == '*' || c == '?':
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 func (r *admissionRules) compile() error {
@@ -156,7 +358,12 @@ func (r *admissionRules) compile() error {
 		if nr.admit, err = regexp.Compile(nr.Admit); err != nil {
 			return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
 		}
-		nr.shadowRE = nil
+		nr.shadowRE, nr.registryRE = nil, nil
+		if nr.Registry != "" {
+			if nr.registryRE, err = regexp.Compile(nr.Registry); err != nil {
+				return fmt.Errorf("publisher %s entry %s: %w", nr.Publisher, nr.Namespace, err)
+			}
+		}
 		if nr.Shadow != "" {
 			if nr.shadowRE, err = regexp.Compile(nr.Shadow); err != nil {
 				return fmt.Errorf("publisher %s namespace %s: %w", nr.Publisher, nr.Namespace, err)
@@ -233,7 +440,8 @@ func (r *admissionRules) admitsModel(uri string) bool {
 	}
 	for i := range r.Patterns {
 		nr := &r.Patterns[i]
-		if nr.admit.MatchString(uri) && (nr.shadowRE == nil || !nr.shadowRE.MatchString(uri)) {
+		if nr.admit.MatchString(uri) && (nr.registryRE == nil || nr.registryRE.MatchString(uri)) &&
+			(nr.shadowRE == nil || !nr.shadowRE.MatchString(uri)) {
 			return true
 		}
 	}
@@ -276,6 +484,11 @@ func (r *admissionRules) explainModel(p *modelverify.Policy, uri string) (rule, 
 	case uri == "":
 		return "model-location-unverifiable", "the model location is empty or comes from elsewhere (valueFrom), so admission cannot check it",
 			"give the model location as a literal hf://<org>/<name>@<commit> value"
+	case hasScheme && scheme == "oci":
+		return r.explainOCI(p, uri)
+	case hasScheme && strings.HasPrefix(scheme, "oci+"):
+		return "model-location-unverifiable", fmt.Sprintf("%q uses KServe's %s:// scheme, which KServe's own storage initializer fetches: the load gate verifies oci:// only", uri, scheme),
+			"write the location as oci://<host>/<repository>@sha256:<digest>, which the modelverify storage initializer claims"
 	case !hasScheme || scheme != "hf":
 		return "model-location-unverifiable", fmt.Sprintf("%q is not an hf:// location: the load gate verifies only Hub repositories, so the model would load unverified", uri),
 			"publish the model to an approved publisher's Hub repository and use hf://<org>/<name>@<commit>"
@@ -299,6 +512,41 @@ func (r *admissionRules) explainModel(p *modelverify.Policy, uri string) (rule, 
 		}
 		return "model-revision-unpinned", fmt.Sprintf("%s: publisher %s requires a pinned revision (a 40-hex commit), the location has %s", uri, pub.Name, rev),
 			"pin the commit: hf://" + ref.RepoID() + "@<40-hex commit>"
+	}
+	return "model-publisher-unapproved", fmt.Sprintf("%s is not admitted by the publisher rules", uri),
+		"use a model of an approved publisher"
+}
+
+// explainOCI says why an oci:// location is not admitted, in the order the gate checks: the
+// reference, the registry, the registry's repositories, a publisher's claim, the digest.
+func (r *admissionRules) explainOCI(p *modelverify.Policy, uri string) (rule, message, remedy string) {
+	const form = "oci://<host>/<repository>@sha256:<digest>"
+	ref, err := registry.ParseReference(uri)
+	if err != nil || !modelGrammar.MatchString(uri) {
+		detail := "lower-case repository components, no '..' or empty components, a valid tag, sha256:<64 lower-case hex>"
+		if err != nil {
+			detail = err.Error()
+		}
+		return "model-location-malformed", fmt.Sprintf("%q is not a well-formed oci:// location: %s", uri, detail),
+			"write the location as " + form
+	}
+	reg, ok := p.Registry(ref.Registry)
+	if !ok {
+		return "model-registry-unapproved", fmt.Sprintf("%s: the registry %s is not approved (approved: %s)", uri, ref.Registry, strings.Join(r.ModelRegistries, ", ")),
+			"use a model in an approved registry, or have the registry added to the policy's registries"
+	}
+	if !reg.AllowsRepository(ref.Repository) {
+		return "model-registry-unapproved", fmt.Sprintf("%s: the registry %s is approved, but not the repository %s (it lists %s)", uri, reg.Host, ref.Repository, strings.Join(reg.Repositories, ", ")),
+			"use a model in a repository the registry lists, or have the repository added to its repositories"
+	}
+	pub, err := p.OCIPublisher(ref.Name())
+	if err != nil {
+		return "model-publisher-unapproved", fmt.Sprintf("%s: %v", uri, strings.TrimPrefix(err.Error(), modelverify.ErrPublisherNotAllowed.Error()+": ")),
+			"use a model of an approved publisher, or have the publisher's oci entries claim the repository"
+	}
+	if pub.RequireDigest && !ref.Pinned() {
+		return "model-revision-unpinned", fmt.Sprintf("%s: publisher %s requires a reference pinned by digest (requireDigest), the location has the tag %s", uri, pub.Name, ref.Tag),
+			"pin the digest: oci://" + ref.Name() + "@sha256:<digest>"
 	}
 	return "model-publisher-unapproved", fmt.Sprintf("%s is not admitted by the publisher rules", uri),
 		"use a model of an approved publisher"

@@ -141,6 +141,7 @@ func (r *admissionRules) export(format, source string) ([]byte, error) {
 // templateData is what the templates fill in: the rules as CEL, Rego and YAML text.
 type templateData struct {
 	Source, Publishers, Registries, Namespaces string
+	ModelRegistries                            string
 	Grammar, Image, ServingLabel, Runtime      string
 	EnvNames                                   string
 	// CEL
@@ -154,21 +155,25 @@ type templateData struct {
 
 func (r *admissionRules) templateData(source string) templateData {
 	d := templateData{
-		Source:       source,
-		Publishers:   strings.Join(r.publisherNames(), ", "),
-		Registries:   strings.Join(r.Registries, ", "),
-		Namespaces:   strings.Join(r.Namespaces, ", "),
-		Grammar:      modelURIGrammar,
-		Image:        r.imageRegexp(),
-		ServingLabel: servingLabel,
-		Runtime:      modelverifyRuntime,
-		EnvNames:     strings.Join(modelEnvNames, " or "),
+		Source:          source,
+		Publishers:      strings.Join(r.publisherNames(), ", "),
+		Registries:      strings.Join(r.Registries, ", "),
+		Namespaces:      strings.Join(r.Namespaces, ", "),
+		ModelRegistries: strings.Join(r.ModelRegistries, ", "),
+		Grammar:         modelURIGrammar,
+		Image:           r.imageRegexp(),
+		ServingLabel:    servingLabel,
+		Runtime:         modelverifyRuntime,
+		EnvNames:        strings.Join(modelEnvNames, " or "),
+	}
+	if d.ModelRegistries == "" {
+		d.ModelRegistries = "none: the policy lists no registries"
 	}
 	// CEL: the publishers as a list of maps, each regular expression a raw string.
 	var pubs []string
 	for _, nr := range r.Patterns {
-		pubs = append(pubs, fmt.Sprintf("{'publisher': '%s', 'namespace': '%s', 'admit': %s, 'shadow': %s}",
-			nr.Publisher, nr.Namespace, celRaw(nr.Admit), celRaw(nr.Shadow)))
+		pubs = append(pubs, fmt.Sprintf("{'publisher': '%s', 'namespace': '%s', 'admit': %s, 'shadow': %s, 'registry': %s}",
+			nr.Publisher, nr.Namespace, celRaw(nr.Admit), celRaw(nr.Shadow), celRaw(nr.Registry)))
 	}
 	d.PublishersCEL = "[\n  " + strings.Join(pubs, ",\n  ") + "\n]"
 	// CEL: every single-valued model location, then the storageUris lists.
@@ -292,7 +297,7 @@ func init() {
 			return b.String(), err
 		},
 		"admit": func(u string) string {
-			return u + ".matches(variables.grammar) && variables.publishers.exists(p, " + u + ".matches(p.admit) && (p.shadow == '' || !" + u + ".matches(p.shadow)))"
+			return u + ".matches(variables.grammar) && variables.publishers.exists(p, " + u + ".matches(p.admit) && (p.registry == '' || " + u + ".matches(p.registry)) && (p.shadow == '' || !" + u + ".matches(p.shadow)))"
 		},
 	}).Parse(`
 {{- define "header" -}}
@@ -302,18 +307,21 @@ func init() {
 
 {{- define "about" -}}
 # ISO/IEC 42001 control 8.4, the admission side: models come only from approved publishers'
-# Hub repositories, and model-serving containers only from approved registries. The load gate
+# Hub repositories or OCI repositories on approved registries, and model-serving containers
+# only from approved image registries. The load gate
 # (the modelverify storage initializer or runtime) then proves what the location points at;
 # this keeps anyone from pointing it elsewhere, or at a store the gate cannot verify.
 #   approved publishers:      {{.Publishers}} (from {{.Source}})
+#   approved model registries: {{.ModelRegistries}} (oci://)
 #   approved image registries: {{.Registries}}
 #   model-serving pods:       in namespaces {{.Namespaces}}, or labelled {{.ServingLabel}}
 {{- end -}}
 
 {{- define "modelVariables" -}}
-# The admitted model locations: the grammar, then one entry per publisher namespace (most
-# specific first). An entry admits a URI it matches unless a namespace of another publisher
-# at least as specific also claims the repository (then that publisher's rules decide).
+# The admitted model locations: the grammar, then one entry per publisher namespace or oci
+# entry (most specific first). An entry admits a URI it matches (for oci://, on a repository its
+# registry lists too) unless an entry of another publisher at least as specific also claims the
+# repository (then that publisher's rules decide).
 - name: grammar
   expression: r'{{.Grammar}}'
 - name: publishers
@@ -350,21 +358,26 @@ func init() {
   messageExpression: >-
     'model locations not admitted: ' + variables.refusedModels.join(', ') +
     '. A model location must be hf://<org>/<name>[@<revision>] of an approved publisher
-    ({{.Publishers}}), with the commit pinned where the publisher requires it; s3://, gs://,
-    pvc://, http(s):// and oci:// locations cannot be verified by the load gate.'
+    ({{.Publishers}}), with the commit pinned where the publisher requires it, or
+    oci://<host>/<repository>[:<tag>][@sha256:<digest>] on an approved registry
+    ({{.ModelRegistries}}) in a repository the registry lists and an approved publisher claims,
+    pinned by digest where the publisher requires it; s3://, gs://, pvc://, http(s):// and
+    oci+fetch:// (or any other oci+ scheme) locations cannot be verified by the load gate.'
 - expression: size(variables.refusedEnv) == 0
   messageExpression: >-
     'containers ' + variables.refusedEnv.map(c, c.?name.orValue('(model)')).join(', ') +
-    ' name a model in {{.EnvNames}} that is not hf://<org>/<name>[@<revision>] of an approved
-    publisher ({{.Publishers}}), or take it from elsewhere (valueFrom).'
+    ' name a model in {{.EnvNames}} that is not hf://<org>/<name>[@<revision>] or
+    oci://<host>/<repository>[:<tag>][@sha256:<digest>] of an approved publisher
+    ({{.Publishers}}), or take it from elsewhere (valueFrom).'
 - expression: size(variables.storageSpecs) == 0
   message: >-
     A model named by a storage spec (model.storage or a framework's storage: a key of the
-    storage-config secret) cannot be checked at admission; give it as an hf:// storageUri.
+    storage-config secret) cannot be checked at admission; give it as an hf:// or oci://
+    storageUri.
 - expression: size(variables.storageContainerNames) == 0
   message: >-
     storageContainerName selects a storage initializer by name, bypassing the one that claims
-    hf:// and verifies it; remove it.
+    hf:// (and oci://) and verifies it; remove it.
 - expression: >-
     !(object.spec.?predictor.?model.?runtime.orValue('') == '{{.Runtime}}' &&
     (size(object.spec.?predictor.?model.?args.orValue([])) > 0 ||
@@ -407,8 +420,9 @@ metadata:
     policies.kyverno.io/category: Supply chain
     policies.kyverno.io/severity: high
     policies.kyverno.io/description: >-
-      Every model location of an InferenceService is an hf:// repository of an approved
-      publisher ({{.Publishers}}), well formed and pinned where the publisher requires it.
+      Every model location of an InferenceService is an hf:// repository or an oci://
+      repository on an approved registry ({{.ModelRegistries}}) of an approved publisher
+      ({{.Publishers}}), well formed and pinned where the publisher requires it.
 spec:
   validationActions: [Deny]
   # A CEL error (a storageUri that is not a string, say) refuses rather than admits.
@@ -480,8 +494,9 @@ metadata:
     policies.kyverno.io/category: Supply chain
     policies.kyverno.io/severity: high
     policies.kyverno.io/description: >-
-      Models only from approved publishers ({{.Publishers}}), model-serving containers only
-      from approved registries ({{.Registries}}).
+      Models only from approved publishers ({{.Publishers}}) and model registries
+      ({{.ModelRegistries}}), model-serving containers only from approved image registries
+      ({{.Registries}}).
 spec:
   background: true
   # When Kyverno cannot answer, or a CEL expression fails, the request is refused.
@@ -538,7 +553,8 @@ metadata:
   name: modelverifyapprovedsources
   annotations:
     description: >-
-      Model locations of InferenceServices only from approved publishers, images of
+      Model locations of InferenceServices only from approved publishers (hf://) and
+      approved registries and publishers (oci://), images of
       model-serving pods only from approved registries.
 spec:
   crd:
@@ -562,6 +578,8 @@ spec:
                   requirePinnedRevision: {type: boolean}
                   admit: {type: string}
                   shadow: {type: string}
+                  registry: {type: string}
+                  requireDigest: {type: boolean}
             image:
               type: string
               description: The expression an approved image matches (RE2).
@@ -594,7 +612,16 @@ spec:
               	regex.match(input.parameters.grammar, uri)
               	some p in input.parameters.publishers
               	regex.match(p.admit, uri)
+              	on_listed_repository(p, uri)
               	not shadowed(p, uri)
+              }
+
+              # An oci:// entry also needs its registry to list the repository.
+              on_listed_repository(p, uri) if p.registry == ""
+
+              on_listed_repository(p, uri) if {
+              	p.registry != ""
+              	regex.match(p.registry, uri)
               }
 
               shadowed(p, uri) if {
@@ -665,7 +692,7 @@ spec:
               violation contains {"msg": msg} if {
               	some [path, u] in location
               	not admitted(u)
-              	msg := sprintf("%s: model location %q is not admitted: it must be hf://<org>/<name>[@<revision>] of an approved publisher ({{.Publishers}}), pinned where the publisher requires it", [path, u])
+              	msg := sprintf("%s: model location %q is not admitted: it must be hf://<org>/<name>[@<revision>] of an approved publisher ({{.Publishers}}), or oci://<host>/<repository>[:<tag>][@sha256:<digest>] on an approved registry ({{.ModelRegistries}}) in a repository the registry lists and an approved publisher claims, pinned where the publisher requires it", [path, u])
               }
 
               # A storage spec names the model by a key of the storage-config secret, which
@@ -675,14 +702,14 @@ spec:
               	some c in components
               	some f in array.concat(["model"], object.get(frameworks, c, []))
               	obj.spec[c][f].storage
-              	msg := sprintf("spec.%s.%s.storage: a model named by a storage spec cannot be checked at admission; give it as an hf:// storageUri", [c, f])
+              	msg := sprintf("spec.%s.%s.storage: a model named by a storage spec cannot be checked at admission; give it as an hf:// or oci:// storageUri", [c, f])
               }
 
               violation contains {"msg": msg} if {
               	is_isvc
               	some c in components
               	obj.spec[c].storageContainerName
-              	msg := sprintf("spec.%s.storageContainerName: selecting a storage initializer by name bypasses the one that verifies hf://; remove it", [c])
+              	msg := sprintf("spec.%s.storageContainerName: selecting a storage initializer by name bypasses the one that verifies hf:// and oci://; remove it", [c])
               }
 
               violation contains {"msg": msg} if {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 var update = flag.Bool("update", false, "rewrite the shipped admission policies from examples/policy.yaml")
@@ -370,5 +372,186 @@ func TestExportedPoliciesParseAndCarryTheRules(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("terraform heredoc %d is not the ValidatingPolicy %d", i, i)
 		}
+	}
+}
+
+// gateAdmitsOCI is the load gate's decision on an oci:// location before it contacts the
+// registry: its parser, the registry and its repositories, the publisher's claim, the digest.
+func gateAdmitsOCI(p *modelverify.Policy, uri string) bool {
+	if !strings.HasPrefix(uri, registry.Scheme) || strings.ContainsAny(uri, " \t\r\n") {
+		return false
+	}
+	ref, err := registry.ParseReference(uri)
+	if err != nil {
+		return false
+	}
+	reg, ok := p.Registry(ref.Registry)
+	if !ok || !reg.AllowsRepository(ref.Repository) {
+		return false
+	}
+	pub, err := p.OCIPublisher(ref.Name())
+	if err != nil {
+		return false
+	}
+	return !pub.RequireDigest || ref.Pinned()
+}
+
+// ociOverlapping has OCI publishers whose claims overlap, a registry narrowed to some
+// repositories, another approving all, requireDigest on some, and a tie the gate refuses.
+const ociOverlapping = `apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{name: hf, url: "https://huggingface.co"}]
+registries:
+  - host: ghcr.io
+    repositories: ["acme/*", "acme/team/*", "shared/m[0-9]", "lit\\*eral"]
+  - host: registry.example.com:5000
+  - host: 127.0.0.1:5000
+    plainHTTP: true
+publishers:
+  - name: acme-all
+    oci: ["ghcr.io/acme/*"]
+    requireSignature: false
+  - name: acme-secret
+    oci: ["ghcr.io/acme/secret", "ghcr.io/acme/prod-*"]
+    requireSignature: false
+    requireDigest: true
+  - name: acme-research
+    oci: ["ghcr.io/acme/prod-research-[0-9]*", "ghcr.io/acme/r?"]
+    requireSignature: false
+  - name: team
+    oci: ["ghcr.io/acme/team/*", "ghcr.io/shared/m[^5]", "ghcr.io/lit\\*eral"]
+    requireSignature: false
+  - name: tied-a
+    oci: ["registry.example.com:5000/tie/x-*"]
+    requireSignature: false
+  - name: tied-b
+    oci: ["registry.example.com:5000/tie/*-y"]
+    requireSignature: false
+  - name: classy
+    oci: ["registry.example.com:5000/c/a[/x]b", "127.0.0.1:5000/*/*"]
+    requireSignature: false
+    requireDigest: true
+`
+
+// TestOCIAdmissionAgreesWithTheGate holds the generated oci:// expressions to the load gate's
+// own decision (registry.ParseReference, Policy.Registry, AllowsRepository, OCIPublisher,
+// requireDigest) over many locations, on the example policy and on overlapping claims.
+func TestOCIAdmissionAgreesWithTheGate(t *testing.T) {
+	digest := "@sha256:" + strings.Repeat("ab", 32)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.yaml"), []byte(ociOverlapping))
+	over, err := modelverify.LoadPolicy(filepath.Join(dir, "p.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overRules, err := newAdmissionRules(over, []string{"ghcr.io/acme/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, examplePolicy := exampleRules(t)
+	hosts := []string{"ghcr.io", "registry.example.com:5000", "127.0.0.1:5000", "registry.internal.example.com", "quay.io",
+		"GHCR.IO", "ghcr.io.evil.example", "ghcr.io:443", "docker.io", "localhost:5000"}
+	repos := []string{"acme/x", "acme/secret", "acme/prod-1", "acme/prod-research-1", "acme/prod-research-x", "acme/r1",
+		"acme/rr1", "acme/team/x", "acme/team/x/y", "shared/m1", "shared/m5", "shared/mx", "lit*eral", "literal",
+		"tie/x-y", "tie/x-z", "tie/a-y", "c/a/b", "c/axb", "c/ab", "a/b", "a/b/c", "acme-ml/models/llm", "acme-ml/models/a/b",
+		"acme-ml/research/llm", "research/llm", "research/a/b", "platform/llm", "acme/X", "acme/../x", "acme//x", "acme/x/",
+		"/acme/x", "acme/.x", "acme/x.", "acme/a..b", "acme/a__b", "acme/a___b", "acme/a--b", "acme/-x", "acme", ""}
+	refs := []string{"", ":v1", digest, ":v1" + digest, ":latest", ":.v1", ":" + strings.Repeat("v", 129), "@sha256:" + strings.Repeat("A", 64),
+		"@sha256:" + strings.Repeat("a", 63), "@sha512:" + strings.Repeat("a", 128), ":v1:v2", "@sha256:" + strings.Repeat("a", 64) + ":v1"}
+	var uris []string
+	for _, h := range hosts {
+		for _, repo := range repos {
+			for _, ref := range refs {
+				uris = append(uris, "oci://"+h+"/"+repo+ref)
+			}
+		}
+	}
+	uris = append(uris, "oci://ghcr.io/acme/x:v1 ", "oci://ghcr.io/acme/x\n", "OCI://ghcr.io/acme/x", "oci+fetch://ghcr.io/acme/x"+digest,
+		"oci+modelcar://ghcr.io/acme/x"+digest, "ghcr.io/acme/x"+digest, "oci:/ghcr.io/acme/x", "oci://ghcr.io", "oci://")
+	admitted := 0
+	for _, tc := range []struct {
+		name  string
+		rules *admissionRules
+		p     *modelverify.Policy
+	}{{"example", example, examplePolicy}, {"overlapping", overRules, over}} {
+		for _, uri := range uris {
+			got := tc.rules.admitsModel(uri)
+			want := gateAdmitsOCI(tc.p, uri)
+			// Stricter than the gate by design: the host exactly as the policy writes it
+			// (lower case; the gate lower-cases), and no repository beyond the grammar.
+			if want && !got && strings.Contains(uri, "GHCR.IO") {
+				continue
+			}
+			if got != want {
+				t.Errorf("%s: %q: admission %v, load gate %v", tc.name, uri, got, want)
+			}
+			if got {
+				admitted++
+			}
+		}
+	}
+	if admitted < 40 {
+		t.Errorf("only %d locations admitted: the test no longer exercises admission", admitted)
+	}
+}
+
+// TestOCIGlobRegexpFollowsPathMatch compares the expressions with path.Match over every
+// repository name of up to three characters from an alphabet that holds each kind of character.
+func TestOCIGlobRegexpFollowsPathMatch(t *testing.T) {
+	globs := []string{"*", "a*", "*b", "a?", "?", "[a-c]", "[^a]", "[^a-c]b", "a[/]b", "a[^x]b", "[.]", `\*`, `a\?`,
+		"*/*", "a/*", "[a-b_]", "*.", "[_]*", "a\\b"}
+	alphabet := []string{"a", "b", "x", "/", ".", "-", "_", "*", "?", "A", ":", "@"}
+	var names []string
+	var grow func(string, int)
+	grow = func(s string, n int) {
+		names = append(names, s)
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			grow(s+c, n-1)
+		}
+	}
+	grow("", 3)
+	repo := regexp.MustCompile(`^` + ociRepoRE + `$`)
+	for _, g := range globs {
+		re, _, err := ociGlobRegexp(g)
+		if err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+		rx := regexp.MustCompile(`^(?:` + re + `)$`)
+		for _, name := range names {
+			pm, _ := path.Match(g, name)
+			// The expression is path.Match limited to valid repository names: outside
+			// them the grammar refuses first, and the expression never matches more.
+			want := pm && repo.MatchString(name)
+			got := rx.MatchString(name)
+			if got && !pm {
+				t.Errorf("glob %q ~ %q: expression matches, path.Match does not", g, name)
+			}
+			if want && !got {
+				t.Errorf("glob %q ~ %q: path.Match matches a valid repository, the expression does not", g, name)
+			}
+		}
+	}
+	for _, bad := range []string{"[", "a[b", "[]", "[-a]"} {
+		if _, _, err := ociGlobRegexp(bad); err == nil {
+			t.Errorf("glob %q accepted", bad)
+		}
+	}
+}
+
+func TestExportRefusesARegistryTheGateCannotName(t *testing.T) {
+	dir := t.TempDir()
+	pol := strings.Replace(ociOverlapping, "  - host: 127.0.0.1:5000\n    plainHTTP: true\n", "  - host: docker.io\n", 1) +
+		"  - name: hub\n    oci: [\"docker.io/acme/*\"]\n    requireSignature: false\n"
+	writeFile(t, filepath.Join(dir, "p.yaml"), []byte(strings.ReplaceAll(pol, `"127.0.0.1:5000/*/*"`, `"ghcr.io/acme/c"`)))
+	p, err := modelverify.LoadPolicy(filepath.Join(dir, "p.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newAdmissionRules(p, []string{"ghcr.io/acme/"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "the load gate refuses every reference to docker.io") {
+		t.Errorf("err %v, want the docker.io refusal", err)
 	}
 }
