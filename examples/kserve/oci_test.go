@@ -128,6 +128,19 @@ func TestInitializerVerifiesAnOCIModelcarIntoDest(t *testing.T) {
 					}
 				}
 			}
+			// A cache outside dest is the verifier's store, kept; dest gets its own copy.
+			cache, dest := t.TempDir(), t.TempDir()
+			logs, code := runInit(t, f.env(t, "HF_HUB_CACHE="+cache), f.ts.Ref("acme/tiny", "v1"), dest)
+			if code != 0 || lastLogLine(t, logs)["published"] != "copied" {
+				t.Fatalf("cache outside dest: exit %d:\n%s", code, logs)
+			}
+			if got := listDir(t, dest); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("cache outside dest: dest holds %v", got)
+			}
+			stored := filepath.Join(cache, "oci", strings.ReplaceAll(f.ts.Host, ":", "_"), "acme", "tiny", strings.Replace(d.Digest, ":", "-", 1), "config.json")
+			if _, err := os.Stat(stored); err != nil {
+				t.Errorf("the verified model is not kept in the store outside dest: %v", err)
+			}
 		})
 	}
 }
