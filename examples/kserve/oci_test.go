@@ -333,3 +333,25 @@ func TestInitializerHubFailureIsATemporaryError(t *testing.T) {
 		t.Errorf("a failed pull left %d entries in dest", len(entries))
 	}
 }
+
+// The other packings the gate knows, a CNCF ModelPack artefact and a KitOps ModelKit, go
+// through the initializer the same way as a modelcar.
+func TestInitializerVerifiesModelPackAndModelKitArtefacts(t *testing.T) {
+	f := newOCIFixture(t)
+	for repo, m := range map[string]registrytest.Manifest{
+		"acme/pack": registrytest.ModelPack(modelFiles()),
+		"acme/kit":  registrytest.ModelKit(modelFiles()),
+	} {
+		f.signBundle(t, repo, f.ts.PushManifest(t, repo, "v1", m))
+		dest := t.TempDir()
+		logs, code := runInit(t, f.env(t), f.ts.Ref(repo, "v1"), dest)
+		if code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", repo, code, logs)
+		}
+		for name, data := range modelFiles() {
+			if got, _ := os.ReadFile(filepath.Join(dest, filepath.FromSlash(name))); !bytes.Equal(got, data) {
+				t.Errorf("%s: %s differs from the artefact's", repo, name)
+			}
+		}
+	}
+}
