@@ -7,20 +7,31 @@
 //	storage-initializer [--policy FILE] [--progress-interval D] <src_uri> <dest_path> [<src_uri> <dest_path>]...
 //
 // where src_uri is an hf:// reference (hf://org/name, hf://org/name@rev, or KServe's
-// hf://org/name:rev) and dest_path is usually /mnt/models. The policy is read from --policy
-// FILE, else from the MODELVERIFY_POLICY environment variable (the policy text, which the
-// ClusterStorageContainer takes from a ConfigMap), else from /etc/modelverify/policy.yaml. The
-// Hub is HF_ENDPOINT (default https://huggingface.co) and the token HF_TOKEN. Downloads are
-// staged in HF_HUB_CACHE, or in a directory inside dest_path that is removed afterwards.
+// hf://org/name:rev) or an oci:// one (oci://host/repository:tag or
+// oci://host/repository@sha256:<hex>: a KServe modelcar image, a CNCF ModelPack artefact or a
+// KitOps ModelKit), and dest_path is usually /mnt/models. KServe hands an initializer oci://
+// only: it rewrites an oci+fetch:// storageUri to oci:// first, so the oci+ spellings are usage
+// errors here. The policy is read from --policy FILE, else from the MODELVERIFY_POLICY
+// environment variable (the policy text, which the ClusterStorageContainer takes from a
+// ConfigMap), else from /etc/modelverify/policy.yaml. The Hub is HF_ENDPOINT (default
+// https://huggingface.co) and the token HF_TOKEN. Registry credentials come from the Docker
+// config KSERVE_OCI_DOCKER_CONFIG names (where KServe mounts the pod's imagePullSecret), else
+// $DOCKER_CONFIG/config.json or ~/.docker/config.json; KSERVE_OCI_INSECURE_REGISTRY is ignored,
+// since the policy's registries say which registry (loopback only) is reached over plain HTTP.
+// Downloads are staged in HF_HUB_CACHE (the verifier's cache for both kinds of model), or in a
+// directory inside dest_path that is removed afterwards.
 //
-// Each model is verified (publisher, signature, digests, content) and only then published into
+// Each model is verified (publisher, signature, digests, content; for oci://, the approved
+// registry, the tag resolved to a digest once, the cosign signature of that digest, every layer
+// against its digest and every archive entry against the content limits) and only then published into
 // dest_path. With the staging cache on the same volume (inside dest_path, as KServe's single
 // volume has it) the verified files are hard-linked into place, each hashed again, so the
 // volume needs room for the model once, plus a few KiB of signature and records; with a cache
 // elsewhere they are copied, each hashed again as it is copied. Until then dest_path holds only
 // the hidden staging directory. On any refusal the command exits 1 and leaves dest_path empty,
-// so the predictor never starts with unverified weights; a usage, configuration or I/O error
-// exits 2, with the same guarantee.
+// so the predictor never starts with unverified weights; a usage, configuration or I/O error,
+// or a failure that says nothing about the model and may pass on a retry (the Hub or registry
+// unreachable or failing after every retry, a timeout), exits 2, with the same guarantee.
 //
 // stderr is slog JSON, for kubectl logs: each step, each file as it starts and finishes (and
 // every retry), a summary every --progress-interval (default $MODELVERIFY_PROGRESS_INTERVAL,
@@ -46,6 +57,7 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/modelverify"
+	"github.com/echelongraph/go-modelverify/registry"
 )
 
 const (
@@ -67,6 +79,11 @@ const (
 	progressEnv = "MODELVERIFY_PROGRESS_INTERVAL"
 	// defaultProgressInterval is short enough that a pull never looks hung in kubectl logs.
 	defaultProgressInterval = 10 * time.Second
+	// dockerConfigEnv names the Docker config (config.json) with registry credentials, as
+	// KServe sets it for its own initializer in fetch mode.
+	dockerConfigEnv = "KSERVE_OCI_DOCKER_CONFIG"
+	// insecureRegistryEnv is KServe's switch for plain-HTTP registries; the policy decides here.
+	insecureRegistryEnv = "KSERVE_OCI_INSECURE_REGISTRY"
 )
 
 func main() {
@@ -85,6 +102,8 @@ type initializer struct {
 	// progress report of a pull, once the model is verified, published and its evidence
 	// written, and before the staging cache is removed.
 	observe func(point string)
+	// verifierOpts are extra Verifier options a test sets (short retry budgets).
+	verifierOpts []modelverify.Option
 }
 
 func newInitializer(stderr io.Writer, getenv func(string) string) *initializer {
@@ -128,19 +147,29 @@ func (in *initializer) run(ctx context.Context, args []string, stderr io.Writer)
 		in.log.Error("usage: want <src_uri> <dest_path> pairs", "args", pairs)
 		return exitError
 	}
+	anyOCI := false
 	for i := 0; i < len(pairs); i += 2 {
-		if !strings.HasPrefix(pairs[i], "hf://") {
-			in.log.Error("only hf:// storage URIs are handled by this initializer", "src_uri", pairs[i])
+		if msg, err := checkSource(pairs[i]); msg != "" {
+			attrs := []any{"src_uri", pairs[i]}
+			if err != nil {
+				attrs = append(attrs, "error", err.Error())
+			}
+			in.log.Error(msg, attrs...)
 			return exitError
 		}
-		if _, err := hub.ParseReference(pairs[i]); err != nil {
-			in.log.Error("invalid storage URI", "src_uri", pairs[i], "error", err.Error())
-			return exitError
-		}
+		anyOCI = anyOCI || strings.HasPrefix(pairs[i], registry.Scheme)
 		if pairs[i+1] == "" {
 			in.log.Error("empty dest_path", "src_uri", pairs[i])
 			return exitError
 		}
+	}
+	var registryOpts []registry.Option
+	if anyOCI {
+		opts, ok := in.registryOptions()
+		if !ok {
+			return exitError
+		}
+		registryOpts = opts
 	}
 	p, source, err := in.loadPolicy(*policyFile)
 	if err != nil {
@@ -152,7 +181,7 @@ func (in *initializer) run(ctx context.Context, args []string, stderr io.Writer)
 	var written []string
 	for i := 0; i < len(pairs); i += 2 {
 		src, dest := pairs[i], pairs[i+1]
-		code := in.pull(ctx, p, src, dest, interval)
+		code := in.pull(ctx, p, src, dest, interval, registryOpts)
 		if code != exitOK {
 			// One refused model stops the pod: empty every destination this run wrote, so no
 			// predictor can find a partial set of models.
@@ -164,6 +193,51 @@ func (in *initializer) run(ctx context.Context, args []string, stderr io.Writer)
 		written = append(written, dest)
 	}
 	return exitOK
+}
+
+// checkSource says what is wrong with a src_uri, or "" when it is one this initializer takes:
+// hf://org/name[@rev|:rev] or oci://host/repository[:tag][@sha256:...].
+func checkSource(src string) (string, error) {
+	switch {
+	case strings.HasPrefix(src, "hf://"):
+		if _, err := hub.ParseReference(src); err != nil {
+			return "invalid storage URI", err
+		}
+	case strings.HasPrefix(src, registry.Scheme):
+		if _, err := registry.ParseReference(src); err != nil {
+			return "invalid storage URI", err
+		}
+	case strings.HasPrefix(src, "oci+"):
+		// KServe strips the mode from an oci+fetch:// storageUri before it starts an initializer
+		// (ParseOciScheme), and runs none for oci+native:// or oci+modelcar://. A run by hand with
+		// the InferenceService's storageUri lands here: say what to pass instead.
+		return "this initializer takes oci:// URIs: KServe passes an oci+fetch:// storageUri to its storage initializer as oci://, " +
+			"and runs no storage initializer for oci+native:// or oci+modelcar://", nil
+	default:
+		return "only hf:// and oci:// storage URIs are handled by this initializer", nil
+	}
+	return "", nil
+}
+
+// registryOptions are the registry client's options from the environment KServe gives an
+// initializer for oci:// models. The Docker config $KSERVE_OCI_DOCKER_CONFIG names (KServe mounts
+// the pod's first imagePullSecret there in its fetch mode) is read now, so that a missing or
+// malformed one is a configuration error, not a refusal of the model.
+func (in *initializer) registryOptions() ([]registry.Option, bool) {
+	var opts []registry.Option
+	if path := in.getenv(dockerConfigEnv); path != "" {
+		if _, err := registry.NewClient(registry.WithDockerConfig(path)); err != nil {
+			in.log.Error("cannot use the registry credentials $"+dockerConfigEnv+" names; nothing was written", "path", path, "error", err.Error())
+			return nil, false
+		}
+		opts = append(opts, registry.WithDockerConfig(path))
+	}
+	if in.getenv(insecureRegistryEnv) == "true" {
+		// KServe's own initializer then drops TLS for every registry. Here the policy decides:
+		// plain HTTP only for a loopback registry whose entry says plainHTTP: true.
+		in.log.Warn("$" + insecureRegistryEnv + " is ignored: a registry is reached over plain HTTP only where the policy's registries entry says plainHTTP (loopback registries only); every other registry over verified HTTPS")
+	}
+	return opts, true
 }
 
 // loadPolicy reads the policy from the flag, the environment or the default file, in that order.
@@ -181,7 +255,7 @@ func (in *initializer) loadPolicy(flagPath string) (*modelverify.Policy, string,
 }
 
 // pull verifies one model and publishes it into dest; on any failure dest is left empty.
-func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, dest string, interval time.Duration) int {
+func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, dest string, interval time.Duration, registryOpts []registry.Option) int {
 	log := in.log.With("src_uri", src, "dest_path", dest)
 	start := in.now()
 	cacheDir := in.getenv("HF_HUB_CACHE")
@@ -216,14 +290,16 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 		return exitError
 	}
 	progress := newPullLog(log, in.now)
-	v, err := modelverify.NewVerifier(p,
+	progress.oci = strings.HasPrefix(src, registry.Scheme)
+	v, err := modelverify.NewVerifier(p, append([]modelverify.Option{
 		modelverify.WithCacheDir(cacheDir),
 		modelverify.WithLogger(in.log),
 		modelverify.WithAuditSink(sink),
+		modelverify.WithRegistryOptions(registryOpts...),
 		modelverify.WithProgress(func(ev modelverify.Progress) {
 			progress.report(ev)
 			in.observe("download")
-		}))
+		})}, in.verifierOpts...)...)
 	if err != nil {
 		sink.Close()
 		log.Error("cannot build the verifier; nothing was written", "error", err.Error())
@@ -279,8 +355,10 @@ func (in *initializer) pull(ctx context.Context, p *modelverify.Policy, src, des
 }
 
 // refused logs the run's last line for a model that was not published: the decision, the
-// reasons and each problem (file, expected, found), and returns the exit status. A refusal
-// exits 1; any other failure (I/O, the Hub unreachable) 2. Either way nothing was written.
+// reasons and each problem (file, expected, found), and returns the exit status. A refusal of
+// the model exits 1; any other failure 2: an I/O error, or a failure that says nothing about
+// the model and may pass on a retry (temporary: the Hub or registry unreachable, 408, 429 or
+// 5xx after every retry, a stall, a timeout, the run cancelled). Either way nothing was written.
 func (in *initializer) refused(log *slog.Logger, msg string, err error, start time.Time) int {
 	code := exitError
 	attrs := []any{"decision", string(modelverify.DecisionRefused)}
@@ -292,9 +370,20 @@ func (in *initializer) refused(log *slog.Logger, msg string, err error, start ti
 			attrs = append(attrs, "commit", ref.Commit)
 		}
 	}
+	if temporary(err) {
+		code = exitError
+		attrs = append(attrs, "temporary", true)
+	}
 	attrs = append(attrs, "error", err.Error(), "seconds", seconds(in.now().Sub(start)))
 	log.Error(msg, attrs...)
 	return code
+}
+
+// temporary reports whether err says nothing about the model and may pass if tried again. The
+// registry's sentinel is checked beside modelverify's: the gate wraps registry failures as
+// they come.
+func temporary(err error) bool {
+	return errors.Is(err, modelverify.ErrTemporary) || errors.Is(err, registry.ErrTemporary) || errors.Is(err, context.Canceled)
 }
 
 func problemStrings(problems []modelverify.Problem) []string {

@@ -128,7 +128,8 @@ func TestManifestsAreConsistent(t *testing.T) {
 	models, images := m["ValidatingPolicy/modelverify-approved-model-sources"], m["ValidatingPolicy/modelverify-approved-images"]
 
 	// The ClusterStorageContainer: KServe finds the initializer by its container name, and
-	// routes hf:// to it.
+	// routes hf:// and oci:// to it: exactly the schemes the initializer takes (KServe's fetch
+	// mode never consults a ClusterStorageContainer, and rewrites oci+fetch:// to oci://).
 	if csc.str("apiVersion") != "serving.kserve.io/v1alpha1" || csc.str("spec", "workloadType") != "initContainer" {
 		t.Errorf("ClusterStorageContainer: apiVersion %q, workloadType %q", csc.str("apiVersion"), csc.str("spec", "workloadType"))
 	}
@@ -139,8 +140,13 @@ func TestManifestsAreConsistent(t *testing.T) {
 	for _, f := range csc.list("spec", "supportedUriFormats") {
 		prefixes = append(prefixes, object(f.(map[string]any)).str("prefix"))
 	}
-	if !slices.Equal(prefixes, []string{"hf://"}) {
-		t.Errorf("supportedUriFormats prefixes %v, want exactly hf://", prefixes)
+	if !slices.Equal(prefixes, []string{"hf://", "oci://"}) {
+		t.Errorf("supportedUriFormats prefixes %v, want exactly hf:// and oci://", prefixes)
+	}
+	for _, uri := range []string{"hf://acme-ml/llm", "oci://ghcr.io/acme-ml/llm@sha256:" + strings.Repeat("ab", 32)} {
+		if msg, err := checkSource(uri); msg != "" {
+			t.Errorf("the ClusterStorageContainer routes %s to the initializer, which refuses it: %s %v", uri, msg, err)
+		}
 	}
 
 	// Its environment takes the policy from the ConfigMap, by the name and key the ConfigMap has,
@@ -176,6 +182,35 @@ func TestManifestsAreConsistent(t *testing.T) {
 	policy, err := modelverify.ParsePolicy([]byte(policyText))
 	if err != nil {
 		t.Fatalf("the ConfigMap's policy: %v", err)
+	}
+
+	// The policy approves the OCI publishers' repositories, over HTTPS, in a registry it lists.
+	ociPublishers := 0
+	for _, p := range policy.Publishers {
+		for _, claim := range p.OCI {
+			ociPublishers++
+			host, repo, _ := strings.Cut(claim, "/")
+			reg, ok := policy.Registry(host)
+			if !ok {
+				t.Errorf("publisher %s claims %s in a registry the policy does not list", p.Name, claim)
+				continue
+			}
+			example := strings.ReplaceAll(repo, "*", "model")
+			if !reg.AllowsRepository(example) {
+				t.Errorf("publisher %s claims %s, but registry %s does not allow repository %s", p.Name, claim, host, example)
+			}
+			if got, err := policy.OCIPublisher(host + "/" + example); err != nil || got.Name != p.Name {
+				t.Errorf("%s/%s: publisher %v (%v), want %s", host, example, got, err, p.Name)
+			}
+		}
+	}
+	if ociPublishers == 0 || len(policy.Registries) == 0 {
+		t.Error("the ConfigMap's policy approves no OCI registry or publisher: every oci:// model would be refused")
+	}
+	for _, r := range policy.Registries {
+		if r.PlainHTTP {
+			t.Errorf("registry %s is reached over plain HTTP in the cluster's policy", r.Host)
+		}
 	}
 
 	// The InferenceService runs where the ConfigMap is, and names a model the policy claims.

@@ -17,6 +17,9 @@ import (
 type pullLog struct {
 	log *slog.Logger
 	now func() time.Time
+	// oci is set for an oci:// model: its downloads are layers, checked against the digests
+	// the manifest names, and their total is not known up front.
+	oci bool
 
 	mu        sync.Mutex
 	step      string
@@ -48,20 +51,40 @@ func (p *pullLog) report(ev modelverify.Progress) {
 		p.step = ev.Step
 		switch ev.Step {
 		case "resolve":
-			p.log.Info("resolving the revision and listing the files")
+			if p.oci {
+				p.log.Info("resolving the tag to a digest and reading the manifest")
+			} else {
+				p.log.Info("resolving the revision and listing the files")
+			}
 		case "signature":
-			p.log.Info("verifying the signature")
+			if p.oci {
+				p.log.Info("verifying the cosign signature of the digest")
+			} else {
+				p.log.Info("verifying the signature")
+			}
 		case "download":
-			p.total, p.downStart, p.lastByte, p.prevAt, p.prevBytes = ev.Total, now, now, now, 0
+			p.startDownload(now, ev.Total)
 			p.log.Info("downloading and checking the files", "bytes_total", ev.Total, "size", humanBytes(ev.Total))
+		case "scan":
+			p.log.Info("scanning every file with the policy's content rules")
 		}
 		return
+	}
+	if p.step != "download" {
+		// A registry pull announces no download step: its first layer report starts it.
+		p.step = ev.Step
+		p.startDownload(now, 0)
+		p.log.Info("downloading and checking the layers")
+	}
+	what, digest := "file", "the Hub's digest"
+	if p.oci {
+		what, digest = "layer", "its digest in the manifest"
 	}
 	switch ev.State {
 	case "started":
 		p.started[ev.File] = now
 		p.bytes[ev.File] = 0
-		p.log.Info("downloading file", "file", ev.File, "size_bytes", ev.Size)
+		p.log.Info("downloading "+what, "file", ev.File, "size_bytes", ev.Size)
 	case "bytes":
 		p.bytes[ev.File] = ev.Bytes
 		p.lastByte = now
@@ -69,7 +92,7 @@ func (p *pullLog) report(ev modelverify.Progress) {
 		p.bytes[ev.File] = ev.Size
 		p.finished[ev.File] = true
 		p.lastByte = now
-		p.log.Info("file downloaded; it matches the Hub's digest", "file", ev.File, "size_bytes", ev.Size,
+		p.log.Info(what+" downloaded; it matches "+digest, "file", ev.File, "size_bytes", ev.Size,
 			"seconds", seconds(now.Sub(p.started[ev.File])))
 	case "cached":
 		p.bytes[ev.File] = ev.Size
@@ -78,6 +101,11 @@ func (p *pullLog) report(ev modelverify.Progress) {
 	case "cache-corrupt":
 		p.log.Warn("cached file does not match its digest; downloading it again", "file", ev.File, "error", errText(ev.Err))
 	}
+}
+
+// startDownload starts the download step's clocks and counters; total is 0 when unknown.
+func (p *pullLog) startDownload(now time.Time, total int64) {
+	p.total, p.downStart, p.lastByte, p.prevAt, p.prevBytes = total, now, now, now, 0
 }
 
 // summary logs where the pull stands. It is called on a timer, so it is logged even when no
@@ -101,10 +129,10 @@ func (p *pullLog) summary() {
 	p.prevAt, p.prevBytes = now, done
 	attrs := []any{"step", p.step, "bytes_done", done, "bytes_total", p.total,
 		"files_done", len(p.finished), "rate_bytes_per_second", int64(rate), "elapsed_seconds", seconds(now.Sub(p.downStart))}
-	text := humanBytes(done) + " of " + humanBytes(p.total)
+	text := humanBytes(done)
 	if p.total > 0 {
 		attrs = append(attrs, "percent", 100*done/p.total)
-		text += fmt.Sprintf(" (%d%%)", 100*done/p.total)
+		text += fmt.Sprintf(" of %s (%d%%)", humanBytes(p.total), 100*done/p.total)
 	}
 	text += ", " + humanBytes(int64(rate)) + "/s"
 	// Time left is the bytes left at the average rate so far: steadier than the last interval's.

@@ -92,6 +92,41 @@ func TestPullLogSummarisesBytesRateTimeLeftAndStalls(t *testing.T) {
 	}
 }
 
+// A registry pull announces no download step and no total: its first layer report starts the
+// download, the lines name layers checked against the manifest, and the summary gives bytes and
+// rate without inventing a percentage or a time left.
+func TestPullLogOfARegistryPull(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := newPullLog(slog.New(slog.NewJSONHandler(&buf, nil)), clock.now)
+	p.oci = true
+	layer := "layer sha256:" + strings.Repeat("ab", 32)
+
+	p.report(modelverify.Progress{Ref: "oci://ghcr.io/acme/tiny:v1", Step: "resolve"})
+	p.report(modelverify.Progress{Ref: "oci://ghcr.io/acme/tiny:v1", Step: "signature"})
+	p.report(modelverify.Progress{Step: "download", File: layer, State: "started", Size: 2000})
+	clock.advance(10 * time.Second)
+	p.report(modelverify.Progress{Step: "download", File: layer, State: "bytes", Bytes: 500, Size: 2000})
+	p.summary()
+	lines := decodeLines(t, &buf)
+	for i, want := range []string{"resolving the tag to a digest and reading the manifest", "verifying the cosign signature of the digest",
+		"downloading and checking the layers", "downloading layer", "pull progress: 500 B, 50 B/s"} {
+		if i >= len(lines) || lines[i]["msg"] != want {
+			t.Fatalf("line %d: %v, want %q (all: %v)", i, lines, want, lines)
+		}
+	}
+	if s := lines[4]; s["bytes_done"] != 500.0 || s["step"] != "download" || s["percent"] != nil || s["eta_seconds"] != nil {
+		t.Errorf("summary %v", s)
+	}
+	p.report(modelverify.Progress{Step: "download", File: layer, State: "verified", Bytes: 2000, Size: 2000})
+	p.report(modelverify.Progress{Ref: "oci://ghcr.io/acme/tiny:v1", Step: "scan"})
+	lines = decodeLines(t, &buf)
+	if lines[0]["msg"] != "layer downloaded; it matches its digest in the manifest" || lines[0]["file"] != layer ||
+		lines[1]["msg"] != "scanning every file with the policy's content rules" {
+		t.Errorf("lines %v", lines)
+	}
+}
+
 func TestInitializerLogsEachFileAndEndsWithOneDecisionLine(t *testing.T) {
 	f := newFixture(t)
 	code, lines := inProcess(t, f, nil, nil, "hf://acme/tiny-llm", t.TempDir())

@@ -14,7 +14,7 @@ import (
 // comments promise.
 func TestReadmeTryItWithoutAClusterRunsAsWritten(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds three programs")
+		t.Skip("builds four programs")
 	}
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("the walkthrough needs openssl")
@@ -58,17 +58,24 @@ func TestReadmeTryItWithoutAClusterRunsAsWritten(t *testing.T) {
 		`"msg":"model verified and ready"`, `"decision":"allowed"`,
 		"exit 1\n",
 		`"msg":"model refused; nothing was written"`, `"reasons":["digest-mismatch"]`,
+		`"reasons":["unsigned"]`, `"ref":"oci://127.0.0.1:`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the walkthrough's output lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "hubtest did not start") {
-		t.Errorf("hubtest did not start:\n%s", got)
+	for _, tool := range []string{"hubtest", "modelcar-registry"} {
+		if strings.Contains(got, tool+" did not start") {
+			t.Errorf("%s did not start:\n%s", tool, got)
+		}
 	}
-	// After "exit 1", ls of the refused destination prints nothing: the refusal line follows.
-	if _, after, _ := strings.Cut(got, "exit 1\n"); !strings.HasPrefix(after, "{") {
-		t.Errorf("the refused destination is not empty:\n%s", after)
+	// Both pulls, hf:// and oci://, put exactly the model and its evidence into the destination.
+	if n := strings.Count(got, "exit 0\n.modelverify-evidence.json\nconfig.json\nmodel.safetensors\n{"); n != 2 {
+		t.Errorf("%d verified pulls listed the model and then logged, want 2:\n%s", n, got)
+	}
+	// After each "exit 1", ls of the refused destination prints nothing: the refusal line follows.
+	if n := strings.Count(got, "exit 1\n{"); n != 2 || strings.Count(got, "exit 1\n") != 2 {
+		t.Errorf("%d refusals left their destination empty, want 2:\n%s", n, got)
 	}
 }
 
