@@ -69,6 +69,9 @@ type ociSigner struct {
 	extensions *manifest.FulcioExtensions
 	// fingerprint is a key identity's SHA-256 of its SubjectPublicKeyInfo.
 	fingerprint string
+	// certificate says the identity is a certificate identity: the signer is named by the
+	// leaf certificate the signature carried.
+	certificate bool
 }
 
 func (v *Verifier) ociInit() error {
@@ -117,7 +120,10 @@ func (v *Verifier) ociInit() error {
 // newOCISigner maps a publisher identity onto sigstore-go: a key identity verifies with the
 // key alone (cosign sign --key makes no log entry); a Sigstore identity with the publisher's
 // trust root, requiring a transparency log entry and an observer timestamp as cosign verify
-// does, and the SAN and issuer anchored as the Hub path anchors them.
+// does, and the SAN and issuer anchored as the Hub path anchors them; a certificate identity
+// (cosign sign --key --certificate --certificate-chain) with the certificate the signature
+// carries, judged by the Hub's certificate checks (CA, extended key usage, subject) at the
+// time of verification, no log required, as for model_signing certificate signatures.
 func newOCISigner(pub *Publisher, id Identity) (ociSigner, error) {
 	s := ociSigner{name: id.String()}
 	switch {
@@ -171,9 +177,22 @@ func newOCISigner(pub *Publisher, id Identity) (ociSigner, error) {
 		}
 		s.verifier, s.identity, s.extensions = vr, verify.WithCertificateIdentity(cid), sg.Extensions
 		return s, nil
+	case id.Certificate != nil:
+		// The same certificate verifier as for model_signing bundles on the Hub
+		// (identityVerifier): its chain, usage and subject checks judge the certificate
+		// cosign put in the signature; sigstore-go checks the signature with its key.
+		mv, _, err := identityVerifier(pub, id)
+		if err != nil {
+			return s, err
+		}
+		s.verifier = registry.NewCertificateVerifier(func(leaf *x509.Certificate, intermediates []*x509.Certificate) error {
+			_, err := manifest.CheckCertificate(mv, leaf, intermediates)
+			return err
+		})
+		s.identity, s.certificate = verify.WithKey(), true
+		return s, nil
 	}
-	// Policy validation refuses certificate identities on publishers with OCI claims.
-	return s, errors.New("only publicKey and sigstore identities can verify cosign signatures")
+	return s, errors.New("exactly one of sigstore, publicKey or certificate is required")
 }
 
 // anchored makes a regular expression match the whole value, as the policy's regexps do;
@@ -577,6 +596,13 @@ func (v *Verifier) ociEvidence(d *decision, r registry.Reference, art *registry.
 func ociSignerOf(signed *registry.VerifiedSignature, s *ociSigner) Signer {
 	if s.fingerprint != "" {
 		return Signer{Kind: string(manifest.SignerKey), Identity: "key sha256:" + s.fingerprint, KeyFingerprint: s.fingerprint}
+	}
+	if s.certificate && len(signed.Certificates) > 0 {
+		info := manifest.SignerInfo{Kind: manifest.SignerCertificate}
+		leaf := signed.Certificates[0]
+		info.Subject, info.Issuer = leaf.Subject.String(), leaf.Issuer.String()
+		info.KeyFingerprint, _ = manifest.KeyFingerprint(leaf.PublicKey)
+		return signerOf(info)
 	}
 	out := Signer{Kind: string(manifest.SignerSigstore)}
 	if sig := signed.Result.Signature; sig != nil && sig.Certificate != nil {

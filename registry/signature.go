@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -95,6 +96,9 @@ type VerifiedSignature struct {
 	// DockerReference is what a simple-signing payload says it signed ("ghcr.io/acme/model");
 	// empty for bundles.
 	DockerReference string
+	// Certificates are the certificates the signature carried, leaf first (a certificate or
+	// keyless signer's); none for a key signature.
+	Certificates []*x509.Certificate
 }
 
 // Signatures finds cosign signatures of digest in ref's repository: bundle referrers first
@@ -384,7 +388,8 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		if err := checkCosignStatement(env.Payload, s.Subject); err != nil {
 			return nil, refuse("%v", err)
 		}
-		return &VerifiedSignature{Signature: s, Result: res}, nil
+		certs, _ := bundleCertificates(&b) // parsed once already by the verifier
+		return &VerifiedSignature{Signature: s, Result: res, Certificates: certs}, nil
 	case FormSimpleSigning:
 		if s.entity == nil {
 			return nil, refuse("the .sig layer's annotations do not make a signature")
@@ -397,7 +402,8 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		if err != nil {
 			return nil, refuse("%v", err)
 		}
-		return &VerifiedSignature{Signature: s, Result: res, DockerReference: ref}, nil
+		certs, _ := bundleCertificates(s.entity)
+		return &VerifiedSignature{Signature: s, Result: res, DockerReference: ref, Certificates: certs}, nil
 	}
 	return nil, refuse("unknown signature form %q", s.Form)
 }
