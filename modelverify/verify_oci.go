@@ -288,9 +288,10 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	// 3. The cosign signature, by one of the publisher's identities, made for this digest.
 	var signed *registry.VerifiedSignature
 	var signer *ociSigner
+	cosignFound := 0
 	if pub != nil && pub.SignatureRequired() {
 		v.ociProgress(r, "signature")
-		signed, signer, err = v.verifyCosign(ctx, c, d, pub, art)
+		signed, signer, cosignFound, err = v.verifyCosign(ctx, c, d, pub, art)
 		if err != nil {
 			return nil, err
 		}
@@ -322,6 +323,20 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		MaxFileSize: int64(rules.MaxFileSize), MaxTotalSize: int64(rules.MaxTotalSize)})
 	if err != nil {
 		return nil, d.fatal(registryProblem(err, "pulling the layers"), err)
+	}
+	// 4b. OMS bundles (model_signing), in the model or as referrers, verified as on the Hub and
+	// the files checked against them. A publisher's model needs a valid signature of either
+	// kind; with neither cosign's nor an OMS bundle found, it is unsigned.
+	oms, err := v.verifyOCIOMS(ctx, c, d, pub, art, pulled)
+	if err != nil {
+		return nil, err
+	}
+	if pub != nil && pub.SignatureRequired() && cosignFound == 0 && oms == nil {
+		if err := d.fail(Problem{Reason: ErrUnsigned, Actual: art.Digest.String(),
+			Detail: fmt.Sprintf("no cosign signature of the digest in %s (neither a Sigstore bundle referrer nor the %s tag) and no OMS bundle (%s in the model, or a model_signing bundle referrer); sign it with cosign sign or model_signing sign",
+				art.Reference.Name(), registry.LegacySignatureTag(art.Digest), pub.SignaturePath())}, nil); err != nil {
+			return nil, err
+		}
 	}
 	if len(pulled.Files) == 0 {
 		return nil, d.fatal(Problem{Reason: ErrMissingFile, Detail: fmt.Sprintf("the %s artefact holds no model files", art.Format)}, nil)
@@ -361,27 +376,30 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		m.files = append(m.files, f)
 	}
 	m.manifest = integrityManifest(r.Name(), m.files)
+	if oms != nil && len(oms.results) > 0 {
+		m.manifest = oms.results[0].Manifest
+	}
 	m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)
+	v.recordOCISignatures(d, &m.evidence, signed, signer, oms)
 	return m, nil
 }
 
 // verifyCosign finds the cosign signatures of art's digest and returns the first that one of
-// pub's identities verifies. Refusals: none found (ErrUnsigned); every one made for another
-// digest (ErrSignature: copied from another image); none by an identity of the publisher
-// (ErrIdentity). In audit mode the refusal is recorded and nil, nil, nil returned.
-func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, error) {
+// pub's identities verifies, and how many were found. None found is no refusal here: an OMS
+// bundle may sign the model instead (runOCI decides once it has looked). Refusals: every one
+// made for another digest (ErrSignature: copied from another image); none by an identity of
+// the publisher (ErrIdentity). In audit mode the refusal is recorded and nil, nil returned.
+func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, int, error) {
 	sigs, err := c.Signatures(ctx, art.Reference, art.Digest)
 	if err != nil {
-		return nil, nil, d.fatal(registryProblem(err, "finding the signatures"), err)
+		return nil, nil, 0, d.fatal(registryProblem(err, "finding the signatures"), err)
 	}
 	if len(sigs) == 0 {
-		return nil, nil, d.fail(Problem{Reason: ErrUnsigned, Actual: art.Digest.String(),
-			Detail: fmt.Sprintf("no cosign signature of the digest in %s: neither a Sigstore bundle referrer nor the %s tag; sign it with cosign sign",
-				art.Reference.Name(), registry.LegacySignatureTag(art.Digest))}, nil)
+		return nil, nil, 0, nil
 	}
 	signers := v.oci.signers[pub.Name]
 	if len(signers) == 0 {
-		return nil, nil, d.fail(Problem{Reason: ErrIdentity, Detail: "the publisher lists no identities to check the signature against"}, nil)
+		return nil, nil, len(sigs), d.fail(Problem{Reason: ErrIdentity, Detail: "the publisher lists no identities to check the signature against"}, nil)
 	}
 	var reasons, copied []string
 	for _, sig := range sigs {
@@ -400,16 +418,16 @@ func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *deci
 				}
 			}
 			if err == nil {
-				return vs, s, nil
+				return vs, s, len(sigs), nil
 			}
 			reasons = append(reasons, fmt.Sprintf("%s with %s: %s", sig.Source, s.name, firstLine(err)))
 		}
 	}
 	if len(reasons) == 0 {
-		return nil, nil, d.fail(Problem{Reason: ErrSignature, Expected: "a signature of " + art.Digest.String(), Actual: strings.Join(copied, "; "),
+		return nil, nil, len(sigs), d.fail(Problem{Reason: ErrSignature, Expected: "a signature of " + art.Digest.String(), Actual: strings.Join(copied, "; "),
 			Detail: "every signature found was made for another image and copied here"}, nil)
 	}
-	return nil, nil, d.fail(Problem{Reason: ErrIdentity, Expected: strings.Join(signerNames(signers), " or "),
+	return nil, nil, len(sigs), d.fail(Problem{Reason: ErrIdentity, Expected: strings.Join(signerNames(signers), " or "),
 		Detail: fmt.Sprintf("%d signature(s) found, none by an identity of publisher %s: %s", len(sigs), pub.Name, strings.Join(reasons, "; "))}, nil)
 }
 

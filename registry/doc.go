@@ -51,7 +51,10 @@
 //
 // This package does not import package manifest (the gate composes the two): it hands the
 // gate files, sizes, digests and a verified signature; OMS bundles about the files, where a
-// publisher ships one, are manifest's to verify.
+// publisher ships one, are manifest's to verify. Client.OMSBundles finds those stored as
+// referrers (Sigstore bundle referrers whose statement has model_signing's predicate type,
+// which Client.Signatures leaves out); one shipped as a file in the model is pulled like the
+// others.
 //
 // # Network
 //
