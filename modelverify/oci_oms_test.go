@@ -138,6 +138,31 @@ func TestVerifyOCIAllowsAModelcarSignedByAModelSigFile(t *testing.T) {
 		last.ManifestDigest != ev.ManifestDigest || last.SubjectName != "tiny" {
 		t.Fatalf("audit record = %+v", last)
 	}
+
+	// A ModelPack layer or a KitOps tar carrying model.sig is found the same way, and a
+	// tampered file in either is refused.
+	tampered := omsFiles()
+	tampered["model.safetensors"] = safetensorsFile(64, 3)
+	tampered["model.sig"] = files["model.sig"]
+	for repo, mf := range map[string]registrytest.Manifest{
+		"acme/pack": registrytest.ModelPack(files), "acme/kit": registrytest.ModelKit(files),
+		"acme/pack-bad": registrytest.ModelPack(tampered), "acme/kit-bad": registrytest.ModelKit(tampered),
+	} {
+		g.ts.PushManifest(t, repo, "v1", mf)
+		m, err := g.verifier(withOMSIdentity(k)).Verify(context.Background(), g.ts.Ref(repo, "v1"))
+		if strings.HasSuffix(repo, "-bad") {
+			if p := refusal(t, err, modelverify.ErrDigestMismatch); p.File != "model.safetensors" {
+				t.Fatalf("%s: problem %+v", repo, p)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", repo, err)
+		}
+		if sigs := m.Evidence().Signatures; len(sigs) != 1 || !strings.HasPrefix(sigs[0], "oms model.sig by ") || len(m.Files()) != 2 {
+			t.Fatalf("%s: signatures %q, files %+v", repo, sigs, m.Files())
+		}
+	}
 }
 
 // The Python model_signing CLI's own bundle (v1.1.0, key-signed, with the ignored file
