@@ -314,31 +314,8 @@ func (v *certificateVerifier) verifySignature(_ context.Context, data []byte) (*
 	if !ok {
 		return nil, fmt.Errorf("%w: the signing certificate %q holds a %T key; model_signing signs with ECDSA only", ErrUnsupportedKey, leaf.Subject.String(), leaf.PublicKey)
 	}
-	if err := v.checkUsage(leaf); err != nil {
+	if err := v.checkChain(leaf, certs[1:]); err != nil {
 		return nil, err
-	}
-	now := v.now()
-	intermediates := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		intermediates.AddCert(c)
-	}
-	if err := checkValidity(leaf, now); err != nil {
-		return nil, err
-	}
-	_, err = leaf.Verify(x509.VerifyOptions{
-		Roots:         v.roots,
-		Intermediates: intermediates,
-		CurrentTime:   now,
-		// The leaf's usages were checked above, with a message that names them; here
-		// crypto/x509 also refuses an intermediate that is restricted to other usages.
-		KeyUsages: v.chainUsages,
-	})
-	if err != nil {
-		var inv x509.CertificateInvalidError
-		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			return nil, fmt.Errorf("%w: %v", ErrCertificateExpired, err)
-		}
-		return nil, fmt.Errorf("%w: signing certificate %q (issuer %q): %v", ErrUntrustedChain, leaf.Subject.String(), leaf.Issuer.String(), err)
 	}
 	payload, err := b.payload()
 	if err != nil {
@@ -368,6 +345,61 @@ func (v *certificateVerifier) verifySignature(_ context.Context, data []byte) (*
 		signer:      info,
 		compat:      compat,
 	}, nil
+}
+
+// checkChain refuses a leaf that may not sign models (checkUsage), that is not valid now, or
+// that does not chain to the verifier's roots through intermediates.
+func (v *certificateVerifier) checkChain(leaf *x509.Certificate, intermediates []*x509.Certificate) error {
+	if err := v.checkUsage(leaf); err != nil {
+		return err
+	}
+	now := v.now()
+	pool := x509.NewCertPool()
+	for _, c := range intermediates {
+		pool.AddCert(c)
+	}
+	if err := checkValidity(leaf, now); err != nil {
+		return err
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         v.roots,
+		Intermediates: pool,
+		CurrentTime:   now,
+		// The leaf's usages were checked above, with a message that names them; here
+		// crypto/x509 also refuses an intermediate that is restricted to other usages.
+		KeyUsages: v.chainUsages,
+	})
+	if err != nil {
+		var inv x509.CertificateInvalidError
+		if errors.As(err, &inv) && inv.Reason == x509.Expired {
+			return fmt.Errorf("%w: %v", ErrCertificateExpired, err)
+		}
+		return fmt.Errorf("%w: signing certificate %q (issuer %q): %v", ErrUntrustedChain, leaf.Subject.String(), leaf.Issuer.String(), err)
+	}
+	return nil
+}
+
+// CheckCertificate judges a signer's certificate as v, made by NewCertificateVerifier, judges
+// the certificate of a model_signing bundle, with the same code: the leaf's extended key usages
+// and key usage, its validity now, its chain through intermediates (untrusted) to v's roots,
+// and the subject asked for. It is for signatures made by other tools with a certificate's key
+// (cosign sign --key K --certificate C), whose signature is checked elsewhere with the leaf's
+// key; it checks no signature. Refusals wrap ErrCertificateUsage, ErrCertificateExpired,
+// ErrUntrustedChain or ErrIdentity, and are *VerificationErrors like Verify's.
+func CheckCertificate(v Verifier, leaf *x509.Certificate, intermediates []*x509.Certificate) (SignerInfo, error) {
+	cv, ok := v.(*certificateVerifier)
+	if !ok || leaf == nil {
+		return SignerInfo{}, errors.New("manifest: CheckCertificate needs a leaf and a Verifier made by NewCertificateVerifier")
+	}
+	if err := cv.checkChain(leaf, intermediates); err != nil {
+		return SignerInfo{}, &VerificationError{Kind: SignerCertificate, Err: err}
+	}
+	if err := cv.checkSubject(leaf); err != nil {
+		return SignerInfo{}, &VerificationError{Kind: SignerCertificate, Err: err}
+	}
+	info := SignerInfo{Kind: SignerCertificate}
+	describeCertificate(&info, leaf)
+	return info, nil
 }
 
 // checkValidity names an expired (or not yet valid) leaf as such, with its dates.

@@ -94,6 +94,8 @@ type Record struct {
 	// SignerExtensions are the Fulcio extensions of a Sigstore signer's certificate
 	// (Signer.Extensions): which repository, ref, commit and workflow signed.
 	SignerExtensions map[string]string `json:"signerExtensions,omitempty"`
+	// Signatures name each signature that verified (Evidence.Signatures), for an OCI model.
+	Signatures []string `json:"signatures,omitempty"`
 	// ManifestDigest is the digest of the signed manifest's root ("sha256:...").
 	ManifestDigest string `json:"manifestDigest,omitempty"`
 	// SubjectName is the signed statement's subject name, the model's name as signed.
@@ -411,6 +413,9 @@ func (s *SlogSink) Write(ctx context.Context, rec Record) error {
 	str("signerIssuer", rec.SignerIssuer)
 	if len(rec.SignerExtensions) > 0 {
 		attrs = append(attrs, slog.Any("signerExtensions", rec.SignerExtensions))
+	}
+	if len(rec.Signatures) > 0 {
+		attrs = append(attrs, slog.Any("signatures", rec.Signatures))
 	}
 	str("manifestDigest", rec.ManifestDigest)
 	str("subjectName", rec.SubjectName)

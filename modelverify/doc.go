@@ -27,7 +27,9 @@
 // reference is pinned by digest; the tag is resolved to a digest once; cosign's signature of that
 // digest verifies against one of the publisher's identities (a signature copied from another
 // image is refused); every layer is checked against its digest and extracted with the archive
-// rules and content limits; every file is scanned with the content rules; and only then is the
+// rules and content limits; an OMS bundle the model carries (model.sig in the model, or a
+// model_signing bundle referrer) is verified as on the Hub and every file checked against it,
+// either kind of signature sufficing and a bad one of either kind refusing; every file is scanned with the content rules; and only then is the
 // model renamed, whole, into <cache>/oci/<host>/<repository>/<alg>-<hex>/. Evidence and the
 // audit record give the registry as Endpoint ("oci://ghcr.io"), the repository as Repo and the
 // digest as Commit.

@@ -25,6 +25,11 @@ type Evidence struct {
 	Verification Verification `json:"verification"`
 	// Signer is who signed the manifest, when Verification is VerifiedSignature.
 	Signer Signer `json:"signer,omitzero"`
+	// Signatures name each signature that verified, where it was found and by whom, for a
+	// model that may carry several (an OCI model: "cosign referrer sha256:... by key
+	// sha256:...", "oms model.sig by CN=...", "oms referrer sha256:... by ..."). Empty for Hub
+	// models, whose one signature is the signature file.
+	Signatures []string `json:"signatures,omitempty"`
 	// SignedAt is when a transparency log or timestamp authority says the signature was made;
 	// zero for key and certificate signatures, which carry no trusted time.
 	SignedAt time.Time `json:"signedAt,omitzero"`

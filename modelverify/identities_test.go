@@ -101,15 +101,9 @@ func newTestCA(t *testing.T) *testCA {
 // signWithLeaf signs files with a fresh key certified by ca as tmpl says.
 func (ca *testCA) signWithLeaf(t *testing.T, files map[string][]byte, tmpl *x509.Certificate) string {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	signer, err := manifest.NewCertificateSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	s := ca.issue(t, tmpl)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(s.key)
+	signer, err := manifest.NewCertificateSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.leaf.Raw}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,14 +242,6 @@ func (p *Policy) checkRegistries(ps *problems) {
 			}
 			claims[pat] = claim{i, j}
 		}
-		if len(pub.OCI) > 0 {
-			for k, id := range pub.Identities {
-				if id.Certificate != nil {
-					ps.add(fmt.Sprintf("%s.identities[%d].certificate", at, k),
-						"certificate identities cannot verify cosign signatures of OCI repositories (cosign signs with a key or a Sigstore certificate); use publicKey or sigstore, or move the oci entries to another publisher")
-				}
-			}
-		}
 		if pub.RequireDigest && len(pub.OCI) == 0 {
 			ps.add(at+".requireDigest", "applies to oci:// references, and the publisher claims no OCI repository (oci)")
 		}

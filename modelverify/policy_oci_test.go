@@ -45,8 +45,6 @@ func TestOCIPolicyErrorsNameTheFieldAtFault(t *testing.T) {
 		{"claim without a repository", "oci: [ghcr.io/acme/*", "oci: [ghcr.io", "publishers[0].oci[0]", "must be host/repository"},
 		{"claim with a tag", "oci: [ghcr.io/acme/*", "oci: [ghcr.io/acme/model:v1", "publishers[0].oci[0]", "without a tag"},
 		{"claim listed twice", "127.0.0.1:5000/acme/model]", "ghcr.io/acme/*]", "publishers[0].oci[1]", "listed twice"},
-		{"certificate identity with OCI claims", "      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}",
-			"      - certificate: {roots: [{path: " + interopCACert + "}]}", "publishers[0].identities[0].certificate", "use publicKey or sigstore"},
 		{"requireDigest without OCI claims", "    oci: [ghcr.io/acme/*, 127.0.0.1:5000/acme/model]\n", "    namespaces: [acme]\n", "publishers[0].requireDigest", "claims no OCI repository"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,6 +69,9 @@ type ociSigner struct {
 	extensions *manifest.FulcioExtensions
 	// fingerprint is a key identity's SHA-256 of its SubjectPublicKeyInfo.
 	fingerprint string
+	// certificate says the identity is a certificate identity: the signer is named by the
+	// leaf certificate the signature carried.
+	certificate bool
 }
 
 func (v *Verifier) ociInit() error {
@@ -117,7 +120,10 @@ func (v *Verifier) ociInit() error {
 // newOCISigner maps a publisher identity onto sigstore-go: a key identity verifies with the
 // key alone (cosign sign --key makes no log entry); a Sigstore identity with the publisher's
 // trust root, requiring a transparency log entry and an observer timestamp as cosign verify
-// does, and the SAN and issuer anchored as the Hub path anchors them.
+// does, and the SAN and issuer anchored as the Hub path anchors them; a certificate identity
+// (cosign sign --key --certificate --certificate-chain) with the certificate the signature
+// carries, judged by the Hub's certificate checks (CA, extended key usage, subject) at the
+// time of verification, no log required, as for model_signing certificate signatures.
 func newOCISigner(pub *Publisher, id Identity) (ociSigner, error) {
 	s := ociSigner{name: id.String()}
 	switch {
@@ -171,9 +177,22 @@ func newOCISigner(pub *Publisher, id Identity) (ociSigner, error) {
 		}
 		s.verifier, s.identity, s.extensions = vr, verify.WithCertificateIdentity(cid), sg.Extensions
 		return s, nil
+	case id.Certificate != nil:
+		// The same certificate verifier as for model_signing bundles on the Hub
+		// (identityVerifier): its chain, usage and subject checks judge the certificate
+		// cosign put in the signature; sigstore-go checks the signature with its key.
+		mv, _, err := identityVerifier(pub, id)
+		if err != nil {
+			return s, err
+		}
+		s.verifier = registry.NewCertificateVerifier(func(leaf *x509.Certificate, intermediates []*x509.Certificate) error {
+			_, err := manifest.CheckCertificate(mv, leaf, intermediates)
+			return err
+		})
+		s.identity, s.certificate = verify.WithKey(), true
+		return s, nil
 	}
-	// Policy validation refuses certificate identities on publishers with OCI claims.
-	return s, errors.New("only publicKey and sigstore identities can verify cosign signatures")
+	return s, errors.New("exactly one of sigstore, publicKey or certificate is required")
 }
 
 // anchored makes a regular expression match the whole value, as the policy's regexps do;
@@ -269,9 +288,10 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	// 3. The cosign signature, by one of the publisher's identities, made for this digest.
 	var signed *registry.VerifiedSignature
 	var signer *ociSigner
+	cosignFound := 0
 	if pub != nil && pub.SignatureRequired() {
 		v.ociProgress(r, "signature")
-		signed, signer, err = v.verifyCosign(ctx, c, d, pub, art)
+		signed, signer, cosignFound, err = v.verifyCosign(ctx, c, d, pub, art)
 		if err != nil {
 			return nil, err
 		}
@@ -323,6 +343,20 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	if err != nil {
 		return nil, d.fatal(registryProblem(err, "pulling the layers"), err)
 	}
+	// 4b. OMS bundles (model_signing), in the model or as referrers, verified as on the Hub and
+	// the files checked against them. A publisher's model needs a valid signature of either
+	// kind; with neither cosign's nor an OMS bundle found, it is unsigned.
+	oms, err := v.verifyOCIOMS(ctx, c, d, pub, art, pulled)
+	if err != nil {
+		return nil, err
+	}
+	if pub != nil && pub.SignatureRequired() && cosignFound == 0 && oms == nil {
+		if err := d.fail(Problem{Reason: ErrUnsigned, Actual: art.Digest.String(),
+			Detail: fmt.Sprintf("no cosign signature of the digest in %s (neither a Sigstore bundle referrer nor the %s tag) and no OMS bundle (%s in the model, or a model_signing bundle referrer); sign it with cosign sign or model_signing sign",
+				art.Reference.Name(), registry.LegacySignatureTag(art.Digest), pub.SignaturePath())}, nil); err != nil {
+			return nil, err
+		}
+	}
 	if len(pulled.Files) == 0 {
 		return nil, d.fatal(Problem{Reason: ErrMissingFile, Detail: fmt.Sprintf("the %s artefact holds no model files", art.Format)}, nil)
 	}
@@ -363,7 +397,11 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		m.files = append(m.files, f)
 	}
 	m.manifest = integrityManifest(r.Name(), m.files)
+	if oms != nil && len(oms.results) > 0 {
+		m.manifest = oms.results[0].Manifest
+	}
 	m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)
+	v.recordOCISignatures(d, &m.evidence, signed, signer, oms)
 	// Only a decision with no problem is worth reusing: a model allowed in audit mode despite
 	// a problem must not come back allowed, from the store, under enforce.
 	if len(d.problems) == 0 {
@@ -373,22 +411,21 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 }
 
 // verifyCosign finds the cosign signatures of art's digest and returns the first that one of
-// pub's identities verifies. Refusals: none found (ErrUnsigned); every one made for another
-// digest (ErrSignature: copied from another image); none by an identity of the publisher
-// (ErrIdentity). In audit mode the refusal is recorded and nil, nil, nil returned.
-func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, error) {
+// pub's identities verifies, and how many were found. None found is no refusal here: an OMS
+// bundle may sign the model instead (runOCI decides once it has looked). Refusals: every one
+// made for another digest (ErrSignature: copied from another image); none by an identity of
+// the publisher (ErrIdentity). In audit mode the refusal is recorded and nil, nil returned.
+func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*registry.VerifiedSignature, *ociSigner, int, error) {
 	sigs, err := c.Signatures(ctx, art.Reference, art.Digest)
 	if err != nil {
-		return nil, nil, d.fatal(registryProblem(err, "finding the signatures"), err)
+		return nil, nil, 0, d.fatal(registryProblem(err, "finding the signatures"), err)
 	}
 	if len(sigs) == 0 {
-		return nil, nil, d.fail(Problem{Reason: ErrUnsigned, Actual: art.Digest.String(),
-			Detail: fmt.Sprintf("no cosign signature of the digest in %s: neither a Sigstore bundle referrer nor the %s tag; sign it with cosign sign",
-				art.Reference.Name(), registry.LegacySignatureTag(art.Digest))}, nil)
+		return nil, nil, 0, nil
 	}
 	signers := v.oci.signers[pub.Name]
 	if len(signers) == 0 {
-		return nil, nil, d.fail(Problem{Reason: ErrIdentity, Detail: "the publisher lists no identities to check the signature against"}, nil)
+		return nil, nil, len(sigs), d.fail(Problem{Reason: ErrIdentity, Detail: "the publisher lists no identities to check the signature against"}, nil)
 	}
 	var reasons, copied []string
 	for _, sig := range sigs {
@@ -407,16 +444,16 @@ func (v *Verifier) verifyCosign(ctx context.Context, c *registry.Client, d *deci
 				}
 			}
 			if err == nil {
-				return vs, s, nil
+				return vs, s, len(sigs), nil
 			}
 			reasons = append(reasons, fmt.Sprintf("%s with %s: %s", sig.Source, s.name, firstLine(err)))
 		}
 	}
 	if len(reasons) == 0 {
-		return nil, nil, d.fail(Problem{Reason: ErrSignature, Expected: "a signature of " + art.Digest.String(), Actual: strings.Join(copied, "; "),
+		return nil, nil, len(sigs), d.fail(Problem{Reason: ErrSignature, Expected: "a signature of " + art.Digest.String(), Actual: strings.Join(copied, "; "),
 			Detail: "every signature found was made for another image and copied here"}, nil)
 	}
-	return nil, nil, d.fail(Problem{Reason: ErrIdentity, Expected: strings.Join(signerNames(signers), " or "),
+	return nil, nil, len(sigs), d.fail(Problem{Reason: ErrIdentity, Expected: strings.Join(signerNames(signers), " or "),
 		Detail: fmt.Sprintf("%d signature(s) found, none by an identity of publisher %s: %s", len(sigs), pub.Name, strings.Join(reasons, "; "))}, nil)
 }
 
@@ -594,6 +631,13 @@ func (v *Verifier) ociEvidence(d *decision, r registry.Reference, art *registry.
 func ociSignerOf(signed *registry.VerifiedSignature, s *ociSigner) Signer {
 	if s.fingerprint != "" {
 		return Signer{Kind: string(manifest.SignerKey), Identity: "key sha256:" + s.fingerprint, KeyFingerprint: s.fingerprint}
+	}
+	if s.certificate && len(signed.Certificates) > 0 {
+		info := manifest.SignerInfo{Kind: manifest.SignerCertificate}
+		leaf := signed.Certificates[0]
+		info.Subject, info.Issuer = leaf.Subject.String(), leaf.Issuer.String()
+		info.KeyFingerprint, _ = manifest.KeyFingerprint(leaf.PublicKey)
+		return signerOf(info)
 	}
 	out := Signer{Kind: string(manifest.SignerSigstore)}
 	if sig := signed.Result.Signature; sig != nil && sig.Certificate != nil {

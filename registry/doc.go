@@ -40,7 +40,8 @@
 // is, never the index entry), then the legacy sha256-<hex>.sig tag with simple-signing payloads.
 // Signature.Verify checks one with a sigstore-go verifier built from the publisher's trust
 // material (NewKeyVerifier for cosign sign --key; verify.NewVerifier with a trusted root for
-// keyless) and an identity policy (verify.WithKey, or verify.WithCertificateIdentity with the
+// keyless; NewCertificateVerifier for cosign sign --key --certificate, with the caller's check of
+// the certificate the signature carries) and an identity policy (verify.WithKey, or verify.WithCertificateIdentity with the
 // SAN, the issuer and Fulcio extensions), and then checks what was signed: a bundle must be
 // cosign's in-toto statement (predicate https://sigstore.dev/cosign/sign/v1, not an SBOM or
 // another attestation) whose only subject is the digest; a simple-signing payload must name the
@@ -50,7 +51,10 @@
 //
 // This package does not import package manifest (the gate composes the two): it hands the
 // gate files, sizes, digests and a verified signature; OMS bundles about the files, where a
-// publisher ships one, are manifest's to verify.
+// publisher ships one, are manifest's to verify. Client.OMSBundles finds those stored as
+// referrers (Sigstore bundle referrers whose statement has model_signing's predicate type,
+// which Client.Signatures leaves out); one shipped as a file in the model is pulled like the
+// others.
 //
 // # Network
 //

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -128,6 +129,22 @@ func FuzzDockerConfig(f *testing.F) {
 			if _, err := kc.Resolve(reg); err != nil {
 				t.Fatalf("an accepted config fails to resolve %q: %v", host, err)
 			}
+		}
+	})
+}
+
+// FuzzIsOMSBundle: any bytes a referrer holds are classified without panicking, and only a
+// bundle whose statement claims model_signing's predicate is taken for an OMS bundle.
+func FuzzIsOMSBundle(f *testing.F) {
+	for _, pt := range []string{OMSPredicateType, OMSPredicateTypeV01, CosignPredicateType} {
+		stmt := statement("sha256:"+strings.Repeat("a", 64), pt)
+		f.Add([]byte(`{"dsseEnvelope":{"payload":"` + base64.StdEncoding.EncodeToString(stmt) + `"}}`))
+	}
+	f.Add([]byte(`{"dsseEnvelope":null}`))
+	f.Add([]byte(`{"messageSignature":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if IsOMSBundle(data) && !bytes.Contains(data, []byte("dsseEnvelope")) {
+			t.Fatalf("%q classified as an OMS bundle without a DSSE envelope", data)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -95,6 +96,9 @@ type VerifiedSignature struct {
 	// DockerReference is what a simple-signing payload says it signed ("ghcr.io/acme/model");
 	// empty for bundles.
 	DockerReference string
+	// Certificates are the certificates the signature carried, leaf first (a certificate or
+	// keyless signer's); none for a key signature.
+	Certificates []*x509.Certificate
 }
 
 // Signatures finds cosign signatures of digest in ref's repository: bundle referrers first
@@ -102,7 +106,7 @@ type VerifiedSignature struct {
 // sha256-<hex>.sig tag, as cosign 3 looks for them. Nothing is verified here. No signature is
 // not an error: the result is empty.
 func (c *Client) Signatures(ctx context.Context, ref Reference, digest v1.Hash) ([]*Signature, error) {
-	bundles, err := c.bundleReferrers(ctx, ref, digest)
+	bundles, _, err := c.bundleReferrers(ctx, ref, digest)
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +117,15 @@ func (c *Client) Signatures(ctx context.Context, ref Reference, digest v1.Hash) 
 	return append(bundles, legacy...), nil
 }
 
-func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.Hash) ([]*Signature, error) {
+// bundleReferrers reads the Sigstore bundle referrers of digest: cosign signatures, and
+// model_signing bundles (IsOMSBundle), which are not cosign signatures.
+func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.Hash) ([]*Signature, []*OMSBundle, error) {
 	refs, err := c.Referrers(ctx, ref, digest, MediaTypeSigstoreBundle)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*Signature
+	var oms []*OMSBundle
 	for _, r := range refs {
 		for _, l := range r.Manifest.Layers {
 			if !strings.HasPrefix(string(l.MediaType), "application/vnd.dev.sigstore.bundle") {
@@ -126,12 +133,16 @@ func (c *Client) bundleReferrers(ctx context.Context, ref Reference, digest v1.H
 			}
 			data, err := c.smallBlob(ctx, ref, l, "signature bundle")
 			if err != nil {
-				return nil, err
+				return nil, nil, err
+			}
+			if IsOMSBundle(data) {
+				oms = append(oms, &OMSBundle{Subject: digest, Source: "referrer " + r.Digest.String(), Bundle: data})
+				continue
 			}
 			out = append(out, &Signature{Form: FormBundle, Subject: digest, Source: "referrer " + r.Digest.String(), Bundle: data})
 		}
 	}
-	return out, nil
+	return out, oms, nil
 }
 
 // Referrer is an artefact that names a manifest as its subject, as its own manifest says.
@@ -384,7 +395,8 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		if err := checkCosignStatement(env.Payload, s.Subject); err != nil {
 			return nil, refuse("%v", err)
 		}
-		return &VerifiedSignature{Signature: s, Result: res}, nil
+		certs, _ := bundleCertificates(&b) // parsed once already by the verifier
+		return &VerifiedSignature{Signature: s, Result: res, Certificates: certs}, nil
 	case FormSimpleSigning:
 		if s.entity == nil {
 			return nil, refuse("the .sig layer's annotations do not make a signature")
@@ -397,7 +409,8 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		if err != nil {
 			return nil, refuse("%v", err)
 		}
-		return &VerifiedSignature{Signature: s, Result: res, DockerReference: ref}, nil
+		certs, _ := bundleCertificates(s.entity)
+		return &VerifiedSignature{Signature: s, Result: res, DockerReference: ref, Certificates: certs}, nil
 	}
 	return nil, refuse("unknown signature form %q", s.Form)
 }
