@@ -154,23 +154,27 @@ func hashResources(ctx context.Context, files []file, ser Serialization, opts Op
 
 // inspectingOpen opens each file to hash, and hands it to inspect first. Without symbolic
 // links, each file's path is its own, and names it.
+//
+// The head read covers the size the walk found, which is also what the hasher reads: a file
+// that has grown since is hashed (and scanned) only as far as that size, and one that has
+// shrunk fails the hash as short. Either way the bytes inspect sees are the bytes hashed, and
+// inspect, which stats the open file, sees the change.
 func inspectingOpen(ctx context.Context, files []file, inspect func(context.Context, string, *os.File, io.ReaderAt) error) func(string) (digest.ReaderAtCloser, error) {
-	names := make(map[string]string, len(files))
-	for _, f := range files {
-		names[f.path] = f.name
+	byPath := make(map[string]*file, len(files))
+	for i := range files {
+		byPath[files[i].path] = &files[i]
 	}
 	return func(p string) (digest.ReaderAtCloser, error) {
+		want := byPath[p]
+		if want == nil {
+			return nil, fmt.Errorf("manifest: %s is not a file of the model", p)
+		}
 		f, err := openForReading(p)
 		if err != nil {
 			return nil, err
 		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		r := &fileHead{newHeadReaderAt(f, fi.Size()), f}
-		if err := inspect(ctx, names[p], f, r); err != nil {
+		r := &fileHead{newHeadReaderAt(f, want.size), f}
+		if err := inspect(ctx, want.name, f, r); err != nil {
 			f.Close()
 			return nil, err
 		}

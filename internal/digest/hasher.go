@@ -132,20 +132,27 @@ func (h *Hasher) Hash(ctx context.Context, tasks []Task) ([][]byte, error) {
 		}
 	}
 
+	// A fixed pool of workers, each taking the next task in order, rather than a goroutine per
+	// task: a model of 100,000 small files would otherwise start 100,000 goroutines, and each
+	// would grow its stack again to the depth the caller's open hook (a content scan) needs.
 	sums := make([][]byte, len(tasks))
+	workers := min(h.workers, len(tasks))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(h.workers)
-	for _, i := range order {
-		if gctx.Err() != nil {
-			break
-		}
+	var next atomic.Int64
+	for range workers {
 		g.Go(func() error {
-			sum, err := h.hashTask(gctx, tasks[i], report)
-			if err != nil {
-				return err
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(order) || gctx.Err() != nil {
+					return nil
+				}
+				i := order[k]
+				sum, err := h.hashTask(gctx, tasks[i], report)
+				if err != nil {
+					return err
+				}
+				sums[i] = sum
 			}
-			sums[i] = sum
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -72,7 +72,7 @@ func FuzzKerasConfig(f *testing.F) {
 	f.Add([]byte(`{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {}}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep := &Report{}
-		format := scanKerasJSON(bytesReaderAt(b), int64(len(b)), rep, "")
+		format := scanKerasJSON(bytesReaderAt(b), int64(len(b)), rep, "", jsonFactsOf(bytesReaderAt(b), int64(len(b))))
 		checkReport(t, rep)
 		if format == FormatKerasConfig && bytes.Contains(b, []byte(`"class_name": "Lambda"`)) && !hasRule(rep, "code.keras-lambda") &&
 			!bytes.Contains(b, []byte(`\`)) {
@@ -108,7 +108,7 @@ func FuzzTFLite(f *testing.F) {
 func FuzzNameContent(f *testing.F) {
 	seed(f, fixtureDir+"/text/*")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		format := nameContent(bytesReaderAt(b), int64(len(b)), newConfig(nil), &Report{}, "")
+		format := nameContent(bytesReaderAt(b), int64(len(b)), newConfig(nil), &Report{}, "", nil)
 		if format == FormatJSON && !json.Valid(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))) {
 			t.Fatalf("%q named json but encoding/json refuses it", b)
 		}

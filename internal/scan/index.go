@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,24 +21,6 @@ import (
 type safetensorsIndex struct {
 	weightMap map[string]string // tensor -> shard
 	order     []string          // tensors in file order
-}
-
-// mayBeIndex is a quick look at a small JSON file, which a model has thousands of, for a
-// weight_map key: false only when the file decodes as an object without one. Go matches keys
-// after unescaping, and also case-insensitively, so it can only see a weight_map where
-// Python's json sees none, never miss one; anything it cannot decode goes to parseIndex.
-func mayBeIndex(r io.ReaderAt, size int64) bool {
-	data := make([]byte, size)
-	if n, err := r.ReadAt(data, 0); int64(n) != size && err != nil {
-		return true
-	}
-	var probe struct {
-		WeightMap json.RawMessage `json:"weight_map"`
-	}
-	if err := json.Unmarshal(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), &probe); err != nil {
-		return true
-	}
-	return probe.WeightMap != nil
 }
 
 // parseIndex reads a JSON file and returns its weight_map, or ok=false when the file is JSON
@@ -141,12 +122,12 @@ func shardNameProblem(name string) string {
 }
 
 // scanJSON confirms a JSON object as a safetensors index (and checks it on its own) or
-// returns FormatUnknown for any other JSON.
-func scanJSON(r io.ReaderAt, size int64, cfg *config, rep *Report, member string) Format {
+// returns FormatUnknown for any other JSON. js is what a look at the same bytes found, or nil.
+func scanJSON(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, js *jsonFacts) Format {
 	if size > cfg.maxJSONIndex {
 		return FormatUnknown
 	}
-	if size <= smallJSON && !mayBeIndex(r, size) {
+	if !js.mayBeIndex() {
 		return FormatUnknown
 	}
 	idx, ok, err := parseIndex(io.NewSectionReader(r, 0, size))

@@ -51,24 +51,6 @@ func looksLikeKerasConfig(v any) bool {
 	return cls && cfg
 }
 
-// mayBeKerasConfig is a quick look at a small JSON file for the two keys a Keras config has
-// at its top: false only when the file decodes as an object lacking one of them. As in
-// mayBeIndex, Go's key matching can only be more generous than Python's.
-func mayBeKerasConfig(r io.ReaderAt, size int64) bool {
-	data := make([]byte, size)
-	if n, err := r.ReadAt(data, 0); int64(n) != size && err != nil {
-		return true
-	}
-	var probe struct {
-		ClassName json.RawMessage `json:"class_name"`
-		Config    json.RawMessage `json:"config"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return true
-	}
-	return probe.ClassName != nil && probe.Config != nil
-}
-
 // decodeJSON decodes r (at most limit bytes) keeping numbers as text.
 func decodeJSON(r io.Reader, limit int64) (any, error) {
 	dec := json.NewDecoder(io.LimitReader(r, limit))
@@ -85,8 +67,9 @@ func decodeJSON(r io.Reader, limit int64) (any, error) {
 }
 
 // scanKerasJSON checks a JSON file for a Keras model config and applies the rules to it. It
-// returns FormatKerasConfig, or FormatUnknown when the JSON is not a Keras config.
-func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string) Format {
+// returns FormatKerasConfig, or FormatUnknown when the JSON is not a Keras config. js is what
+// a look at the same bytes found, or nil.
+func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string, js *jsonFacts) Format {
 	if size > kerasMaxConfig {
 		// Too large to decode here; if it starts like a Keras config it is not waved
 		// through as plain JSON.
@@ -99,7 +82,7 @@ func scanKerasJSON(r io.ReaderAt, size int64, rep *Report, member string) Format
 		}
 		return FormatUnknown
 	}
-	if size <= smallJSON && !mayBeKerasConfig(r, size) {
+	if !js.mayBeKerasConfig() {
 		return FormatUnknown
 	}
 	v, err := decodeJSON(io.NewSectionReader(r, 0, size), size)

@@ -227,6 +227,7 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	n, _ := r.ReadAt(head, 0)
 	head = head[:n]
 	format := sniff(head)
+	var js *jsonFacts
 	switch format {
 	case FormatZip:
 		format = scanZip(r, size, cfg, rep, member, depth)
@@ -253,8 +254,10 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 	case FormatPickle:
 		scanPickleStream(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
 	case FormatSafetensorsIndex:
-		if format = scanJSON(r, size, cfg, rep, member); format == FormatUnknown {
-			format = scanKerasJSON(r, size, rep, member)
+		// One look at a small file's bytes serves the index, Keras and JSON probes.
+		js = jsonFactsOf(r, size)
+		if format = scanJSON(r, size, cfg, rep, member, js); format == FormatUnknown {
+			format = scanKerasJSON(r, size, rep, member, js)
 		}
 	case FormatONNX:
 		scanONNX(r, size, rep, member)
@@ -276,7 +279,7 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 			format = scanHinted(r, size, cfg, rep)
 		}
 		if format == FormatUnknown {
-			format = nameContent(r, size, cfg, rep, member)
+			format = nameContent(r, size, cfg, rep, member, js)
 		}
 	} else if format != FormatPickle && format != FormatPyTorchLegacy && format != FormatZip &&
 		format != FormatPyTorchZip && format != FormatNumPyZip && format != FormatSafetensorsIndex &&

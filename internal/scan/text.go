@@ -18,8 +18,9 @@ import (
 const maxTextFile = 1 << 30
 
 // nameContent names content no other format claimed: sentencepiece, json, text or unknown;
-// or a SavedModel in protobuf text format (saved_model.pbtxt), whose ops are then judged.
-func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member string) Format {
+// or a SavedModel in protobuf text format (saved_model.pbtxt), whose ops are then judged. js
+// is what the JSON probes found in the same bytes, or nil.
+func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, js *jsonFacts) Format {
 	if size > maxTextFile {
 		return FormatUnknown
 	}
@@ -38,7 +39,10 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 	isJSON := false
 	if trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n"); size <= cfg.maxJSONIndex && len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 		bom := bytes.HasPrefix(head, []byte("\xef\xbb\xbf"))
-		if size <= smallJSON {
+		switch {
+		case js != nil:
+			isJSON = js.valid
+		case size <= smallJSON:
 			// Configs are small and models have thousands of them: read one whole and check it
 			// in one pass, rather than token by token.
 			data := make([]byte, size)
@@ -49,7 +53,7 @@ func nameContent(r io.ReaderAt, size int64, cfg *config, rep *Report, member str
 				data = data[3:]
 			}
 			isJSON = json.Valid(data)
-		} else {
+		default:
 			isJSON = validJSON(tw, bom)
 		}
 	}
