@@ -17,8 +17,9 @@ import (
 // service (or its restarts) do: a record one wrote, the next can authenticate.
 type reuseGate struct {
 	*ociGate
-	layers []string // the modelcar's layer digests
-	digest string   // its manifest digest
+	layers []string                // the modelcar's layer digests
+	digest string                  // its manifest digest
+	desc   registrytest.Descriptor // its manifest
 }
 
 // newReuseGate pushes a modelcar of entries to acme/tiny:v1, signed by the publisher unless
@@ -32,7 +33,7 @@ func newReuseGate(t *testing.T, unsigned bool, entries ...registrytest.Entry) *r
 	for _, l := range mc.Layers {
 		g.layers = append(g.layers, registrytest.Digest(l.Data))
 	}
-	g.digest = d.Digest
+	g.digest, g.desc = d.Digest, d
 	if !unsigned {
 		g.key.signBundle(t, g.ts, "acme/tiny", d, d.Digest)
 	}
@@ -124,7 +125,8 @@ func TestVerifyOCIReusesAPublishedDigestWithoutFetchingItsLayers(t *testing.T) {
 	}
 }
 
-// A record never stands in for the signature: a signature that is gone is refused at once.
+// A record never stands in for the signature: a signature that is gone is refused. (The
+// layers are pulled to look for an OMS bundle inside the model, which could sign it instead.)
 func TestVerifyOCIChecksTheSignatureOnlineDespiteARecord(t *testing.T) {
 	g := newReuseGate(t, false, cleanEntries()...)
 	v := g.verifier()
@@ -135,12 +137,35 @@ func TestVerifyOCIChecksTheSignatureOnlineDespiteARecord(t *testing.T) {
 	// referrers tag-schema index is gone.
 	g.ts.AddFault(registrytest.Fault{Kind: registrytest.FaultStatus, Status: 404, Route: registrytest.RouteManifests,
 		Repo: "acme/tiny", Digest: strings.Replace(g.digest, ":", "-", 1)})
-	_, pulled, err := g.verify(v)
+	_, _, err := g.verify(v)
 	if !errors.Is(err, modelverify.ErrUnsigned) {
 		t.Fatalf("err = %v, want unsigned", err)
 	}
-	if pulled {
-		t.Fatal("a refused model's layers were pulled")
+	if last := g.lastRecord(); last.Decision != modelverify.DecisionRefused || last.VerificationRecord == modelverify.RecordReused {
+		t.Fatalf("audit record = %+v", last)
+	}
+}
+
+// An OMS bundle referrer pushed after the record was written is judged as a full verification
+// would judge it: one by a stranger refuses the model, although its cosign signature still
+// verifies and its stored files still match the record.
+func TestVerifyOCIJudgesAnOMSReferrerThatAppearedAfterTheRecord(t *testing.T) {
+	g := newReuseGate(t, false, cleanEntries()...)
+	v := g.verifier()
+	if _, _, err := g.verify(v); err != nil {
+		t.Fatal(err)
+	}
+	m, pulled, err := g.verify(v)
+	if err != nil || pulled || !m.Evidence().Cached {
+		t.Fatalf("second Verify: pulled %v, %v", pulled, err)
+	}
+	if sigs := m.Evidence().Signatures; len(sigs) != 1 || !strings.HasPrefix(sigs[0], "cosign ") {
+		t.Fatalf("a model from the store names signatures %q, want the cosign signature verified now", sigs)
+	}
+	stranger := newOMSKey(t)
+	pushOMSReferrer(g.ociGate, "acme/tiny", g.desc, stranger.sign(t, omsFiles()))
+	if _, _, err = g.verify(v); !errors.Is(err, modelverify.ErrIdentity) {
+		t.Fatalf("err = %v, want the stranger's bundle refused (%s)", err, modelverify.ErrIdentity.Name())
 	}
 }
 

@@ -317,15 +317,9 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	if v.recordKey == nil {
 		d.rec.VerificationRecord = RecordDisabled
 	} else if len(d.problems) == 0 {
-		m, err := v.reuseOCI(d, rc, ociModelDir(storeRoot, r, art.Digest))
-		if err != nil {
-			return nil, err
-		}
-		if m != nil {
-			m.manifest = integrityManifest(r.Name(), m.files)
-			m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)
-			m.evidence.Cached = true
-			return m, nil
+		m, err := v.reuseStoredOCI(ctx, c, d, rc, storeRoot, r, art, pub, signed, signer)
+		if m != nil || err != nil {
+			return m, err
 		}
 	}
 	if err := os.MkdirAll(storeRoot, 0o755); err != nil {
@@ -407,6 +401,37 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	if len(d.problems) == 0 {
 		v.writeRecord(rc, m, nil, nil, verdicts)
 	}
+	return m, nil
+}
+
+// reuseStoredOCI returns the model published for art's digest from the store, without pulling
+// its layers, when an authenticated record under this policy matches every stored file; nil,
+// nil when a pull is needed. The record stands in for the files only, so it is consulted only
+// when the signatures checked online leave nothing for the files to decide: a cosign
+// signature by the publisher verified just now (or none required). A model with no cosign
+// signature may be signed by an OMS bundle inside its layers, which only a pull shows; and an
+// OMS bundle referrer, which anyone who can push may add after the record was written, is
+// judged by a full verification (one by a stranger refuses the model).
+func (v *Verifier) reuseStoredOCI(ctx context.Context, c *registry.Client, d *decision, rc recordContext, storeRoot string,
+	r registry.Reference, art *registry.Artifact, pub *Publisher, signed *registry.VerifiedSignature, signer *ociSigner) (*Model, error) {
+	if pub == nil || (signed == nil && pub.SignatureRequired()) {
+		return nil, nil
+	}
+	refs, err := c.OMSBundles(ctx, art.Reference, art.Digest)
+	if err != nil {
+		return nil, d.fatal(registryProblem(err, "finding OMS bundle referrers"), err)
+	}
+	if len(refs) > 0 {
+		return nil, nil
+	}
+	m, err := v.reuseOCI(d, rc, ociModelDir(storeRoot, r, art.Digest))
+	if m == nil || err != nil {
+		return nil, err
+	}
+	m.manifest = integrityManifest(r.Name(), m.files)
+	m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)
+	v.recordOCISignatures(d, &m.evidence, signed, signer, nil)
+	m.evidence.Cached = true
 	return m, nil
 }
 
