@@ -118,6 +118,9 @@ type CheckOptions struct {
 	Inspect func(ctx context.Context, name string, f *os.File, r io.ReaderAt) error
 	// IgnoreUnsigned hashes only the files the manifest lists, and accepts others.
 	IgnoreUnsigned bool
+	// Listed is as in Options: it sees every file the walk found, signed or not, before any
+	// file is read.
+	Listed func(files []ListedFile, ignored []string) error
 }
 
 // CheckDir hashes the model at path the way the signed manifest says it was hashed (method,
@@ -153,6 +156,7 @@ func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOpti
 		Workers:         opts.Workers,
 		Progress:        opts.Progress,
 		Inspect:         opts.Inspect,
+		Listed:          opts.Listed,
 	}
 	byFile := signed.ByFile()
 	if opts.IgnoreUnsigned {
@@ -176,6 +180,9 @@ func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOpti
 		return nil, err
 	}
 	oser.IgnorePaths = ignores
+	if err := o.listed(files, ignores); err != nil {
+		return nil, err
+	}
 
 	// What a stat can tell, before any byte is read.
 	var early Diff

@@ -56,6 +56,33 @@ type Options struct {
 	// taken from the same bytes. name is the resource path. An error stops the hashing and is
 	// returned (wrapped) by FromDir or CheckDir.
 	Inspect func(ctx context.Context, name string, f *os.File, r io.ReaderAt) error
+	// Listed, if set, is called once the walk has found the model's files, before any of them
+	// is read: with each file the walk found, and with the paths it left out (ignored, with
+	// everything under them; relative to the root, cleaned, "/"-separated). What a caller must
+	// know of every file before hashing (its count and sizes, its metadata) then costs no walk
+	// and no stat of its own. An error stops FromDir or CheckDir and is returned as it is.
+	Listed func(files []ListedFile, ignored []string) error
+}
+
+// ListedFile is a file of the model as the walk found it.
+type ListedFile struct {
+	// Name is the resource path.
+	Name string
+	// Info is what Lstat said of the file, or (for a symbolic link the options allow) what
+	// Stat said of its target.
+	Info fs.FileInfo
+}
+
+// listed hands the walk's files to opts.Listed, if it is set.
+func (o Options) listed(files []file, ignores []string) error {
+	if o.Listed == nil {
+		return nil
+	}
+	out := make([]ListedFile, len(files))
+	for i, f := range files {
+		out[i] = ListedFile{Name: f.name, Info: f.info}
+	}
+	return o.Listed(out, slices.Clone(ignores))
 }
 
 func (o Options) serialization() (Serialization, error) {
@@ -83,6 +110,7 @@ type file struct {
 	name string // resource path, "/"-separated, "." for a single-file model
 	path string // where to read it: the file itself, or a symbolic link's target
 	size int64
+	info fs.FileInfo // what the walk's Lstat (or a followed link's Stat) said
 }
 
 // FromDir hashes the model at path, a directory or a single file, into a manifest, exactly as
@@ -99,6 +127,9 @@ func FromDir(ctx context.Context, path string, opts Options) (*Manifest, error) 
 		return nil, err
 	}
 	ser.IgnorePaths = ignores
+	if err := opts.listed(files, ignores); err != nil {
+		return nil, err
+	}
 	m := &Manifest{ModelName: opts.ModelName, Serialization: ser}
 	if m.ModelName == "" {
 		m.ModelName = modelName(root)
@@ -259,7 +290,7 @@ func collect(path string, ser Serialization, opts Options) (root string, files [
 	switch {
 	case fi.Mode().IsRegular():
 		// A single-file model: nothing to ignore, and its one resource is ".".
-		return root, []file{{name: ".", path: root, size: fi.Size()}}, nil, nil
+		return root, []file{{name: ".", path: root, size: fi.Size(), info: fi}}, nil, nil
 	case !fi.IsDir():
 		return "", nil, nil, fmt.Errorf("%w: %s (%s)", ErrFileType, root, fi.Mode().Type())
 	}
@@ -351,7 +382,7 @@ func inspect(root, realRoot, rel string, allowSymlinks bool) (file, error) {
 	if !fi.Mode().IsRegular() {
 		return file{}, fmt.Errorf("%w: %s (%s)", ErrFileType, rel, fi.Mode().Type())
 	}
-	return file{name: rel, path: target, size: fi.Size()}, nil
+	return file{name: rel, path: target, size: fi.Size(), info: fi}, nil
 }
 
 // within reports whether path lies inside (or is) dir; both must be resolved and clean.

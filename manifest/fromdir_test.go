@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -237,5 +238,54 @@ func TestHashFileMatchesFromDir(t *testing.T) {
 	}
 	if _, err := HashFile(context.Background(), dir, "../x", Serialization{Method: MethodFiles, HashType: SHA256}); !errors.Is(err, ErrUnsafeName) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Listed sees every file the walk found, with its Lstat, and the paths left out, before any
+// file is read; its error stops FromDir and CheckDir before hashing.
+func TestListedSeesEveryFileBeforeAnyIsRead(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.json": "{}", "sub/b.bin": "bb", "skip/c": "c", ".git/HEAD": "ref"})
+	stop := errors.New("stop")
+	var got []string
+	var ignored []string
+	inspected := 0
+	opts := Options{IgnorePaths: []string{"skip"}, Inspect: func(context.Context, string, *os.File, io.ReaderAt) error {
+		inspected++
+		return nil
+	}, Listed: func(files []ListedFile, ig []string) error {
+		for _, f := range files {
+			if f.Info == nil || !f.Info.Mode().IsRegular() {
+				t.Errorf("%s: info %v", f.Name, f.Info)
+			}
+			got = append(got, f.Name)
+			if f.Name == "sub/b.bin" && f.Info.Size() != 2 {
+				t.Errorf("sub/b.bin: size %d", f.Info.Size())
+			}
+		}
+		ignored = ig
+		return stop
+	}}
+	if _, err := FromDir(context.Background(), dir, opts); err != stop {
+		t.Fatalf("FromDir: %v, want Listed's error as it is", err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a.json", "sub/b.bin"}) || !slices.Contains(ignored, "skip") || !slices.Contains(ignored, ".git") {
+		t.Errorf("listed %v, ignored %v", got, ignored)
+	}
+	signed, err := FromDir(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if _, err := CheckDir(context.Background(), dir, signed, CheckOptions{Inspect: opts.Inspect, Listed: opts.Listed}); err != stop {
+		t.Fatalf("CheckDir: %v, want Listed's error as it is", err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a.json", "skip/c", "sub/b.bin"}) {
+		t.Errorf("CheckDir listed %v", got)
+	}
+	if inspected != 0 {
+		t.Errorf("%d files inspected (read) before Listed's error", inspected)
 	}
 }

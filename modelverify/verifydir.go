@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/echelongraph/go-modelverify/hub"
@@ -107,41 +108,22 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		}
 	}
 
-	// Note every file's metadata before anything is hashed: a file that changes between now and
-	// the end of the checks is caught below, and one that changes later is caught by Open.
-	before, err := stampTree(dir)
-	if err != nil {
-		return nil, d.fatal(Problem{Reason: ErrFileChanged, Detail: firstLine(err)}, err)
-	}
-
 	// Everything a stat can tell comes before any byte is read, so that a directory padded
 	// with something huge costs a stat, not a read: the policy's limits, and (when signed) the
 	// files the signature does not cover. Only the signature, git metadata and the policy's own
 	// ignore paths may sit beside the model unverified: the caller loads from dir itself, so a
-	// file the signature's ignore list left out is still within reach of a loader.
+	// file the signature's ignore list left out is still within reach of a loader. The
+	// manifest's walk lists the files (listed, below), and each file's metadata is noted then,
+	// before anything is hashed: a file that changes between now and the end of the checks is
+	// caught below, and one that changes later is caught by Open.
 	allowed := append([]string{sigPath}, manifest.GitPaths...)
 	allowed = append(allowed, pubIgnores...)
-	var present []hub.TreeEntry
-	for _, name := range slices.Sorted(maps.Keys(before)) {
-		if !ignoredPath(name, allowed) {
-			present = append(present, hub.TreeEntry{Path: name, Size: before[name].size})
-		}
-	}
-	if err := v.checkLimits(d, present); err != nil {
-		return nil, err
-	}
 	reported := map[string]bool{}
-	if signed != nil {
-		bySignedFile := signed.ByFile()
-		for _, e := range present {
-			if _, ok := bySignedFile[e.Path]; !ok {
-				reported[e.Path] = true
-				if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: e.Path,
-					Detail: "in the directory but not covered by the signature; a loader could read it"}, nil); err != nil {
-					return nil, err
-				}
-			}
-		}
+	in := &inspector{v: v, seen: map[string]inspection{}}
+	var listErr error
+	listed := func(files []manifest.ListedFile, ignored []string) error {
+		in.before, listErr = v.listedFiles(d, dir, signed, files, ignored, allowed, reported)
+		return listErr
 	}
 
 	// Hash the directory: as the signed manifest says (CheckDir reads only the signed files
@@ -149,14 +131,17 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	// links out of the directory and files that are not regular. Each file is stamped and
 	// scanned on the handle it is hashed through.
 	var actual *manifest.Manifest
-	in := &inspector{v: v, before: before, seen: map[string]inspection{}}
-	hashed := manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath, Progress: v.checkProgress(r), Inspect: in.inspect}
+	hashed := manifest.Options{IgnorePaths: pubIgnores, SignatureFile: sigPath, Progress: v.checkProgress(r), Inspect: in.inspect, Listed: listed}
 	if signed != nil {
 		actual, err = manifest.CheckDir(ctx, dir, signed, manifest.CheckOptions{IgnorePaths: hashed.IgnorePaths,
-			SignatureFile: hashed.SignatureFile, Progress: hashed.Progress, Inspect: hashed.Inspect})
+			SignatureFile: hashed.SignatureFile, Progress: hashed.Progress, Inspect: hashed.Inspect, Listed: hashed.Listed})
 	} else {
 		actual, err = manifest.FromDir(ctx, dir, hashed)
 	}
+	if listErr != nil {
+		return nil, listErr // recorded by the decision already
+	}
+	before := in.before
 	var diff *manifest.Diff
 	var changed *Refusal
 	switch {
@@ -401,11 +386,64 @@ func (v *Verifier) checkProgress(r hub.Reference) func(done, total int64) {
 	}
 }
 
-// stampTree records the metadata of every file under dir (through symbolic links), by
-// slash-separated name.
-func stampTree(dir string) (map[string]fileStamp, error) {
+// listedFiles stamps the files the manifest's walk found, and checks what a stat can tell
+// before any of them is read: the policy's limits and (when signed) the files the signature
+// does not cover, which it notes in reported. Files under a path the walk ignored, but that
+// are not allowed beside the model, are found here (without being read) so that they count
+// and are refused too. It returns the stamps by name; an error is the decision's.
+func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifest, files []manifest.ListedFile, ignored, allowed []string, reported map[string]bool) (map[string]fileStamp, error) {
+	before := make(map[string]fileStamp, len(files))
+	present := make([]hub.TreeEntry, 0, len(files))
+	for _, f := range files {
+		st, err := stampFromInfo(f.Info)
+		if err != nil {
+			return nil, d.fatal(Problem{Reason: ErrFileChanged, File: f.Name, Detail: firstLine(err)}, err)
+		}
+		before[f.Name] = st
+		present = append(present, hub.TreeEntry{Path: f.Name, Size: st.size})
+	}
+	for _, ig := range ignored {
+		if ignoredPath(ig, allowed) || !filepath.IsLocal(filepath.FromSlash(ig)) {
+			continue // nothing under it may be refused, or not in dir
+		}
+		under, err := stampTree(dir, ig)
+		if err != nil {
+			return nil, d.fatal(Problem{Reason: ErrFileChanged, Detail: firstLine(err)}, err)
+		}
+		for name, st := range under {
+			if !ignoredPath(name, allowed) {
+				present = append(present, hub.TreeEntry{Path: name, Size: st.size})
+			}
+		}
+	}
+	slices.SortFunc(present, func(a, b hub.TreeEntry) int { return strings.Compare(a.Path, b.Path) })
+	if err := v.checkLimits(d, present); err != nil {
+		return nil, err
+	}
+	if signed != nil {
+		bySignedFile := signed.ByFile()
+		for _, e := range present {
+			if _, ok := bySignedFile[e.Path]; !ok {
+				reported[e.Path] = true
+				if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: e.Path,
+					Detail: "in the directory but not covered by the signature; a loader could read it"}, nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return before, nil
+}
+
+// stampTree records the metadata of every file under sub (a "/"-separated path in dir;
+// through symbolic links), by slash-separated name relative to dir. A sub that is not there
+// has no files.
+func stampTree(dir, sub string) (map[string]fileStamp, error) {
 	out := map[string]fileStamp{}
-	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(dir, filepath.FromSlash(sub)), func(p string, de os.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && de == nil {
+			return nil
+		}
 		if err != nil || de.IsDir() {
 			return err
 		}

@@ -259,3 +259,67 @@ func TestVerifyDirOnAMissingDirectoryIsAnIOError(t *testing.T) {
 		t.Fatalf("refusal %#v, want Ref acme/tiny@main", err)
 	}
 }
+
+// A file under a path the signature's ignore list names is not in the manifest's walk, but a
+// loader still finds it: it counts toward the limits and is refused, before anything is read.
+func TestVerifyDirCountsAndRefusesFilesUnderTheSignaturesIgnorePaths(t *testing.T) {
+	const tiB = int64(1) << 40
+	model := baseModel()
+	signedDir := func(t *testing.T, g *gate) string {
+		dir := writeModel(t, model)
+		signer, err := manifest.NewKeySigner(g.key.priv, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle, _, err := manifest.SignDir(context.Background(), dir, manifest.Options{IgnorePaths: []string{"extra"}}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "model.sig"), bundle, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "extra", "deep"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sparseFile(t, filepath.Join(dir, "extra", "deep", "huge.bin"), tiB)
+		return dir
+	}
+
+	t.Run("maxFiles counts it", func(t *testing.T) {
+		g := newGate(t)
+		g.serve("acme/tiny", model)
+		dir := signedDir(t, g)
+		g.verifier(func(p map[string]any) { p["content"] = map[string]any{"maxFiles": 3} })
+		v, w, ctx := watchedVerifier(t, g, 0)
+		_, err := v.VerifyDir(ctx, dir, "acme/tiny")
+		want := modelverify.Problem{Reason: modelverify.ErrLimitExceeded, Expected: "at most 3 files", Actual: "4 files"}
+		if got := firstProblem(t, err); got != want {
+			t.Fatalf("problem %+v, want %+v", got, want)
+		}
+		if w.events != 0 {
+			t.Errorf("VerifyDir hashed before refusing (%d progress reports, up to %d bytes)", w.events, w.most)
+		}
+	})
+
+	t.Run("it is refused unread, and left out of the model in audit mode", func(t *testing.T) {
+		g := newGate(t)
+		g.serve("acme/tiny", model)
+		dir := signedDir(t, g)
+		g.verifier(func(p map[string]any) { p["mode"] = "audit" })
+		v, w, ctx := watchedVerifier(t, g, modelBytes(model))
+		m, err := v.VerifyDir(ctx, dir, "acme/tiny")
+		if err != nil {
+			t.Fatalf("audit mode: %v", err)
+		}
+		ev := m.Evidence()
+		if len(ev.Problems) != 1 || ev.Problems[0].Reason != modelverify.ErrUnexpectedFile || ev.Problems[0].File != "extra/deep/huge.bin" {
+			t.Fatalf("problems %+v, want one unexpected-file for extra/deep/huge.bin", ev.Problems)
+		}
+		if w.most != modelBytes(model) {
+			t.Errorf("VerifyDir set out to hash %d bytes, want the %d signed", w.most, modelBytes(model))
+		}
+		if len(m.Files()) != 3 {
+			t.Errorf("model files %v, want the 3 signed", m.Files())
+		}
+	})
+}
