@@ -533,3 +533,27 @@ func TestVerifyOCISendsNoCredentialsToAnUnapprovedRegistryInAuditMode(t *testing
 		t.Fatalf("unapproved repository in audit mode: err = %v, want the registry's refusal of an anonymous client", err)
 	}
 }
+
+// A policy for registries alone needs no Hub endpoint: its oci:// models verify, and every
+// hf:// reference is refused as coming from an unapproved endpoint. A policy approving no
+// source at all is a mistake, said at load.
+func TestAPolicyForRegistriesAloneNeedsNoHubEndpoint(t *testing.T) {
+	g := newOCIGate(t)
+	d := g.modelcar("acme/tiny", cleanEntries()...)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	v := g.verifier(func(p map[string]any) { delete(p, "endpoints") })
+	if _, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", "v1")); err != nil {
+		t.Fatalf("Verify oci://: %v", err)
+	}
+	_, err := v.Verify(context.Background(), "hf://acme/tiny")
+	if !errors.Is(err, modelverify.ErrEndpointNotAllowed) {
+		t.Fatalf("Verify hf:// with no endpoints: %v", err)
+	}
+
+	doc := `{"apiVersion": "modelverify.echelongraph.io/v1alpha1", "kind": "ModelPolicy",
+		"publishers": [{"name": "acme", "namespaces": ["acme"], "identities": [{"publicKey": {"pem": "x"}}]}]}`
+	_, err = modelverify.ParsePolicy([]byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "approves no source") {
+		t.Fatalf("a policy with neither endpoints nor registries: %v", err)
+	}
+}

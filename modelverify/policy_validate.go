@@ -43,8 +43,11 @@ func (p *Policy) check() problems {
 var endpointName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func (p *Policy) checkEndpoints(ps *problems) {
-	if len(p.Endpoints) == 0 {
-		ps.add("endpoints", "at least one endpoint is required")
+	if len(p.Endpoints) == 0 && len(p.Registries) == 0 {
+		// A policy may approve registries only (models come from OCI registries alone), or
+		// Hub endpoints only; one that approves no source at all can only refuse, and is a
+		// mistake.
+		ps.add("endpoints", "the policy approves no source: list at least one Hub endpoint (endpoints) or OCI registry (registries)")
 	}
 	urls := map[string]int{}
 	names := map[string]int{}
