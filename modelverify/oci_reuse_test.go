@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/echelongraph/go-modelverify/modelverify"
 	"github.com/echelongraph/go-modelverify/registry/registrytest"
@@ -352,5 +353,34 @@ func TestVerifyOCIRecheckFullPullsOnEveryLoad(t *testing.T) {
 	}
 	if _, err := os.Stat(g.recordPath()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("recheck: full left a record: %v", err)
+	}
+}
+
+// A process killed while it wrote an OCI model's record leaves the record's temporary file;
+// a later verification removes it once it is old (a fresh one may be a concurrent writer's).
+func TestVerifyOCIRemovesStaleRecordTemporaries(t *testing.T) {
+	g := newReuseGate(t, false, cleanEntries()...)
+	dir := filepath.Dir(g.recordPath())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := filepath.Join(dir, ".tmp-stale"), filepath.Join(dir, ".tmp-fresh")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.verify(g.verifier()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale record temporary is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh record temporary was removed: %v", err)
 	}
 }

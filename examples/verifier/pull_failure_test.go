@@ -32,3 +32,13 @@ func TestPullFailureHintsTheHubOnlyForHubReferences(t *testing.T) {
 		}
 	}
 }
+
+// A tag the registry does not have is a refusal (exit 1), not a temporary failure: the same
+// command would be refused again (README, "Models in OCI registries").
+func TestPullOCIMissingTagExitsRefused(t *testing.T) {
+	f := newOCIFixture(t)
+	_, stderr, code := runVerifier(t, t.TempDir(), "pull", f.ts.Ref("acme/tiny", "v9"), "--policy", f.policy, "--cache-dir", f.cacheDir)
+	if code != 1 || !strings.Contains(stderr, "verifier: refused") || strings.Contains(stderr, "could not reach the Hub") {
+		t.Fatalf("missing tag: exit %d: %s", code, stderr)
+	}
+}
