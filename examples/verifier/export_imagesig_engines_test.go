@@ -78,6 +78,25 @@ func legacySignatureOf(t *testing.T, repo, subject string) string {
 	return ""
 }
 
+// bundleIndexOf is the referrers tag schema's index the layout holds for repo's subject.
+func bundleIndexOf(t *testing.T, repo, subject string) []byte {
+	t.Helper()
+	var idx struct {
+		Manifests []registrytest.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(ociFixtureLayout, "index.json"))), &idx); err != nil {
+		t.Fatal(err)
+	}
+	want := repo + ":" + strings.Replace(subject, ":", "-", 1)
+	for _, m := range idx.Manifests {
+		if m.Annotations[registrytest.AnnotationRefName] == want {
+			return []byte(mustRead(t, filepath.Join(ociFixtureLayout, "blobs", strings.Replace(m.Digest, ":", "/", 1))))
+		}
+	}
+	t.Fatalf("the layout has no %s", want)
+	return nil
+}
+
 // exportImageSignatures writes a policy for the registry and key into dir and exports
 // kyverno-image-signatures from it with the verifier itself.
 func exportImageSignatures(t *testing.T, dir, host, keyPath string) string {
@@ -125,6 +144,18 @@ func TestImageSignaturePolicyInKyverno(t *testing.T) {
 			// A .sig made for the modelcar, tagged for the ModelPack: it names the wrong digest.
 			copyFromLayout(t, ts, "acme/copied", "v1", modelpackDigest)
 			copyFromLayout(t, ts, "acme/copied", strings.Replace(modelpackDigest, ":", "-", 1)+".sig", legacySignatureOf(t, "acme/modelcar-legacy", modelcarDigest))
+			// The modelcar's bundle referrer, listed for the ModelPack in the referrers tag
+			// schema: its statement names the modelcar's digest.
+			copyFromLayout(t, ts, "acme/copied-bundle", "v1", modelpackDigest)
+			bundleIndex := bundleIndexOf(t, "acme/modelcar-bundle", modelcarDigest)
+			var idx struct {
+				Manifests []registrytest.Descriptor `json:"manifests"`
+			}
+			if err := json.Unmarshal(bundleIndex, &idx); err != nil || len(idx.Manifests) != 1 {
+				t.Fatalf("bundle index: %v", err)
+			}
+			copyFromLayout(t, ts, "acme/copied-bundle", "", idx.Manifests[0].Digest)
+			ts.PushRaw(t, "acme/copied-bundle", strings.Replace(modelpackDigest, ":", "-", 1), registrytest.MediaTypeOCIIndex, bundleIndex)
 			other := ts.PushManifest(t, "other/x", "v1", registrytest.Modelcar(registrytest.Tar(registrytest.File("models/x", []byte("x")))))
 
 			dir := t.TempDir()
@@ -136,6 +167,7 @@ func TestImageSignaturePolicyInKyverno(t *testing.T) {
 				"unsigned":                "acme/unsigned@" + unsigned.Digest,
 				"tag-only":                "acme/modelcar-bundle:v1",
 				"copied-signature":        "acme/copied@" + modelpackDigest,
+				"copied-bundle":           "acme/copied-bundle@" + modelpackDigest,
 				"unclaimed":               "other/x@" + other.Digest,
 			}
 			var docs []string
