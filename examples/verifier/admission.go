@@ -85,7 +85,8 @@ type admissionRules struct {
 	// ModelRegistries are the hosts of the policy's approved OCI registries, for messages.
 	ModelRegistries []string `json:"modelRegistries"`
 
-	image *regexp.Regexp
+	image  *regexp.Regexp
+	policy *modelverify.Policy
 }
 
 // namespaceRule is one namespace of a publisher as a regular expression.
@@ -110,6 +111,9 @@ type namespaceRule struct {
 	RequireDigest bool `json:"requireDigest"`
 
 	rank       int
+	host       string // oci:// entries: the registry host, the repository glob and it as RE2
+	glob       string
+	repoRE     string
 	admit      *regexp.Regexp
 	shadowRE   *regexp.Regexp
 	registryRE *regexp.Regexp
@@ -117,7 +121,7 @@ type namespaceRule struct {
 
 // newAdmissionRules makes the rules from a policy and the approved image registries.
 func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (*admissionRules, error) {
-	r := &admissionRules{Namespaces: slices.Clone(namespaces)}
+	r := &admissionRules{Namespaces: slices.Clone(namespaces), policy: p}
 	if len(p.Publishers) == 0 {
 		return nil, fmt.Errorf("the policy has no publishers: the admission policy would admit no model")
 	}
@@ -188,9 +192,9 @@ func newAdmissionRules(p *modelverify.Policy, registries, namespaces []string) (
 // entry admits it).
 func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
 	type parsed struct {
-		pub, entry, host, repoRE string
-		rank                     int
-		digest                   bool
+		pub, entry, host, glob, repoRE string
+		rank                           int
+		digest                         bool
 	}
 	var all []parsed
 	for _, pub := range p.Publishers {
@@ -214,7 +218,7 @@ func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
 			if err != nil {
 				return nil, fmt.Errorf("publisher %s: oci entry %q: %w", pub.Name, entry, err)
 			}
-			all = append(all, parsed{pub.Name, entry, host, re, rank, pub.RequireDigest})
+			all = append(all, parsed{pub.Name, entry, host, glob, re, rank, pub.RequireDigest})
 		}
 	}
 	slices.SortStableFunc(all, func(a, b parsed) int { return b.rank - a.rank })
@@ -225,11 +229,11 @@ func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
 			ref = ociTagRE + ociDigestRE
 		}
 		host := regexp.QuoteMeta(a.host)
-		nr := namespaceRule{Publisher: a.pub, Namespace: "oci://" + a.entry, RequireDigest: a.digest, rank: a.rank,
+		nr := namespaceRule{Publisher: a.pub, Namespace: "oci://" + a.entry, RequireDigest: a.digest, rank: a.rank, host: a.host, glob: a.glob, repoRE: a.repoRE,
 			Admit: `^oci://` + host + `/` + a.repoRE + ref + `$`}
 		var shadows []string
 		for _, b := range all {
-			if b.pub != a.pub && b.host == a.host && b.rank >= a.rank {
+			if b.pub != a.pub && b.host == a.host && b.rank >= a.rank && globsMayOverlap(a.glob, b.glob) {
 				shadows = append(shadows, b.repoRE)
 			}
 		}
@@ -253,6 +257,23 @@ func ociRules(p *modelverify.Policy) ([]namespaceRule, error) {
 		out = append(out, nr)
 	}
 	return out, nil
+}
+
+// globsMayOverlap is false when two repository globs cannot match the same repository because
+// their literal beginnings differ ("acme/models/*" and "acme/research/*"): such a claim cannot
+// shadow the other, and leaving it out keeps the generated expressions to what matters. It is
+// true whenever it cannot tell, which only costs a redundant (never a wrong) exclusion.
+func globsMayOverlap(a, b string) bool {
+	prefix := func(g string) string {
+		if i := strings.IndexAny(g, `*?[\`); i >= 0 {
+			return g[:i]
+		}
+		return g
+	}
+	// Every repository a glob matches begins with its literal beginning: a repository both
+	// match begins with both, so one of them begins the other.
+	pa, pb := prefix(a), prefix(b)
+	return strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa)
 }
 
 // ociGlobRegexp turns a path.Match glob of repositories into RE2, and ranks it as the gate

@@ -210,7 +210,7 @@ func TestAdmissionManifestsKubeconform(t *testing.T) {
 		}
 		t.Fatalf("openapi2jsonschema.py: %v\n%s", err, out)
 	}
-	for _, kind := range []string{"inferenceservice_v1beta1", "validatingpolicy_v1", "clusterpolicy_v1", "clusterstoragecontainer_v1alpha1", "servingruntime_v1alpha1"} {
+	for _, kind := range []string{"inferenceservice_v1beta1", "validatingpolicy_v1", "imagevalidatingpolicy_v1", "clusterpolicy_v1", "clusterstoragecontainer_v1alpha1", "servingruntime_v1alpha1"} {
 		if _, err := os.Stat(filepath.Join(schemas, kind+".json")); err != nil {
 			t.Fatalf("no schema %s.json from the CRDs", kind)
 		}

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/echelongraph/go-modelverify/registry/registrytest"
+)
+
+// The kyverno-image-signatures export, run by the real kyverno CLI (kyverno apply --registry)
+// against a loopback registry holding testdata/oci: a modelcar and a ModelPack artefact that the
+// real cosign CLI signed with testdata/oci/cosign.pub's key, each in both signature forms (the
+// Sigstore bundle referrer in the referrers tag schema, and the legacy .sig tag).
+
+const (
+	ociFixtureLayout = "../../testdata/oci/layout"
+	ociFixtureKey    = "../../testdata/oci/cosign.pub"
+	// The fixtures' manifest digests (testdata/oci/layout/index.json): the modelcar image is
+	// the same in acme/modelcar-bundle and acme/modelcar-legacy, so is the ModelPack.
+	modelcarDigest  = "sha256:47cfd9aff0a7915ce128c4c3c7c7c486a9bf4387ed5507924f393d0575cb357f"
+	modelpackDigest = "sha256:fef5f74e44fbe59ef15fc5afa69522b1dd8506ef2963c188529f579f6ddf2929"
+)
+
+// copyFromLayout pushes one manifest of the fixture layout, with its config and layers, into
+// repo under tag, byte for byte.
+func copyFromLayout(t *testing.T, ts *registrytest.TestServer, repo, tag, digest string) {
+	t.Helper()
+	blob := func(d string) []byte {
+		b, err := os.ReadFile(filepath.Join(ociFixtureLayout, "blobs", strings.Replace(d, ":", "/", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	raw := blob(digest)
+	var m struct {
+		MediaType string                    `json:"mediaType"`
+		Config    registrytest.Descriptor   `json:"config"`
+		Layers    []registrytest.Descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append([]registrytest.Descriptor{m.Config}, m.Layers...) {
+		ts.PushBlob(t, repo, blob(d.Digest))
+	}
+	ts.PushRaw(t, repo, tag, m.MediaType, raw)
+}
+
+// legacySignatureOf is the digest of the .sig manifest the layout holds for repo's subject.
+func legacySignatureOf(t *testing.T, repo, subject string) string {
+	t.Helper()
+	var idx struct {
+		Manifests []registrytest.Descriptor `json:"manifests"`
+	}
+	b, err := os.ReadFile(filepath.Join(ociFixtureLayout, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	want := repo + ":" + strings.Replace(subject, ":", "-", 1) + ".sig"
+	for _, m := range idx.Manifests {
+		if m.Annotations[registrytest.AnnotationRefName] == want {
+			return m.Digest
+		}
+	}
+	t.Fatalf("the layout has no %s", want)
+	return ""
+}
+
+// bundleIndexOf is the referrers tag schema's index the layout holds for repo's subject.
+func bundleIndexOf(t *testing.T, repo, subject string) []byte {
+	t.Helper()
+	var idx struct {
+		Manifests []registrytest.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(ociFixtureLayout, "index.json"))), &idx); err != nil {
+		t.Fatal(err)
+	}
+	want := repo + ":" + strings.Replace(subject, ":", "-", 1)
+	for _, m := range idx.Manifests {
+		if m.Annotations[registrytest.AnnotationRefName] == want {
+			return []byte(mustRead(t, filepath.Join(ociFixtureLayout, "blobs", strings.Replace(m.Digest, ":", "/", 1))))
+		}
+	}
+	t.Fatalf("the layout has no %s", want)
+	return nil
+}
+
+// exportImageSignatures writes a policy for the registry and key into dir and exports
+// kyverno-image-signatures from it with the verifier itself.
+func exportImageSignatures(t *testing.T, dir, host, keyPath string) string {
+	t.Helper()
+	key, err := filepath.Abs(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := `apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{name: hf, url: "https://huggingface.co"}]
+registries:
+  - host: "` + host + `"
+    plainHTTP: true
+publishers:
+  - name: acme
+    oci: ["` + host + `/acme/*"]
+    requireDigest: true
+    identities:
+      - publicKey: {path: "` + key + `"}
+`
+	writeFile(t, filepath.Join(dir, "policy.yaml"), []byte(policy))
+	out, _ := wantExit(t, 0, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "policy.yaml"), "--image-registry", host+"/")
+	dst := filepath.Join(dir, "image-signatures.yaml")
+	writeFile(t, dst, []byte(out))
+	return dst
+}
+
+// TestImageSignaturePolicyInKyverno: with the signer's key, pods running the signed modelcar
+// or ModelPack by digest pass in either signature form; an unsigned image, an image by tag only,
+// and an image carrying a .sig copied from another image are refused; an image outside the
+// publisher's repositories is left alone. With another key, every signed image is refused.
+// Both with and without the registry's referrers API (go-containerregistry's, which misreports
+// referrer artifact types: the bundle must still be found).
+func TestImageSignaturePolicyInKyverno(t *testing.T) {
+	bin := engineTool(t, "kyverno")
+	for _, mode := range []struct {
+		name string
+		opts []registrytest.Option
+	}{{"tag-schema", nil}, {"referrers-api", []registrytest.Option{registrytest.WithReferrersAPI()}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ts := registrytest.NewServer(t, mode.opts...)
+			ts.PushLayout(t, ociFixtureLayout)
+			unsigned := ts.PushManifest(t, "acme/unsigned", "v1", registrytest.Modelcar(registrytest.Tar(registrytest.File("models/config.json", []byte("{}")))))
+			// A .sig made for the modelcar, tagged for the ModelPack: it names the wrong digest.
+			copyFromLayout(t, ts, "acme/copied", "v1", modelpackDigest)
+			copyFromLayout(t, ts, "acme/copied", strings.Replace(modelpackDigest, ":", "-", 1)+".sig", legacySignatureOf(t, "acme/modelcar-legacy", modelcarDigest))
+			// The modelcar's bundle referrer, listed for the ModelPack in the referrers tag
+			// schema: its statement names the modelcar's digest.
+			copyFromLayout(t, ts, "acme/copied-bundle", "v1", modelpackDigest)
+			bundleIndex := bundleIndexOf(t, "acme/modelcar-bundle", modelcarDigest)
+			var idx struct {
+				Manifests []registrytest.Descriptor `json:"manifests"`
+			}
+			if err := json.Unmarshal(bundleIndex, &idx); err != nil || len(idx.Manifests) != 1 {
+				t.Fatalf("bundle index: %v", err)
+			}
+			copyFromLayout(t, ts, "acme/copied-bundle", "", idx.Manifests[0].Digest)
+			ts.PushRaw(t, "acme/copied-bundle", strings.Replace(modelpackDigest, ":", "-", 1), registrytest.MediaTypeOCIIndex, bundleIndex)
+			other := ts.PushManifest(t, "other/x", "v1", registrytest.Modelcar(registrytest.Tar(registrytest.File("models/x", []byte("x")))))
+
+			dir := t.TempDir()
+			pods := map[string]string{
+				"signed-modelcar-bundle":  "acme/modelcar-bundle@" + modelcarDigest,
+				"signed-modelcar-legacy":  "acme/modelcar-legacy@" + modelcarDigest,
+				"signed-modelpack-bundle": "acme/modelpack-bundle@" + modelpackDigest,
+				"signed-modelpack-legacy": "acme/modelpack-legacy@" + modelpackDigest,
+				"unsigned":                "acme/unsigned@" + unsigned.Digest,
+				"tag-only":                "acme/modelcar-bundle:v1",
+				"copied-signature":        "acme/copied@" + modelpackDigest,
+				"copied-bundle":           "acme/copied-bundle@" + modelpackDigest,
+				"unclaimed":               "other/x@" + other.Digest,
+			}
+			var docs []string
+			for name, img := range pods {
+				// The modelcar layout KServe makes: the model server, and the image as a sidecar.
+				docs = append(docs, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: "+name+"\n  namespace: models\nspec:\n  containers:\n"+
+					"  - name: kserve-container\n    image: ghcr.io/echelongraph/server@sha256:"+strings.Repeat("a", 64)+"\n"+
+					"  - name: modelcar\n    image: "+ts.Host+"/"+img+"\n")
+			}
+			writeFile(t, filepath.Join(dir, "pods.yaml"), []byte(strings.Join(docs, "---\n")))
+			signedBy := map[string]bool{"signed-modelcar-bundle": true, "signed-modelcar-legacy": true, "signed-modelpack-bundle": true,
+				"signed-modelpack-legacy": true, "unclaimed": true}
+			otherKey := newTestKey(t)
+			for _, k := range []struct {
+				name, path string
+				pass       map[string]bool
+			}{{"signer's key", ociFixtureKey, signedBy}, {"another key", otherKey.pubPath, map[string]bool{"unclaimed": true}}} {
+				pol := exportImageSignatures(t, t.TempDir(), ts.Host, k.path)
+				out, _ := runTool(t, dir, bin, "apply", pol, "--resource", "pods.yaml", "--registry", "--detailed-results", "--remove-color")
+				failed := map[string]bool{}
+				for _, m := range regexp.MustCompile(`resource models/Pod/(\S+) failed`).FindAllStringSubmatch(out, -1) {
+					failed[m[1]] = true
+				}
+				if !strings.Contains(out, "error: 0") {
+					t.Errorf("%s: kyverno apply reports errors:\n%s", k.name, out)
+				}
+				var names []string
+				for name := range pods {
+					names = append(names, name)
+				}
+				slices.Sort(names)
+				for _, name := range names {
+					if failed[name] == k.pass[name] {
+						t.Errorf("%s: pod %s (%s): refused %v, want %v\n%s", k.name, name, pods[name], failed[name], !k.pass[name], out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestShippedImageSignaturePoliciesCarryThePublishers checks the shipped file against
+// examples/policy.yaml without an engine: one ImageValidatingPolicy per OCI publisher, its
+// key or keyless identity, digests required, failing closed.
+func TestShippedImageSignaturePoliciesCarryThePublishers(t *testing.T) {
+	data, err := os.ReadFile("../admission/kyverno-image-signatures.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile("../keys/acme-models-cosign.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type attestor struct {
+		Name   string
+		Cosign struct {
+			Key     *struct{ Data string }
+			Keyless *struct {
+				Identities []map[string]string
+			}
+			CTLog *struct{ InsecureIgnoreTlog, InsecureIgnoreSCT bool }
+		}
+	}
+	var got []string
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var p struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string
+			Metadata   struct {
+				Name        string
+				Annotations map[string]string
+			}
+			Spec struct {
+				FailurePolicy            string
+				ValidationActions        []string
+				ValidationConfigurations struct{ MutateDigest, VerifyDigest, Required bool }
+				MatchImageReferences     []struct{ Expression string }
+				Attestors                []attestor
+				Validations              []struct{ Expression string }
+			}
+		}
+		if err := yaml.Unmarshal([]byte(doc), &p); err != nil {
+			t.Fatal(err)
+		}
+		s := p.Spec
+		if p.APIVersion != "policies.kyverno.io/v1" || p.Kind != "ImageValidatingPolicy" || s.FailurePolicy != "Fail" || !slices.Equal(s.ValidationActions, []string{"Deny"}) ||
+			!s.ValidationConfigurations.MutateDigest || !s.ValidationConfigurations.VerifyDigest || !s.ValidationConfigurations.Required ||
+			len(s.Validations) != 1 || !strings.Contains(s.Validations[0].Expression, "verifyImageSignatures(i, [") {
+			t.Errorf("%s: %+v", p.Metadata.Name, p)
+		}
+		got = append(got, p.Metadata.Name)
+		switch p.Metadata.Name {
+		case "modelverify-image-signatures-acme-models":
+			a := s.Attestors
+			if len(a) != 1 || a[0].Cosign.Key == nil || strings.TrimSpace(a[0].Cosign.Key.Data) != strings.TrimSpace(string(key)) ||
+				a[0].Cosign.CTLog == nil || !a[0].Cosign.CTLog.InsecureIgnoreTlog {
+				t.Errorf("acme-models attestors: %+v", a)
+			}
+			if len(s.MatchImageReferences) != 1 || !strings.Contains(s.MatchImageReferences[0].Expression, `^ghcr\.io/acme-ml/models/`) {
+				t.Errorf("acme-models images: %+v", s.MatchImageReferences)
+			}
+		case "modelverify-image-signatures-acme-research":
+			a := s.Attestors
+			want := map[string]string{"subjectRegExp": `^(?:^[a-z.]+@acme-ml\.example$)$`, "issuer": "https://accounts.google.com"}
+			if len(a) != 1 || a[0].Cosign.Keyless == nil || len(a[0].Cosign.Keyless.Identities) != 1 ||
+				fmt.Sprint(a[0].Cosign.Keyless.Identities[0]) != fmt.Sprint(want) || a[0].Cosign.CTLog != nil {
+				t.Errorf("acme-research attestors: %+v", a)
+			}
+			if len(s.MatchImageReferences) != 2 {
+				t.Errorf("acme-research images: %+v", s.MatchImageReferences)
+			}
+		}
+	}
+	if !slices.Equal(got, []string{"modelverify-image-signatures-acme-models", "modelverify-image-signatures-acme-research"}) {
+		t.Errorf("policies %v", got)
+	}
+}
+
+// TestImageSignatureExportRefusesWhatKyvernoCannotCheck: a keyless identity with extension
+// constraints, which Kyverno's ImageValidatingPolicy would silently ignore, is refused; a policy
+// without OCI publishers has nothing to export (all skips the file, the format alone fails).
+func TestImageSignatureExportRefusesWhatKyvernoCannotCheck(t *testing.T) {
+	dir := t.TempDir()
+	ext := `apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{name: hf, url: "https://huggingface.co"}]
+registries: [{host: ghcr.io}]
+publishers:
+  - name: acme
+    oci: ["ghcr.io/acme/*"]
+    identities:
+      - sigstore:
+          identity: https://github.com/acme/models/.github/workflows/release.yml@refs/heads/main
+          issuer: https://token.actions.githubusercontent.com
+          extensions:
+            buildTrigger: push
+`
+	writeFile(t, filepath.Join(dir, "ext.yaml"), []byte(ext))
+	_, errOut := wantExit(t, 2, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "ext.yaml"), "--image-registry", "ghcr.io/acme/")
+	if !strings.Contains(errOut, "publisher acme: identities[0].sigstore has extensions, which Kyverno cannot check") {
+		t.Errorf("stderr %q", errOut)
+	}
+	policy, _ := filepath.Abs("../policy.yaml")
+	hfOnly := regexp.MustCompile(`(?s)\nregistries:.*?\n\n`).ReplaceAllString(mustRead(t, policy), "\n")
+	hfOnly = regexp.MustCompile(`(?s)  - # Models pushed to registries.*?\n\n(# What the files)`).ReplaceAllString(hfOnly, "$1")
+	// Beside examples/policy.yaml, so that its relative key paths resolve.
+	hf := filepath.Join(filepath.Dir(policy), "hf-only-"+filepath.Base(dir)+".yaml")
+	writeFile(t, hf, []byte(hfOnly))
+	t.Cleanup(func() { os.Remove(hf) })
+	_, errOut = wantExit(t, 2, ".", "policy", "export", "kyverno-image-signatures", hf, "--image-registry", "ghcr.io/acme/")
+	if !strings.Contains(errOut, "no publisher of the policy claims OCI repositories") {
+		t.Errorf("stderr %q", errOut)
+	}
+	out := t.TempDir()
+	_, errOut = wantExit(t, 0, ".", "policy", "export", "all", hf, "--out", out, "--image-registry", "ghcr.io/acme/")
+	if !strings.Contains(errOut, "skipped kyverno-image-signatures") {
+		t.Errorf("stderr %q", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(out, "kyverno-image-signatures.yaml")); err == nil {
+		t.Error("all wrote kyverno-image-signatures.yaml for a policy without OCI publishers")
+	}
+}
+
+func mustRead(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
