@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/humanize"
 	"github.com/echelongraph/go-modelverify/modelverify"
 )
 
@@ -64,7 +65,7 @@ func (p *pullLog) report(ev modelverify.Progress) {
 			}
 		case "download":
 			p.startDownload(now, ev.Total)
-			p.log.Info("downloading and checking the files", "bytes_total", ev.Total, "size", humanBytes(ev.Total))
+			p.log.Info("downloading and checking the files", "bytes_total", ev.Total, "size", humanize.Bytes(ev.Total))
 		case "scan":
 			p.log.Info("scanning every file with the policy's content rules")
 		}
@@ -129,12 +130,12 @@ func (p *pullLog) summary() {
 	p.prevAt, p.prevBytes = now, done
 	attrs := []any{"step", p.step, "bytes_done", done, "bytes_total", p.total,
 		"files_done", len(p.finished), "rate_bytes_per_second", int64(rate), "elapsed_seconds", seconds(now.Sub(p.downStart))}
-	text := humanBytes(done)
+	text := humanize.Bytes(done)
 	if p.total > 0 {
 		attrs = append(attrs, "percent", 100*done/p.total)
-		text += fmt.Sprintf(" of %s (%d%%)", humanBytes(p.total), 100*done/p.total)
+		text += fmt.Sprintf(" of %s (%d%%)", humanize.Bytes(p.total), 100*done/p.total)
 	}
-	text += ", " + humanBytes(int64(rate)) + "/s"
+	text += ", " + humanize.Bytes(int64(rate)) + "/s"
 	// Time left is the bytes left at the average rate so far: steadier than the last interval's.
 	if avg := float64(done) / now.Sub(p.downStart).Seconds(); done > 0 && done < p.total && avg > 0 {
 		eta := time.Duration(float64(p.total-done) / avg * float64(time.Second)).Round(time.Second)
@@ -173,18 +174,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// humanBytes is n in decimal units, as download tools print sizes.
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/echelongraph/go-modelverify/internal/humanize"
 )
 
 // Progress on a stderr that is not a terminal (CI logs, kubectl logs) is a log: a line per step
@@ -96,16 +98,16 @@ func (p *progressBar) summary() {
 		fmt.Fprintf(p.w, "verifier: progress: still %s after %s\n", p.label, now.Sub(p.started).Round(time.Second))
 		return
 	}
-	text := p.label + " " + humanBytes(p.done)
+	text := p.label + " " + humanize.Bytes(p.done)
 	if p.total > 0 {
-		text += fmt.Sprintf(" of %s (%d%%)", humanBytes(p.total), 100*min(p.done, p.total)/p.total)
+		text += fmt.Sprintf(" of %s (%d%%)", humanize.Bytes(p.total), 100*min(p.done, p.total)/p.total)
 	}
 	rate := 0.0
 	if d := now.Sub(p.prevAt).Seconds(); d > 0 {
 		rate = float64(p.done-p.prevBytes) / d
 	}
 	p.prevAt, p.prevBytes = now, p.done
-	text += ", " + humanBytes(int64(rate)) + "/s"
+	text += ", " + humanize.Bytes(int64(rate)) + "/s"
 	if avg := float64(p.done) / now.Sub(p.started).Seconds(); p.done > 0 && p.done < p.total && avg > 0 {
 		eta := time.Duration(float64(p.total-p.done) / avg * float64(time.Second)).Round(time.Second)
 		text += ", about " + eta.String() + " left"
@@ -129,7 +131,7 @@ func (p *progressBar) fileDone(name string, size int64, cached bool) {
 	if cached {
 		how = "already in the cache; its digest matches"
 	}
-	fmt.Fprintf(p.w, "verifier: %s (%s) %s\n", name, humanBytes(size), how)
+	fmt.Fprintf(p.w, "verifier: %s (%s) %s\n", name, humanize.Bytes(size), how)
 }
 
 // clear takes the bar off its line, so that a message can be printed; it is drawn again at
@@ -227,7 +229,7 @@ func (p *progressBar) maybeDraw(force bool) {
 func renderBar(label string, done, total int64, width int) string {
 	if total <= 0 {
 		if done > 0 {
-			return fmt.Sprintf("%s %s", label, humanBytes(done))
+			return fmt.Sprintf("%s %s", label, humanize.Bytes(done))
 		}
 		return label
 	}
@@ -239,19 +241,5 @@ func renderBar(label string, done, total int64, width int) string {
 	if filled < width {
 		bar += ">" + strings.Repeat(" ", width-filled-1)
 	}
-	return fmt.Sprintf("%s [%s] %3d%% %s / %s", label, bar, 100*done/total, humanBytes(done), humanBytes(total))
-}
-
-// humanBytes is n in decimal units, as download tools print sizes.
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
+	return fmt.Sprintf("%s [%s] %3d%% %s / %s", label, bar, 100*done/total, humanize.Bytes(done), humanize.Bytes(total))
 }
