@@ -622,7 +622,11 @@ func registryProblem(err error, doing string) Problem {
 	case errors.Is(err, registry.ErrPlainHTTP):
 		return Problem{Reason: ErrRedirectNotAllowed, Detail: doing + ": " + firstLine(err)}
 	}
-	return Problem{Reason: ErrHub, Detail: doing + ": registry: " + firstLine(err)}
+	msg := firstLine(err)
+	if !strings.HasPrefix(msg, "registry: ") {
+		msg = "registry: " + msg // the package's errors say so already; a context's do not
+	}
+	return Problem{Reason: ErrHub, Detail: doing + ": " + msg}
 }
 
 // ociEvidence is the evidence of a verified OCI model: Endpoint is "oci://<registry>", Repo the

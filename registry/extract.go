@@ -82,6 +82,28 @@ func refuse(l Layer, entry, reason string, err error) error {
 	return &EntryError{Layer: l.Descriptor.Digest.String(), Entry: entry, Reason: reason, Err: err}
 }
 
+// sourceReader remembers the first error other than io.EOF that the layer's bytes came with.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// or returns the source's error if it had one, else decodeErr.
+func (s *sourceReader) or(decodeErr error) error {
+	if s.err != nil {
+		return s.err
+	}
+	return decodeErr
+}
+
 // stageRaw writes a raw layer (one file) to scratch. r returns io.EOF only once the layer's
 // digest matched, so the file's digest is the layer's.
 func stageRaw(r io.Reader, l Layer, scratch string, b *budget) (*stagedLayer, error) {
@@ -118,11 +140,16 @@ func modelPath(f Format, name string) (string, bool) {
 // stageTar extracts a tar layer (decompressing it) into scratch as it streams, checking every
 // entry, and records what applying it will do.
 func stageTar(ctx context.Context, r io.Reader, l Layer, f Format, scratch string, b *budget) (*stagedLayer, error) {
+	// A decoder that fails may have failed because the bytes stopped coming (the retry budget
+	// spent, a context ended) or did not match their digest: then that is the error, not a
+	// malformed archive, so that an outage is told from a hostile layer.
+	src := &sourceReader{r: r}
+	r = src
 	switch l.compression {
 	case compressGzip:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, refuse(l, "", "not gzip: "+err.Error(), ErrUnsafeArchive)
+			return nil, src.or(refuse(l, "", "not gzip: "+err.Error(), ErrUnsafeArchive))
 		}
 		defer zr.Close()
 		r = zr
@@ -147,11 +174,7 @@ func stageTar(ctx context.Context, r io.Reader, l Layer, f Format, scratch strin
 			return st, nil
 		}
 		if err != nil {
-			var de *DigestError
-			if errors.As(err, &de) {
-				return nil, err
-			}
-			return nil, refuse(l, "", "not a tar stream: "+err.Error(), ErrUnsafeArchive)
+			return nil, src.or(refuse(l, "", "not a tar stream: "+err.Error(), ErrUnsafeArchive))
 		}
 		name := strings.TrimSuffix(hdr.Name, "/")
 		if name == "." || name == "" {
@@ -195,7 +218,7 @@ func stageTar(ctx context.Context, r io.Reader, l Layer, f Format, scratch strin
 		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old writers still emit TypeRegA
 			o, err := stageFile(l, hdr, rel, tr, filepath.Join(scratch, strconv.Itoa(n)), b, buf)
 			if err != nil {
-				return nil, err
+				return nil, src.or(err)
 			}
 			st.ops = append(st.ops, o)
 		case tar.TypeSymlink, tar.TypeLink:
@@ -228,10 +251,6 @@ func stageFile(l Layer, hdr *tar.Header, rel string, r io.Reader, dst string, b 
 		err = cerr
 	}
 	if err != nil {
-		var de *DigestError
-		if errors.As(err, &de) {
-			return op{}, err
-		}
 		return op{}, refuse(l, hdr.Name, "reading the entry: "+err.Error(), ErrUnsafeArchive)
 	}
 	if n != hdr.Size {
