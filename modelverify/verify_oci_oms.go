@@ -138,9 +138,14 @@ func checkOCIFiles(ctx context.Context, d *decision, pub *Publisher, sigPath str
 // checkOCIFiles let through: the ignored ones), so that the published model holds signed bytes
 // only, as a Hub model never downloads them.
 func dropUnsigned(d *decision, pub *Publisher, sigPath string, results []*manifest.Result, pulled *registry.Pulled) error {
+	// By file, once: a lookup through ResourcesFor per file would make this quadratic.
+	byFile := make([]map[string][]manifest.Resource, len(results))
+	for i, r := range results {
+		byFile[i] = r.Manifest.ByFile()
+	}
 	keep := pulled.Files[:0:0]
 	for _, f := range pulled.Files {
-		signed := slices.ContainsFunc(results, func(r *manifest.Result) bool { return len(r.Manifest.ResourcesFor(f.Path)) > 0 })
+		signed := slices.ContainsFunc(byFile, func(m map[string][]manifest.Resource) bool { return len(m[f.Path]) > 0 })
 		if signed {
 			keep = append(keep, f)
 			continue
