@@ -360,3 +360,22 @@ func BenchmarkVerifyOCIModelSig(b *testing.B) {
 		})
 	}
 }
+
+// An OMS bundle referrer that does not verify refuses the model before a layer is pulled.
+func TestVerifyOCIRefusesABadOMSBundleReferrerBeforePulling(t *testing.T) {
+	g := newOCIGate(t)
+	k, stranger := newOMSKey(t), newOMSKey(t)
+	mc := registrytest.Modelcar(registrytest.Tar(cleanEntries()...))
+	d := g.ts.PushManifest(t, "acme/tiny", "v1", mc)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	pushOMSReferrer(g, "acme/tiny", d, stranger.sign(t, omsFiles()))
+	// Were the layer read, its corrupted bytes would be the refusal.
+	g.ts.AddFault(registrytest.Fault{Kind: registrytest.FaultCorrupt, Route: registrytest.RouteBlobs, Repo: "acme/tiny",
+		Digest: registrytest.Digest(mc.Layers[0].Data)})
+	_, err := g.verifier(withOMSIdentity(k)).Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if errors.Is(err, modelverify.ErrDigestMismatch) {
+		t.Fatalf("the layer was pulled: %v", err)
+	}
+	refusal(t, err, modelverify.ErrIdentity)
+	g.assertNothingPublished()
+}
