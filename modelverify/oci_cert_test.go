@@ -78,8 +78,10 @@ func (s certSigner) signLegacy(t *testing.T, ts *registrytest.TestServer, repo s
 }
 
 // signBundle stores cosign v3's bundle for d: a DSSE envelope over cosign's statement, signed
-// with the certificate's key, the leaf as the bundle's certificate, no log entry.
-func (s certSigner) signBundle(t *testing.T, ts *registrytest.TestServer, repo string, d registrytest.Descriptor) {
+// with the certificate's key, no log entry, and the leaf as the bundle's certificate
+// (--certificate) or, with chain, as a one-certificate x509CertificateChain (what cosign 3.1
+// writes for --certificate-chain holding only the root, which it leaves out).
+func (s certSigner) signBundle(t *testing.T, ts *registrytest.TestServer, repo string, d registrytest.Descriptor, chain bool) {
 	t.Helper()
 	stmt, _ := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
@@ -89,11 +91,16 @@ func (s certSigner) signBundle(t *testing.T, ts *registrytest.TestServer, repo s
 	})
 	const pt = "application/vnd.in-toto+json"
 	sig := s.sign(t, fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(pt), pt, len(stmt), stmt))
+	vm := &protobundle.VerificationMaterial{
+		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: s.leaf.Raw}},
+	}
+	if chain {
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: &protocommon.X509CertificateChain{
+			Certificates: []*protocommon.X509Certificate{{RawBytes: s.leaf.Raw}}}}
+	}
 	b, err := (&bundle.Bundle{Bundle: &protobundle.Bundle{
-		MediaType: registry.MediaTypeSigstoreBundle,
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: s.leaf.Raw}},
-		},
+		MediaType:            registry.MediaTypeSigstoreBundle,
+		VerificationMaterial: vm,
 		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
 			Payload: stmt, PayloadType: pt, Signatures: []*protodsse.Signature{{Sig: sig}},
 		}},
@@ -143,10 +150,13 @@ func TestVerifyOCIChecksACertificateSignerAgainstThePublishersCA(t *testing.T) {
 			s.signLegacy(g.t.(*testing.T), g.ts, repo, d)
 		}},
 		{"bundle-referrers-api", []registrytest.Option{registrytest.WithReferrersAPI()}, func(s certSigner, g *ociGate, repo string, d registrytest.Descriptor) {
-			s.signBundle(g.t.(*testing.T), g.ts, repo, d)
+			s.signBundle(g.t.(*testing.T), g.ts, repo, d, false)
 		}},
 		{"bundle-tag-schema", nil, func(s certSigner, g *ociGate, repo string, d registrytest.Descriptor) {
-			s.signBundle(g.t.(*testing.T), g.ts, repo, d)
+			s.signBundle(g.t.(*testing.T), g.ts, repo, d, false)
+		}},
+		{"bundle-with-chain", nil, func(s certSigner, g *ociGate, repo string, d registrytest.Descriptor) {
+			s.signBundle(g.t.(*testing.T), g.ts, repo, d, true)
 		}},
 	} {
 		t.Run(form.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +28,7 @@ type omsKey struct {
 	pubPEM string
 }
 
-func newOMSKey(t *testing.T) omsKey {
+func newOMSKey(t testing.TB) omsKey {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
@@ -317,4 +319,63 @@ func TestVerifyOCICosignOnlyAndUnsignedModels(t *testing.T) {
 	if p := refusal(t, err, modelverify.ErrUnsigned); !strings.Contains(p.Detail, "no cosign signature") || !strings.Contains(p.Detail, "no OMS bundle (model.sig in the model") {
 		t.Fatalf("problem = %+v", p)
 	}
+}
+
+// BenchmarkVerifyOCIModelSig compares a modelcar of 16 files (32 MiB) signed by cosign alone
+// with the same model carrying model.sig: the OMS check of whole-file SHA-256 manifests uses
+// the digests computed while the layers streamed, so it should cost little more than reading
+// the bundle.
+func BenchmarkVerifyOCIModelSig(b *testing.B) {
+	files := map[string][]byte{"config.json": []byte(`{"model_type":"tiny"}`)}
+	for i := range 15 {
+		files[fmt.Sprintf("shard-%02d.safetensors", i)] = safetensorsFile(512*1024, byte(i))
+	}
+	for _, withOMS := range []bool{false, true} {
+		b.Run(map[bool]string{false: "cosign-only", true: "cosign+model.sig"}[withOMS], func(b *testing.B) {
+			g := &ociGate{t: b, ts: registrytest.NewServer(b), key: newOCIKey(b), cacheDir: b.TempDir(),
+				auditLog: filepath.Join(b.TempDir(), "audit.jsonl")}
+			k := newOMSKey(b)
+			model := maps.Clone(files)
+			if withOMS {
+				s, _, err := manifest.SignFiles(context.Background(), files, manifest.Options{ModelName: "tiny"}, k.signer)
+				if err != nil {
+					b.Fatal(err)
+				}
+				model["model.sig"] = s
+			}
+			var entries []registrytest.Entry
+			for _, name := range slices.Sorted(maps.Keys(model)) {
+				entries = append(entries, registrytest.File("models/"+name, model[name]))
+			}
+			d := g.ts.PushManifest(b, "acme/tiny", "v1", registrytest.Modelcar(registrytest.Tar(entries...)))
+			g.key.signBundle(b, g.ts, "acme/tiny", d, d.Digest)
+			v := g.verifier(withOMSIdentity(k))
+			b.SetBytes(int64(len(registrytest.Tar(entries...))))
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := v.Verify(context.Background(), g.ts.Ref("acme/tiny", d.Digest)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// An OMS bundle referrer that does not verify refuses the model before a layer is pulled.
+func TestVerifyOCIRefusesABadOMSBundleReferrerBeforePulling(t *testing.T) {
+	g := newOCIGate(t)
+	k, stranger := newOMSKey(t), newOMSKey(t)
+	mc := registrytest.Modelcar(registrytest.Tar(cleanEntries()...))
+	d := g.ts.PushManifest(t, "acme/tiny", "v1", mc)
+	g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+	pushOMSReferrer(g, "acme/tiny", d, stranger.sign(t, omsFiles()))
+	// Were the layer read, its corrupted bytes would be the refusal.
+	g.ts.AddFault(registrytest.Fault{Kind: registrytest.FaultCorrupt, Route: registrytest.RouteBlobs, Repo: "acme/tiny",
+		Digest: registrytest.Digest(mc.Layers[0].Data)})
+	_, err := g.verifier(withOMSIdentity(k)).Verify(context.Background(), g.ts.Ref("acme/tiny", "v1"))
+	if errors.Is(err, modelverify.ErrDigestMismatch) {
+		t.Fatalf("the layer was pulled: %v", err)
+	}
+	refusal(t, err, modelverify.ErrIdentity)
+	g.assertNothingPublished()
 }

@@ -305,6 +305,14 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 			return nil, err
 		}
 	}
+	// OMS (model_signing) bundles stored as referrers: their signatures are checked before
+	// anything is pulled, the files against them after (4b). Since model.sig may also be
+	// inside the model, a digest verified before may skip the pull only when it needs no OMS
+	// check of its files: signed by cosign, and no OMS bundle found (oms.found == 0).
+	oms, err := v.verifyOMSReferrers(ctx, c, d, pub, art)
+	if err != nil {
+		return nil, err
+	}
 
 	// 4. Pull into staging, every layer checked against its digest, every entry against the
 	// archive rules and the content limits. A digest verified before, whose published files are
@@ -337,14 +345,14 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 	if err != nil {
 		return nil, d.fatal(registryProblem(err, "pulling the layers"), err)
 	}
-	// 4b. OMS bundles (model_signing), in the model or as referrers, verified as on the Hub and
-	// the files checked against them. A publisher's model needs a valid signature of either
-	// kind; with neither cosign's nor an OMS bundle found, it is unsigned.
-	oms, err := v.verifyOCIOMS(ctx, c, d, pub, art, pulled)
-	if err != nil {
+	// 4b. OMS bundles (model_signing), the publisher's signature file in the model and the
+	// referrers above, verified as on the Hub and the files checked against them. A
+	// publisher's model needs a valid signature of either kind; with neither cosign's nor an
+	// OMS bundle found, it is unsigned.
+	if err := v.verifyOCIOMS(ctx, d, pub, oms, pulled); err != nil {
 		return nil, err
 	}
-	if pub != nil && pub.SignatureRequired() && cosignFound == 0 && oms == nil {
+	if pub != nil && pub.SignatureRequired() && cosignFound == 0 && oms.found == 0 {
 		if err := d.fail(Problem{Reason: ErrUnsigned, Actual: art.Digest.String(),
 			Detail: fmt.Sprintf("no cosign signature of the digest in %s (neither a Sigstore bundle referrer nor the %s tag) and no OMS bundle (%s in the model, or a model_signing bundle referrer); sign it with cosign sign or model_signing sign",
 				art.Reference.Name(), registry.LegacySignatureTag(art.Digest), pub.SignaturePath())}, nil); err != nil {
@@ -391,7 +399,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		m.files = append(m.files, f)
 	}
 	m.manifest = integrityManifest(r.Name(), m.files)
-	if oms != nil && len(oms.results) > 0 {
+	if len(oms.results) > 0 {
 		m.manifest = oms.results[0].Manifest
 	}
 	m.evidence = v.ociEvidence(d, r, art, pub, signed, signer, m)

@@ -22,65 +22,76 @@ type ociOMS struct {
 	found int
 }
 
-// verifyOCIOMS verifies the OMS bundles an OCI model carries, as the Hub path verifies a
-// model.sig: the publisher's signature file in the pulled model (a modelcar's
-// /models/model.sig, a ModelPack or KitOps layer holding it) and model_signing bundles stored
-// as referrers of the manifest (registry.OMSBundles). Each is checked with the publisher's
-// identities and the Hub's code (verifySignature, which also applies requireSubjectName and
-// pinnedManifests), and every pulled file against what it signs: a file it does not cover, a
-// file it signs that the artefact lacks, or different bytes are refused as on the Hub. A
-// bundle that is present is never skipped: one that does not verify refuses the model, even
-// when a cosign signature verified. Files the signature leaves out on purpose (the signature
-// file, git paths, the publisher's and the manifest's ignorePaths) are then dropped from the
-// model, so that only signed bytes are published. nil when the model carries no bundle.
-func (v *Verifier) verifyOCIOMS(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact, pulled *registry.Pulled) (*ociOMS, error) {
+// verifyOMSReferrers finds the model_signing bundles stored as referrers of art's manifest
+// (registry.OMSBundles) and checks each with the publisher's identities and the Hub's code
+// (verifySignature, which also applies requireSubjectName and pinnedManifests), before anything
+// is pulled; verifyOCIOMS checks the files against them. A bundle that is present is never
+// skipped: one that does not verify refuses the model, even when a cosign signature verified.
+func (v *Verifier) verifyOMSReferrers(ctx context.Context, c *registry.Client, d *decision, pub *Publisher, art *registry.Artifact) (*ociOMS, error) {
+	out := &ociOMS{}
 	if pub == nil {
-		return nil, nil // no identities to check a bundle against; the refusal is on record
-	}
-	type candidate struct {
-		source string
-		bundle []byte
-	}
-	var cands []candidate
-	sigPath := pub.SignaturePath()
-	if i := slices.IndexFunc(pulled.Files, func(f registry.File) bool { return f.Path == sigPath }); i >= 0 {
-		data, err := readBounded(filepath.Join(pulled.Dir, filepath.FromSlash(sigPath)), maxSignatureSize)
-		if err != nil {
-			return nil, d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: "reading the signature file: " + firstLine(err)}, err)
-		}
-		cands = append(cands, candidate{sigPath, data})
+		return out, nil // no identities to check a bundle against; the refusal is on record
 	}
 	refs, err := c.OMSBundles(ctx, art.Reference, art.Digest)
 	if err != nil {
 		return nil, d.fatal(registryProblem(err, "finding OMS bundle referrers"), err)
 	}
 	for _, r := range refs {
-		cands = append(cands, candidate{r.Source, r.Bundle})
-	}
-	if len(cands) == 0 {
-		return nil, nil
-	}
-	out := &ociOMS{found: len(cands)}
-	for _, cand := range cands {
-		res, err := v.verifySignature(ctx, d, pub, cand.source, cand.bundle)
-		if err != nil {
-			return nil, err
-		}
-		if res == nil {
-			continue // refused in audit mode, and on record
-		}
-		if err := checkOCIFiles(ctx, d, pub, sigPath, res.Manifest, pulled); err != nil {
-			return nil, err
-		}
-		out.sources = append(out.sources, cand.source)
-		out.results = append(out.results, res)
-	}
-	if len(out.results) > 0 {
-		if err := dropUnsigned(d, pub, sigPath, out.results, pulled); err != nil {
+		if err := out.verify(ctx, v, d, pub, r.Source, r.Bundle); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// verify checks one bundle found at source, and keeps its result when it verifies.
+func (o *ociOMS) verify(ctx context.Context, v *Verifier, d *decision, pub *Publisher, source string, bundle []byte) error {
+	o.found++
+	res, err := v.verifySignature(ctx, d, pub, source, bundle)
+	if err != nil || res == nil {
+		return err // res == nil: refused in audit mode, and on record
+	}
+	o.sources = append(o.sources, source)
+	o.results = append(o.results, res)
+	return nil
+}
+
+// verifyOCIOMS completes the OMS check once the files are pulled: the publisher's signature
+// file among them (a modelcar's /models/model.sig, a ModelPack or KitOps layer holding it) is
+// verified as the referrers were, and then every pulled file is checked against every bundle
+// that verified: a file a bundle does not cover, a file it signs that the artefact lacks, or
+// different bytes are refused as on the Hub. Files the signature leaves out on purpose (the
+// signature file, git paths, the publisher's and the manifest's ignorePaths) are then dropped
+// from the model, so that only signed bytes are published.
+func (v *Verifier) verifyOCIOMS(ctx context.Context, d *decision, pub *Publisher, oms *ociOMS, pulled *registry.Pulled) error {
+	if pub == nil {
+		return nil
+	}
+	sigPath := pub.SignaturePath()
+	if slices.ContainsFunc(pulled.Files, func(f registry.File) bool { return f.Path == sigPath }) {
+		data, err := readBounded(filepath.Join(pulled.Dir, filepath.FromSlash(sigPath)), maxSignatureSize)
+		if err != nil {
+			return d.fatal(Problem{Reason: ErrSignature, File: sigPath, Detail: "reading the signature file: " + firstLine(err)}, err)
+		}
+		// The file first: it names the model's own signature in the evidence.
+		refs := *oms
+		*oms = ociOMS{}
+		if err := oms.verify(ctx, v, d, pub, sigPath, data); err != nil {
+			return err
+		}
+		oms.found += refs.found
+		oms.sources = append(oms.sources, refs.sources...)
+		oms.results = append(oms.results, refs.results...)
+	}
+	for _, res := range oms.results {
+		if err := checkOCIFiles(ctx, d, pub, sigPath, res.Manifest, pulled); err != nil {
+			return err
+		}
+	}
+	if len(oms.results) > 0 {
+		return dropUnsigned(d, oms.results, pulled)
+	}
+	return nil
 }
 
 // omsIgnores are the paths a model_signing manifest leaves out on purpose, as on the Hub: the
@@ -137,10 +148,15 @@ func checkOCIFiles(ctx context.Context, d *decision, pub *Publisher, sigPath str
 // dropUnsigned removes from the staged model the files that no verified manifest signs (those
 // checkOCIFiles let through: the ignored ones), so that the published model holds signed bytes
 // only, as a Hub model never downloads them.
-func dropUnsigned(d *decision, pub *Publisher, sigPath string, results []*manifest.Result, pulled *registry.Pulled) error {
+func dropUnsigned(d *decision, results []*manifest.Result, pulled *registry.Pulled) error {
+	// By file, once: a lookup through ResourcesFor per file would make this quadratic.
+	byFile := make([]map[string][]manifest.Resource, len(results))
+	for i, r := range results {
+		byFile[i] = r.Manifest.ByFile()
+	}
 	keep := pulled.Files[:0:0]
 	for _, f := range pulled.Files {
-		signed := slices.ContainsFunc(results, func(r *manifest.Result) bool { return len(r.Manifest.ResourcesFor(f.Path)) > 0 })
+		signed := slices.ContainsFunc(byFile, func(m map[string][]manifest.Resource) bool { return len(m[f.Path]) > 0 })
 		if signed {
 			keep = append(keep, f)
 			continue

@@ -115,19 +115,29 @@ func pushCertLegacy(t testing.TB, ts *registrytest.TestServer, repo, digest stri
 }
 
 // certBundle is cosign v3's signature of stmt with a certificate's key and no log: a DSSE
-// envelope and the leaf as the bundle's certificate.
-func certBundle(t testing.TB, stmt []byte, key *ecdsa.PrivateKey, leaf *x509.Certificate) []byte {
+// envelope and, as cosign v3.1 writes them, the leaf alone as the bundle's certificate
+// (--certificate), or the leaf and the intermediates as its x509CertificateChain
+// (--certificate-chain; cosign leaves the self-signed root out).
+func certBundle(t testing.TB, stmt []byte, key *ecdsa.PrivateKey, leaf *x509.Certificate, intermediates ...*x509.Certificate) []byte {
 	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(inTotoPayloadType), inTotoPayloadType, len(stmt), stmt)
 	sum := sha256.Sum256([]byte(pae))
 	sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
 	if err != nil {
 		t.Fatal(err)
 	}
+	vm := &protobundle.VerificationMaterial{
+		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: leaf.Raw}},
+	}
+	if len(intermediates) > 0 {
+		chain := &protocommon.X509CertificateChain{Certificates: []*protocommon.X509Certificate{{RawBytes: leaf.Raw}}}
+		for _, c := range intermediates {
+			chain.Certificates = append(chain.Certificates, &protocommon.X509Certificate{RawBytes: c.Raw})
+		}
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: chain}
+	}
 	pb := &protobundle.Bundle{
-		MediaType: MediaTypeSigstoreBundle,
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: leaf.Raw}},
-		},
+		MediaType:            MediaTypeSigstoreBundle,
+		VerificationMaterial: vm,
 		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
 			Payload: stmt, PayloadType: inTotoPayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
 		}},
@@ -144,11 +154,14 @@ func TestCertificateSignaturesVerifyWithTheCertificatesKeyAgainstThePolicysCA(t 
 	leaf, key := p.leaf(t, x509.ExtKeyUsageCodeSigning, "release@acme.example")
 	registryModes(t, func(t *testing.T, ts *registrytest.TestServer) {
 		legacy := signedModel(t, ts, "acme/legacy", "weights")
-		pushCertLegacy(t, ts, "acme/legacy", legacy.Digest, key, leaf, p.inter)
+		// cosign puts the whole --certificate-chain file, root included, in the annotation.
+		pushCertLegacy(t, ts, "acme/legacy", legacy.Digest, key, leaf, p.inter, p.root)
 		bundled := signedModel(t, ts, "acme/bundled", "weights")
 		pushBundle(t, ts, "acme/bundled", bundled, certBundle(t, statement(bundled.Digest, CosignPredicateType), key, leaf))
+		chained := signedModel(t, ts, "acme/chained", "weights")
+		pushBundle(t, ts, "acme/chained", chained, certBundle(t, statement(chained.Digest, CosignPredicateType), key, leaf, p.inter))
 		c := testClient(t)
-		for _, repo := range []string{"acme/legacy", "acme/bundled"} {
+		for _, repo := range []string{"acme/legacy", "acme/bundled", "acme/chained"} {
 			art := openRef(t, c, ts.Ref(repo, "v1"))
 			// The bundle carries only the leaf; a policy naming the intermediate as well
 			// as the root is how such a chain is completed.

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/echelongraph/go-modelverify/registry/registrytest"
 )
@@ -145,6 +147,35 @@ func FuzzIsOMSBundle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if IsOMSBundle(data) && !bytes.Contains(data, []byte("dsseEnvelope")) {
 			t.Fatalf("%q classified as an OMS bundle without a DSSE envelope", data)
+		}
+	})
+}
+
+// FuzzCertificateSignatureBundle: a bundle a registry serves, read as a certificate signer's
+// cosign signature, never panics, and verifies only with the signed statement and signature
+// it was made with (whatever else of its JSON changes), by the certificate it carries.
+func FuzzCertificateSignatureBundle(f *testing.F) {
+	p := newPKI(f)
+	leaf, key := p.leaf(f, x509.ExtKeyUsageCodeSigning, "release@acme.example")
+	d := "sha256:" + strings.Repeat("a", 64)
+	stmt := statement(d, CosignPredicateType)
+	seed := certBundle(f, stmt, key, leaf, p.inter)
+	f.Add(seed)
+	f.Add(certBundle(f, stmt, key, leaf))
+	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"x509CertificateChain":{"certificates":[]}}}`))
+	h, _ := v1.NewHash(d)
+	check := func(*x509.Certificate, []*x509.Certificate) error { return nil }
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := &Signature{Form: FormBundle, Subject: h, Source: "fuzz", Bundle: data}
+		vs, err := s.Verify(NewCertificateVerifier(check), verify.WithKey())
+		if err != nil {
+			return
+		}
+		b, _ := parseBundle(data)
+		env := b.GetDsseEnvelope()
+		// The key pair differs in each fuzzing process; the statement does not.
+		if !bytes.Equal(env.Payload, stmt) || len(vs.Certificates) == 0 {
+			t.Fatalf("verified a bundle with another statement or no certificate: %q", data)
 		}
 	})
 }

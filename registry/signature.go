@@ -21,6 +21,7 @@ import (
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/verify"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // cosign's storage conventions (see ../shared/reference/oci-models.md).
@@ -376,8 +377,8 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 	}
 	switch s.Form {
 	case FormBundle:
-		var b bundle.Bundle
-		if err := b.UnmarshalJSON(s.Bundle); err != nil {
+		b, err := parseBundle(s.Bundle)
+		if err != nil {
 			return nil, refuse("not a Sigstore bundle: %v", err)
 		}
 		env := b.GetDsseEnvelope()
@@ -387,7 +388,7 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		if env.PayloadType != inTotoPayloadType {
 			return nil, refuse("DSSE payload type %q, want %q", env.PayloadType, inTotoPayloadType)
 		}
-		res, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifactDigest("sha256", want), identity))
+		res, err := v.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", want), identity))
 		if err != nil {
 			return nil, &SignatureError{Digest: s.Subject.String(), Source: s.Source, Reason: err.Error(), Err: ErrSignature}
 		}
@@ -395,7 +396,7 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		if err := checkCosignStatement(env.Payload, s.Subject); err != nil {
 			return nil, refuse("%v", err)
 		}
-		certs, _ := bundleCertificates(&b) // parsed once already by the verifier
+		certs, _ := bundleCertificates(b) // parsed once already by the verifier
 		return &VerifiedSignature{Signature: s, Result: res, Certificates: certs}, nil
 	case FormSimpleSigning:
 		if s.entity == nil {
@@ -413,6 +414,21 @@ func (s *Signature) Verify(v SignatureVerifier, identity verify.PolicyOption) (*
 		return &VerifiedSignature{Signature: s, Result: res, DockerReference: ref, Certificates: certs}, nil
 	}
 	return nil, refuse("unknown signature form %q", s.Form)
+}
+
+// parseBundle reads a Sigstore bundle as cosign writes it. A v0.3 bundle may carry an
+// x509CertificateChain (leaf, then intermediates): cosign sign --certificate C
+// --certificate-chain CHAIN writes one, which sigstore-go accepts only when told to.
+func parseBundle(data []byte) (*bundle.Bundle, error) {
+	pb := new(protobundle.Bundle)
+	if err := protojson.Unmarshal(data, pb); err != nil {
+		return nil, err
+	}
+	var opts []bundle.Option
+	if pb.GetMediaType() == MediaTypeSigstoreBundle && pb.GetVerificationMaterial().GetX509CertificateChain() != nil {
+		opts = append(opts, bundle.AllowCertificateChain())
+	}
+	return bundle.NewBundle(pb, opts...)
 }
 
 // maxPayload bounds a signed payload or statement read into memory.
