@@ -26,6 +26,12 @@ func TestVerifyOCIRegistryFailuresAreTemporary(t *testing.T) {
 			g.ts.AddFault(registrytest.Fault{Kind: registrytest.FaultStatus, Status: 503, Route: registrytest.RouteManifests})
 			return g.ts.Ref("acme/tiny", "v1")
 		}, true},
+		{"a signed model's layer answers 503", func(g *ociGate) string {
+			d := g.modelcar("acme/tiny", cleanEntries()...)
+			g.key.signBundle(g.t, g.ts, "acme/tiny", d, d.Digest)
+			g.ts.AddFault(registrytest.Fault{Kind: registrytest.FaultStatus, Status: 503, Route: registrytest.RouteBlobs})
+			return g.ts.Ref("acme/tiny", "v1")
+		}, true},
 		{"registry not listening", func(g *ociGate) string {
 			g.modelcar("acme/tiny", cleanEntries()...)
 			g.ts.Registry.Close()
@@ -54,6 +60,9 @@ func TestVerifyOCIRegistryFailuresAreTemporary(t *testing.T) {
 			}
 			if got := errors.Is(err, modelverify.ErrTemporary); got != tc.temporary {
 				t.Fatalf("errors.Is(err, ErrTemporary) = %v, want %v: %v", got, tc.temporary, err)
+			}
+			if tc.temporary && errors.Is(err, modelverify.ErrUnsafeContent) {
+				t.Fatalf("an outage refused as unsafe content: %v", err)
 			}
 		})
 	}
