@@ -10,16 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
-	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/echelongraph/go-modelverify/modelverify"
 	"github.com/echelongraph/go-modelverify/registry"
@@ -35,37 +28,7 @@ func keylessOCIBundle(t *testing.T, vs *ca.VirtualSigstore, identity, issuer, di
 		"subject":       []any{map[string]any{"name": "", "digest": map[string]string{"sha256": strings.TrimPrefix(digest, "sha256:")}}},
 		"predicateType": registry.CosignPredicateType, "predicate": map[string]any{},
 	})
-	ent, err := vs.AttestAtTime(identity, issuer, stmt, time.Now().Add(5*time.Minute), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vc, _ := ent.VerificationContent()
-	sc, _ := ent.SignatureContent()
-	env := sc.EnvelopeContent().RawEnvelope()
-	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
-	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	tl, _ := ent.TlogEntries()
-	tle := proto.Clone(tl[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
-	// VirtualSigstore leaves the kind unset; loading a bundle needs it.
-	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
-	tss, _ := ent.Timestamps()
-	var rfc []*protocommon.RFC3161SignedTimestamp
-	for _, ts := range tss {
-		rfc = append(rfc, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: ts})
-	}
-	pb := &protobundle.Bundle{
-		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
-			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
-			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: rfc},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-			Payload: payload, PayloadType: env.PayloadType,
-			Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}},
-		}},
-	}
-	b, err := (&bundle.Bundle{Bundle: pb}).MarshalJSON()
+	b, err := registrytest.KeylessBundle(vs, identity, issuer, stmt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,18 +11,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
-	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore-go/pkg/verify"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/echelongraph/go-modelverify/registry/registrytest"
 )
@@ -104,48 +97,10 @@ func TestKeylessLegacySignatureVerifiesTheIdentityAndTheRekorEntry(t *testing.T)
 	}
 }
 
-// keylessBundle is cosign v3's keyless signature of stmt as a Sigstore bundle v0.3, made by a
-// VirtualSigstore: a Fulcio leaf certificate, the Rekor entry with its inclusion proof, and a
-// timestamp authority's timestamp.
+// keylessBundle is cosign v3's keyless signature of stmt by keylessIdentity.
 func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, stmt []byte) []byte {
 	t.Helper()
-	ent, err := vs.AttestAtTime(keylessIdentity, keylessIssuer, stmt, time.Now().Add(5*time.Minute), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vc, _ := ent.VerificationContent()
-	sc, _ := ent.SignatureContent()
-	env := sc.EnvelopeContent().RawEnvelope()
-	payload, err := base64.StdEncoding.DecodeString(env.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, _ := ent.TlogEntries()
-	tle := proto.Clone(tl[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
-	// VirtualSigstore leaves the kind unset; loading a bundle needs it.
-	tle.KindVersion = &protorekor.KindVersion{Kind: "dsse", Version: "0.0.1"}
-	tss, _ := ent.Timestamps()
-	var ts []*protocommon.RFC3161SignedTimestamp
-	for _, t := range tss {
-		ts = append(ts, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: t})
-	}
-	pb := &protobundle.Bundle{
-		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
-			TlogEntries:               []*protorekor.TransparencyLogEntry{tle},
-			TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: ts},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-			Payload: payload, PayloadType: env.PayloadType,
-			Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}},
-		}},
-	}
-	b, err := (&bundle.Bundle{Bundle: pb}).MarshalJSON()
+	b, err := registrytest.KeylessBundle(vs, keylessIdentity, keylessIssuer, stmt)
 	if err != nil {
 		t.Fatal(err)
 	}

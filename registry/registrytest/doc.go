@@ -5,6 +5,8 @@
 // helpers that build and push the model artefacts people publish: KServe modelcar images, CNCF
 // ModelPack artefacts and KitOps ModelKits, referrers (PushReferrer keeps the tag schema's index
 // up to date when the API is off), and whole OCI image layouts (PushLayout, byte for byte).
+// KeylessBundle makes a cosign v3 keyless signature with sigstore-go's VirtualSigstore, for
+// tests of keyless identities without Fulcio or Rekor.
 //
 // The registry runs without the OCI 1.1 referrers API by default, so clients must use the
 // referrers tag schema (an index tagged sha256-<hex>), as against many real registries;
