@@ -331,3 +331,50 @@ func mustRead(t *testing.T, file string) string {
 	}
 	return string(b)
 }
+
+// TestImageSignatureKeylessCarriesTheTrustRoot: a sigstore identity's publisher trustRoot (a
+// trusted_root.json, or a ClientTrustConfig holding one) becomes the attestor's trustedRoot, so
+// Kyverno verifies against the same root as the gate.
+func TestImageSignatureKeylessCarriesTheTrustRoot(t *testing.T) {
+	for _, file := range []string{"../../testdata/interop/sigstore/public-good-trusted_root.json",
+		"../../testdata/interop/model-transparency/golden-payloads/custom_trust_config.json"} {
+		abs, _ := filepath.Abs(file)
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "p.yaml"), []byte(`apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{name: hf, url: "https://huggingface.co"}]
+registries: [{host: ghcr.io}]
+publishers:
+  - name: acme
+    oci: ["ghcr.io/acme/*"]
+    trustRoot: "`+abs+`"
+    identities:
+      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}
+`))
+		out, _ := wantExit(t, 0, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "p.yaml"), "--image-registry", "ghcr.io/acme/")
+		var p struct {
+			Spec struct {
+				Attestors []struct {
+					Cosign struct {
+						Keyless     struct{ Identities []map[string]string }
+						TrustedRoot struct{ Value string }
+					}
+				}
+			}
+		}
+		if err := yaml.Unmarshal([]byte(out), &p); err != nil || len(p.Spec.Attestors) != 1 {
+			t.Fatalf("%s: %v\n%s", file, err, out)
+		}
+		c := p.Spec.Attestors[0].Cosign
+		var root struct {
+			MediaType string `json:"mediaType"`
+			Tlogs     []any  `json:"tlogs"`
+		}
+		if err := json.Unmarshal([]byte(c.TrustedRoot.Value), &root); err != nil || !strings.HasPrefix(root.MediaType, "application/vnd.dev.sigstore.trustedroot+json") || len(root.Tlogs) == 0 {
+			t.Errorf("%s: trustedRoot %.200q (%v)", file, c.TrustedRoot.Value, err)
+		}
+		if fmt.Sprint(c.Keyless.Identities) != "[map[issuer:https://accounts.google.com subject:alice@acme.example]]" {
+			t.Errorf("%s: identities %v", file, c.Keyless.Identities)
+		}
+	}
+}
