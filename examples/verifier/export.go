@@ -36,7 +36,7 @@ var exportFormats = []struct{ name, file, about string }{
 	// gator verify reads the template and the constraint from a file each.
 	{"gatekeeper", "gatekeeper-template.yaml gatekeeper-constraint.yaml", "OPA Gatekeeper ConstraintTemplate (Rego v1) and its Constraint"},
 	{"terraform", "terraform/main.tf", "Terraform module applying the ValidatingPolicy with the kubernetes provider"},
-	{"kyverno-image-signatures", "kyverno-image-signatures.yaml", "Kyverno ImageValidatingPolicy per OCI publisher (policies.kyverno.io/v1): modelcar images signed with cosign, both signature forms, Kyverno 1.15 and later"},
+	{"kyverno-image-signatures", "kyverno-image-signatures.yaml", "Kyverno ImageValidatingPolicy per OCI publisher (policies.kyverno.io/v1): modelcar images signed with cosign, both signature forms (tested with Kyverno 1.19)"},
 }
 
 func runPolicyExport(_ context.Context, e *env, args []string) error {
@@ -804,7 +804,8 @@ func (r *admissionRules) imageSignatures(source string) ([]byte, error) {
 # with one of the publisher's identities, in either form: a Sigstore bundle referrer (cosign 3)
 # or a legacy sha256-<hex>.sig tag (cosign 2). Kyverno looks for bundles first and, when the
 # image has none, for the .sig tag. Tags are resolved to digests (mutateDigest) and a pod must
-# end up naming its images by digest (verifyDigest). Kyverno 1.15 or later.
+# end up naming its images by digest (verifyDigest). For Kyverno with the policies.kyverno.io/v1
+# kinds (tested with Kyverno 1.19).
 `, source)
 	var docs [][]byte
 	claims := 0
