@@ -36,7 +36,7 @@ var exportFormats = []struct{ name, file, about string }{
 	// gator verify reads the template and the constraint from a file each.
 	{"gatekeeper", "gatekeeper-template.yaml gatekeeper-constraint.yaml", "OPA Gatekeeper ConstraintTemplate (Rego v1) and its Constraint"},
 	{"terraform", "terraform/main.tf", "Terraform module applying the ValidatingPolicy with the kubernetes provider"},
-	{"kyverno-image-signatures", "kyverno-image-signatures.yaml", "Kyverno ImageValidatingPolicy per OCI publisher (policies.kyverno.io/v1): modelcar images signed with cosign, both signature forms, Kyverno 1.15 and later"},
+	{"kyverno-image-signatures", "kyverno-image-signatures.yaml", "Kyverno ImageValidatingPolicy per OCI publisher (policies.kyverno.io/v1): modelcar images signed with cosign, both signature forms (tested with Kyverno 1.19)"},
 }
 
 func runPolicyExport(_ context.Context, e *env, args []string) error {
@@ -804,31 +804,45 @@ func (r *admissionRules) imageSignatures(source string) ([]byte, error) {
 # with one of the publisher's identities, in either form: a Sigstore bundle referrer (cosign 3)
 # or a legacy sha256-<hex>.sig tag (cosign 2). Kyverno looks for bundles first and, when the
 # image has none, for the .sig tag. Tags are resolved to digests (mutateDigest) and a pod must
-# end up naming its images by digest (verifyDigest). Kyverno 1.15 or later.
+# end up naming its images by digest (verifyDigest). For Kyverno with the policies.kyverno.io/v1
+# kinds (tested with Kyverno 1.19).
 `, source)
-	n := 0
+	var docs [][]byte
+	claims := 0
 	for _, pub := range p.Publishers {
 		if len(pub.OCI) == 0 {
 			continue
 		}
-		doc, err := r.imageSignaturePolicy(&pub)
+		claims++
+		if !pub.SignatureRequired() {
+			// The gate verifies such a model against its digests only; a pod names its image
+			// by digest (the images policy's concern), so there is nothing more to check here.
+			fmt.Fprintf(&b, "# Publisher %s (%s) has requireSignature: false: its images are not checked here,\n"+
+				"# as the load gate checks them against their digests only.\n", pub.Name, strings.Join(pub.OCI, ", "))
+			continue
+		}
+		doc, notes, err := r.imageSignaturePolicy(&pub)
 		if err != nil {
 			return nil, fmt.Errorf("kyverno-image-signatures: publisher %s: %w", pub.Name, err)
 		}
-		if n > 0 {
-			b.WriteString("---\n")
+		var head string
+		for _, note := range notes {
+			head += "# " + strings.ReplaceAll(note, "\n", "\n# ") + "\n"
 		}
-		b.Write(doc)
-		n++
+		docs = append(docs, append([]byte(head), doc...))
 	}
-	if n == 0 {
+	if claims == 0 {
 		return nil, errNoOCIPublishers
 	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("kyverno-image-signatures: no OCI publisher of the policy requires a signature: nothing to check at admission")
+	}
+	b.Write(bytes.Join(docs, []byte("---\n")))
 	return b.Bytes(), nil
 }
 
-// imageSignaturePolicy is one publisher's ImageValidatingPolicy.
-func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byte, error) {
+// imageSignaturePolicy is one publisher's ImageValidatingPolicy, and notes on what it leaves out.
+func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byte, []string, error) {
 	type obj = map[string]any
 	// The images this publisher's policy checks: each oci entry's repositories, less those
 	// another publisher claims more specifically (its own policy checks them). A tie, which the
@@ -858,17 +872,17 @@ func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byt
 		claimed = append(claimed, "("+expr("i")+")")
 	}
 	var attestors []obj
-	var names, who []string
+	var names, who, dropped []string
 	for i, id := range pub.Identities {
 		switch {
 		case id.PublicKey != nil:
 			key, err := id.PublicKey.Bytes()
 			if err != nil {
-				return nil, fmt.Errorf("identities[%d].publicKey: %w", i, err)
+				return nil, nil, fmt.Errorf("identities[%d].publicKey: %w", i, err)
 			}
 			fp, err := spkiFingerprint(key)
 			if err != nil {
-				return nil, fmt.Errorf("identities[%d].publicKey %s: %w", i, id.PublicKey, err)
+				return nil, nil, fmt.Errorf("identities[%d].publicKey %s: %w", i, id.PublicKey, err)
 			}
 			name := fmt.Sprintf("key%d", i)
 			// A publicKey identity is cosign sign --key, which the gate verifies without a
@@ -884,11 +898,14 @@ func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byt
 			if s.Extensions != nil && !reflect.ValueOf(*s.Extensions).IsZero() {
 				// Kyverno 1.19's ImageValidatingPolicy reads keyless.additionalExtensions
 				// nowhere, and a ClusterPolicy knows only the deprecated GitHub workflow OIDs:
-				// an exported policy would admit a certificate the gate refuses.
-				return nil, fmt.Errorf("identities[%d].sigstore has extensions, which Kyverno cannot check on an image signature "+
-					"(its ImageValidatingPolicy ignores keyless.additionalExtensions); move the constraint into the identity "+
-					"(the SAN of a CI workflow names its repository and ref), or route oci:// through the modelverify storage initializer "+
-					"instead of modelcars, where the gate checks it", i)
+				// exported without them, the identity would admit a certificate the gate
+				// refuses. Left out, its signatures are refused at admission: stricter, never
+				// weaker.
+				dropped = append(dropped, fmt.Sprintf("identities[%d] (sigstore %s from %s) has extensions, which Kyverno cannot check "+
+					"on an image signature (its ImageValidatingPolicy ignores keyless.additionalExtensions),\nso images it signed are "+
+					"refused here; to accept them, route oci:// through the modelverify storage initializer\ninstead of modelcars, where the gate checks the extensions",
+					i, firstNonEmpty(s.Identity, s.IdentityRegexp), firstNonEmpty(s.Issuer, s.IssuerRegexp)))
+				continue
 			}
 			idt := obj{}
 			switch {
@@ -907,7 +924,7 @@ func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byt
 			if pub.TrustRoot != "" {
 				tr, err := trustedRootJSON(pub.TrustRoot)
 				if err != nil {
-					return nil, fmt.Errorf("trustRoot %s: %w", pub.TrustRoot, err)
+					return nil, nil, fmt.Errorf("trustRoot %s: %w", pub.TrustRoot, err)
 				}
 				cosign["trustedRoot"] = obj{"value": tr}
 			}
@@ -918,12 +935,16 @@ func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byt
 		default:
 			// The policy refuses certificate identities on OCI publishers (cosign does not
 			// sign with a private CA's certificate); should one get here, nothing is exported.
-			return nil, fmt.Errorf("identities[%d]: only publicKey and sigstore identities verify cosign signatures", i)
+			return nil, nil, fmt.Errorf("identities[%d]: only publicKey and sigstore identities verify cosign signatures", i)
 		}
 	}
 	if len(attestors) == 0 {
-		return nil, fmt.Errorf("no identities: an OCI publisher without requireSignature has nothing to check at admission; " +
-			"give it a publicKey or sigstore identity, or route oci:// through the modelverify storage initializer")
+		return nil, nil, fmt.Errorf("none of its identities can be checked by Kyverno, so its images could never run: %s; "+
+			"give it a publicKey identity, or a sigstore one without extensions", strings.Join(append(dropped, "no identities"), "; "))
+	}
+	var notes []string
+	for _, d := range dropped {
+		notes = append(notes, "Publisher "+pub.Name+": "+d+".")
 	}
 	for i := range names {
 		names[i] = "attestors." + names[i]
@@ -964,7 +985,8 @@ func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byt
 			}},
 		},
 	}
-	return yaml.Marshal(policy)
+	doc, err := yaml.Marshal(policy)
+	return doc, notes, err
 }
 
 func firstNonEmpty(a, b string) string {

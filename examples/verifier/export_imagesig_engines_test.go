@@ -210,86 +210,71 @@ func TestImageSignaturePolicyInKyverno(t *testing.T) {
 }
 
 // TestShippedImageSignaturePoliciesCarryThePublishers checks the shipped file against
-// examples/policy.yaml without an engine: one ImageValidatingPolicy per OCI publisher, its
-// key or keyless identity, digests required, failing closed.
+// examples/policy.yaml without an engine: an ImageValidatingPolicy for acme-ml, the OCI publisher
+// that requires a signature, with the identity Kyverno can check, digests required, failing
+// closed; the identity with extensions left out, and google-bert (no signature) skipped, each
+// said in a comment.
 func TestShippedImageSignaturePoliciesCarryThePublishers(t *testing.T) {
 	data, err := os.ReadFile("../admission/kyverno-image-signatures.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := os.ReadFile("../keys/acme-models-cosign.pub")
-	if err != nil {
+	for _, want := range []string{"# Publisher google-bert (registry.internal.example.com/mirror/google-bert/*) has requireSignature: false",
+		"# Publisher acme-ml: identities[0] (sigstore https://github.com/acme-ml/models/.github/workflows/release.yml@refs/heads/main"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the shipped file does not say %q", want)
+		}
+	}
+	docs := strings.Split(string(data), "\n---\n")
+	if len(docs) != 1 {
+		t.Fatalf("%d policies, want 1", len(docs))
+	}
+	var p struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string
+		Metadata   struct{ Name string }
+		Spec       struct {
+			FailurePolicy            string
+			ValidationActions        []string
+			ValidationConfigurations struct{ MutateDigest, VerifyDigest, Required bool }
+			MatchImageReferences     []struct{ Expression string }
+			Attestors                []struct {
+				Name   string
+				Cosign struct {
+					Key     *struct{ Data string }
+					Keyless *struct{ Identities []map[string]string }
+					CTLog   *struct{ InsecureIgnoreTlog, InsecureIgnoreSCT bool }
+				}
+			}
+			Validations []struct{ Expression string }
+		}
+	}
+	if err := yaml.Unmarshal([]byte(docs[0]), &p); err != nil {
 		t.Fatal(err)
 	}
-	type attestor struct {
-		Name   string
-		Cosign struct {
-			Key     *struct{ Data string }
-			Keyless *struct {
-				Identities []map[string]string
-			}
-			CTLog *struct{ InsecureIgnoreTlog, InsecureIgnoreSCT bool }
-		}
+	s := p.Spec
+	if p.APIVersion != "policies.kyverno.io/v1" || p.Kind != "ImageValidatingPolicy" || p.Metadata.Name != "modelverify-image-signatures-acme-ml" ||
+		s.FailurePolicy != "Fail" || !slices.Equal(s.ValidationActions, []string{"Deny"}) ||
+		!s.ValidationConfigurations.MutateDigest || !s.ValidationConfigurations.VerifyDigest || !s.ValidationConfigurations.Required ||
+		len(s.Validations) != 1 || !strings.Contains(s.Validations[0].Expression, "verifyImageSignatures(i, [attestors.keyless1]) > 0") {
+		t.Errorf("policy %+v", p)
 	}
-	var got []string
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		var p struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string
-			Metadata   struct {
-				Name        string
-				Annotations map[string]string
-			}
-			Spec struct {
-				FailurePolicy            string
-				ValidationActions        []string
-				ValidationConfigurations struct{ MutateDigest, VerifyDigest, Required bool }
-				MatchImageReferences     []struct{ Expression string }
-				Attestors                []attestor
-				Validations              []struct{ Expression string }
-			}
-		}
-		if err := yaml.Unmarshal([]byte(doc), &p); err != nil {
-			t.Fatal(err)
-		}
-		s := p.Spec
-		if p.APIVersion != "policies.kyverno.io/v1" || p.Kind != "ImageValidatingPolicy" || s.FailurePolicy != "Fail" || !slices.Equal(s.ValidationActions, []string{"Deny"}) ||
-			!s.ValidationConfigurations.MutateDigest || !s.ValidationConfigurations.VerifyDigest || !s.ValidationConfigurations.Required ||
-			len(s.Validations) != 1 || !strings.Contains(s.Validations[0].Expression, "verifyImageSignatures(i, [") {
-			t.Errorf("%s: %+v", p.Metadata.Name, p)
-		}
-		got = append(got, p.Metadata.Name)
-		switch p.Metadata.Name {
-		case "modelverify-image-signatures-acme-models":
-			a := s.Attestors
-			if len(a) != 1 || a[0].Cosign.Key == nil || strings.TrimSpace(a[0].Cosign.Key.Data) != strings.TrimSpace(string(key)) ||
-				a[0].Cosign.CTLog == nil || !a[0].Cosign.CTLog.InsecureIgnoreTlog {
-				t.Errorf("acme-models attestors: %+v", a)
-			}
-			if len(s.MatchImageReferences) != 1 || !strings.Contains(s.MatchImageReferences[0].Expression, `^ghcr\.io/acme-ml/models/`) {
-				t.Errorf("acme-models images: %+v", s.MatchImageReferences)
-			}
-		case "modelverify-image-signatures-acme-research":
-			a := s.Attestors
-			want := map[string]string{"subjectRegExp": `^(?:^[a-z.]+@acme-ml\.example$)$`, "issuer": "https://accounts.google.com"}
-			if len(a) != 1 || a[0].Cosign.Keyless == nil || len(a[0].Cosign.Keyless.Identities) != 1 ||
-				fmt.Sprint(a[0].Cosign.Keyless.Identities[0]) != fmt.Sprint(want) || a[0].Cosign.CTLog != nil {
-				t.Errorf("acme-research attestors: %+v", a)
-			}
-			if len(s.MatchImageReferences) != 2 {
-				t.Errorf("acme-research images: %+v", s.MatchImageReferences)
-			}
-		}
+	a := s.Attestors
+	want := map[string]string{"subjectRegExp": `^(?:^[a-z.]+@acme-ml\.example$)$`, "issuer": "https://accounts.google.com"}
+	if len(a) != 1 || a[0].Name != "keyless1" || a[0].Cosign.Keyless == nil || len(a[0].Cosign.Keyless.Identities) != 1 ||
+		fmt.Sprint(a[0].Cosign.Keyless.Identities[0]) != fmt.Sprint(want) || a[0].Cosign.CTLog != nil || a[0].Cosign.Key != nil {
+		t.Errorf("attestors %+v", a)
 	}
-	if !slices.Equal(got, []string{"modelverify-image-signatures-acme-models", "modelverify-image-signatures-acme-research"}) {
-		t.Errorf("policies %v", got)
+	if len(s.MatchImageReferences) != 1 || !strings.Contains(s.MatchImageReferences[0].Expression, `^ghcr\.io/acme-ml/models/`) {
+		t.Errorf("images %+v", s.MatchImageReferences)
 	}
 }
 
-// TestImageSignatureExportRefusesWhatKyvernoCannotCheck: a keyless identity with extension
-// constraints, which Kyverno's ImageValidatingPolicy would silently ignore, is refused; a policy
-// without OCI publishers has nothing to export (all skips the file, the format alone fails).
-func TestImageSignatureExportRefusesWhatKyvernoCannotCheck(t *testing.T) {
+// TestImageSignatureExportLeavesOutWhatKyvernoCannotCheck: a keyless identity with extension
+// constraints, which Kyverno's ImageValidatingPolicy would silently ignore, is left out (its
+// signatures refused), and a publisher with no other identity is an error; a policy without OCI
+// publishers has nothing to export (all skips the file, the format alone fails).
+func TestImageSignatureExportLeavesOutWhatKyvernoCannotCheck(t *testing.T) {
 	dir := t.TempDir()
 	ext := `apiVersion: modelverify.echelongraph.io/v1alpha1
 kind: ModelPolicy
@@ -307,26 +292,33 @@ publishers:
 `
 	writeFile(t, filepath.Join(dir, "ext.yaml"), []byte(ext))
 	_, errOut := wantExit(t, 2, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "ext.yaml"), "--image-registry", "ghcr.io/acme/")
-	if !strings.Contains(errOut, "publisher acme: identities[0].sigstore has extensions, which Kyverno cannot check") {
+	if !strings.Contains(errOut, "publisher acme: none of its identities can be checked by Kyverno") || !strings.Contains(errOut, "has extensions") {
 		t.Errorf("stderr %q", errOut)
 	}
-	policy, _ := filepath.Abs("../policy.yaml")
-	hfOnly := regexp.MustCompile(`(?s)\nregistries:.*?\n\n`).ReplaceAllString(mustRead(t, policy), "\n")
-	hfOnly = regexp.MustCompile(`(?s)  - # Models pushed to registries.*?\n\n(# What the files)`).ReplaceAllString(hfOnly, "$1")
+	key := newTestKey(t)
+	writeFile(t, filepath.Join(dir, "ext.yaml"), []byte(ext+"      - publicKey: {path: \""+key.pubPath+"\"}\n"))
+	out, _ := wantExit(t, 0, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "ext.yaml"), "--image-registry", "ghcr.io/acme/")
+	if !strings.Contains(out, "# Publisher acme: identities[0] (sigstore https://github.com/acme/models/") || strings.Contains(out, "keyless:") ||
+		!strings.Contains(out, "verifyImageSignatures(i, [attestors.key1])") {
+		t.Errorf("export:\n%s", out)
+	}
+	policy := mustRead(t, "../policy.yaml")
+	hfOnly := regexp.MustCompile(`(?s)\nregistries:.*?\n\n`).ReplaceAllString(policy, "\n")
+	hfOnly = regexp.MustCompile(`(?m)^    oci:\n(      - .*\n)+|^    requireDigest: true\n`).ReplaceAllString(hfOnly, "")
 	// Beside examples/policy.yaml, so that its relative key paths resolve.
-	hf := filepath.Join(filepath.Dir(policy), "hf-only-"+filepath.Base(dir)+".yaml")
+	hf, _ := filepath.Abs("../hf-only-" + filepath.Base(dir) + ".yaml")
 	writeFile(t, hf, []byte(hfOnly))
 	t.Cleanup(func() { os.Remove(hf) })
 	_, errOut = wantExit(t, 2, ".", "policy", "export", "kyverno-image-signatures", hf, "--image-registry", "ghcr.io/acme/")
 	if !strings.Contains(errOut, "no publisher of the policy claims OCI repositories") {
 		t.Errorf("stderr %q", errOut)
 	}
-	out := t.TempDir()
-	_, errOut = wantExit(t, 0, ".", "policy", "export", "all", hf, "--out", out, "--image-registry", "ghcr.io/acme/")
+	outDir := t.TempDir()
+	_, errOut = wantExit(t, 0, ".", "policy", "export", "all", hf, "--out", outDir, "--image-registry", "ghcr.io/acme/")
 	if !strings.Contains(errOut, "skipped kyverno-image-signatures") {
 		t.Errorf("stderr %q", errOut)
 	}
-	if _, err := os.Stat(filepath.Join(out, "kyverno-image-signatures.yaml")); err == nil {
+	if _, err := os.Stat(filepath.Join(outDir, "kyverno-image-signatures.yaml")); err == nil {
 		t.Error("all wrote kyverno-image-signatures.yaml for a policy without OCI publishers")
 	}
 }
@@ -338,4 +330,51 @@ func mustRead(t *testing.T, file string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestImageSignatureKeylessCarriesTheTrustRoot: a sigstore identity's publisher trustRoot (a
+// trusted_root.json, or a ClientTrustConfig holding one) becomes the attestor's trustedRoot, so
+// Kyverno verifies against the same root as the gate.
+func TestImageSignatureKeylessCarriesTheTrustRoot(t *testing.T) {
+	for _, file := range []string{"../../testdata/interop/sigstore/public-good-trusted_root.json",
+		"../../testdata/interop/model-transparency/golden-payloads/custom_trust_config.json"} {
+		abs, _ := filepath.Abs(file)
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "p.yaml"), []byte(`apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+endpoints: [{name: hf, url: "https://huggingface.co"}]
+registries: [{host: ghcr.io}]
+publishers:
+  - name: acme
+    oci: ["ghcr.io/acme/*"]
+    trustRoot: "`+abs+`"
+    identities:
+      - sigstore: {identity: alice@acme.example, issuer: https://accounts.google.com}
+`))
+		out, _ := wantExit(t, 0, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "p.yaml"), "--image-registry", "ghcr.io/acme/")
+		var p struct {
+			Spec struct {
+				Attestors []struct {
+					Cosign struct {
+						Keyless     struct{ Identities []map[string]string }
+						TrustedRoot struct{ Value string }
+					}
+				}
+			}
+		}
+		if err := yaml.Unmarshal([]byte(out), &p); err != nil || len(p.Spec.Attestors) != 1 {
+			t.Fatalf("%s: %v\n%s", file, err, out)
+		}
+		c := p.Spec.Attestors[0].Cosign
+		var root struct {
+			MediaType string `json:"mediaType"`
+			Tlogs     []any  `json:"tlogs"`
+		}
+		if err := json.Unmarshal([]byte(c.TrustedRoot.Value), &root); err != nil || !strings.HasPrefix(root.MediaType, "application/vnd.dev.sigstore.trustedroot+json") || len(root.Tlogs) == 0 {
+			t.Errorf("%s: trustedRoot %.200q (%v)", file, c.TrustedRoot.Value, err)
+		}
+		if fmt.Sprint(c.Keyless.Identities) != "[map[issuer:https://accounts.google.com subject:alice@acme.example]]" {
+			t.Errorf("%s: identities %v", file, c.Keyless.Identities)
+		}
+	}
 }
