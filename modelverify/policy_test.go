@@ -58,7 +58,6 @@ func examplePolicyDir(t *testing.T) string {
 	}
 	copyTestFile(t, interopPublicKey, filepath.Join(dir, "keys", "platform-signing.pub"))
 	copyTestFile(t, interopCACert, filepath.Join(dir, "keys", "platform-ca.pem"))
-	copyTestFile(t, filepath.Join("..", "examples", "keys", "acme-models-cosign.pub"), filepath.Join(dir, "keys", "acme-models-cosign.pub"))
 	return dir
 }
 
@@ -89,8 +88,8 @@ func TestExamplePolicyLoadsWithEveryFieldAsDocumented(t *testing.T) {
 	if want := []string{"cas-bridge.xethub.hf.co", "us.aws.cdn.hf.co", "cdn-lfs.hf.co", "cdn-lfs-us-1.hf.co"}; !reflect.DeepEqual(hf.CDNHosts, want) {
 		t.Errorf("hf cdnHosts = %v, want %v", hf.CDNHosts, want)
 	}
-	if len(p.Publishers) != 5 {
-		t.Fatalf("publishers = %d, want 5", len(p.Publishers))
+	if len(p.Publishers) != 3 {
+		t.Fatalf("publishers = %d, want 3", len(p.Publishers))
 	}
 	acme := p.Publishers[0]
 	if !acme.SignatureRequired() || !acme.RequirePinnedRevision || !acme.RequireVerifiedOrg || acme.SignaturePath() != "model.sig" {
@@ -113,19 +112,15 @@ func TestExamplePolicyLoadsWithEveryFieldAsDocumented(t *testing.T) {
 	if bert.SignatureRequired() {
 		t.Errorf("google-bert: requireSignature false was not kept")
 	}
-	models, research := p.Publishers[3], p.Publishers[4]
-	if !models.RequireDigest || !models.SignatureRequired() || models.Identities[0].PublicKey.Path != filepath.Join(dir, "keys", "acme-models-cosign.pub") {
-		t.Errorf("acme-models = %+v", models)
-	}
-	if research.RequireDigest || len(research.OCI) != 2 || research.Identities[0].Sigstore.Issuer != "https://accounts.google.com" {
-		t.Errorf("acme-research = %+v", research)
-	}
 	ghcr, ok := p.Registry("ghcr.io")
 	if !ok || !ghcr.AllowsRepository("acme-ml/models/llm") || ghcr.AllowsRepository("acme-ml/other") || ghcr.PlainHTTP {
 		t.Errorf("registry ghcr.io = %+v, %v", ghcr, ok)
 	}
-	if pub, err := p.OCIPublisher("ghcr.io/acme-ml/models/llm"); err != nil || pub.Name != "acme-models" {
-		t.Errorf("ghcr.io/acme-ml/models/llm claimed by %v, %v; want acme-models", pub, err)
+	if pub, err := p.OCIPublisher("ghcr.io/acme-ml/models/llm"); err != nil || pub.Name != "acme-ml" || !pub.RequireDigest {
+		t.Errorf("ghcr.io/acme-ml/models/llm claimed by %+v, %v; want acme-ml, requiring a digest", pub, err)
+	}
+	if pub, err := p.OCIPublisher("registry.internal.example.com/mirror/google-bert/bert-base-uncased"); err != nil || pub.Name != "google-bert" || pub.RequireDigest {
+		t.Errorf("the internal mirror claimed by %+v, %v; want google-bert, by tag or digest", pub, err)
 	}
 	c := p.Content
 	if c.PickleRule() != modelverify.PickleDeny || c.MaxFiles != 2000 || c.MaxFileSize != 50_000_000_000 || c.MaxTotalSize != 2<<40 {
@@ -169,8 +164,7 @@ func TestExamplePolicyResolvesKeyPathsAgainstItsOwnDirectory(t *testing.T) {
 	for _, p := range pe.Problems {
 		fields[p.Field] = p.Message
 	}
-	missing := []string{"publishers[1].identities[0].publicKey.path", "publishers[1].identities[1].certificate.roots[0].path",
-		"publishers[3].identities[0].publicKey.path"}
+	missing := []string{"publishers[1].identities[0].publicKey.path", "publishers[1].identities[1].certificate.roots[0].path"}
 	for _, f := range missing {
 		if !strings.Contains(fields[f], filepath.Join(dir, "keys")) {
 			t.Errorf("problem for %s = %q, want it to name a file under %s", f, fields[f], filepath.Join(dir, "keys"))
