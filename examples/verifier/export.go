@@ -932,15 +932,32 @@ func (r *admissionRules) imageSignaturePolicy(pub *modelverify.Publisher) ([]byt
 			attestors = append(attestors, obj{"name": name, "cosign": cosign})
 			names = append(names, name)
 			who = append(who, "sigstore "+firstNonEmpty(s.Identity, s.IdentityRegexp)+" from "+firstNonEmpty(s.Issuer, s.IssuerRegexp))
+		case id.Certificate != nil:
+			// cosign sign --certificate: a leaf of the publisher's own CA, judged by the gate
+			// against its roots, code-signing usage and subject constraints, without a log.
+			// Kyverno's attestors take a given leaf (cosign.certificate) or Fulcio-style keyless
+			// identities with an OIDC issuer, which a private CA's leaf does not carry; neither
+			// says "any leaf of this CA with this SAN and usage". Left out, its signatures are
+			// refused at admission: stricter, never weaker.
+			dropped = append(dropped, fmt.Sprintf("identities[%d] (certificate) is a leaf of a private CA, which Kyverno's attestors "+
+				"cannot judge as the gate does (roots, code-signing usage, subject),\nso images it signed are refused here; "+
+				"to accept them, route oci:// through the modelverify storage initializer\ninstead of modelcars", i))
+			continue
 		default:
-			// The policy refuses certificate identities on OCI publishers (cosign does not
-			// sign with a private CA's certificate); should one get here, nothing is exported.
-			return nil, nil, fmt.Errorf("identities[%d]: only publicKey and sigstore identities verify cosign signatures", i)
+			return nil, nil, fmt.Errorf("identities[%d]: an identity of no known kind", i)
 		}
 	}
 	if len(attestors) == 0 {
+		why := "it has no identities"
+		if len(dropped) > 0 {
+			flat := make([]string, len(dropped))
+			for i, d := range dropped {
+				flat[i] = strings.ReplaceAll(d, "\n", " ") // line breaks are for the YAML comment
+			}
+			why = strings.Join(flat, "; ")
+		}
 		return nil, nil, fmt.Errorf("none of its identities can be checked by Kyverno, so its images could never run: %s; "+
-			"give it a publicKey identity, or a sigstore one without extensions", strings.Join(append(dropped, "no identities"), "; "))
+			"give it a publicKey identity, or a sigstore one without extensions", why)
 	}
 	var notes []string
 	for _, d := range dropped {

@@ -295,6 +295,26 @@ publishers:
 	if !strings.Contains(errOut, "publisher acme: none of its identities can be checked by Kyverno") || !strings.Contains(errOut, "has extensions") {
 		t.Errorf("stderr %q", errOut)
 	}
+	// A certificate identity (cosign sign --certificate, a leaf of the publisher's own CA) is
+	// left out too: Kyverno's attestors cannot say "any leaf of this CA with this usage and SAN".
+	ca := newTestCA(t)
+	cert := `apiVersion: modelverify.echelongraph.io/v1alpha1
+kind: ModelPolicy
+registries: [{host: ghcr.io}]
+publishers:
+  - name: acme
+    oci: ["ghcr.io/acme/*"]
+    identities:
+      - certificate:
+          roots: [{path: "` + ca.rootPath + `"}]
+`
+	writeFile(t, filepath.Join(dir, "cert.yaml"), []byte(cert))
+	_, errOut = wantExit(t, 2, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "cert.yaml"), "--image-registry", "ghcr.io/acme/")
+	if !strings.Contains(errOut, "publisher acme: none of its identities can be checked by Kyverno") || !strings.Contains(errOut, "identities[0] (certificate) is a leaf of a private CA") ||
+		strings.Contains(strings.TrimSpace(errOut), "\n") {
+		t.Errorf("stderr %q", errOut)
+	}
+
 	key := newTestKey(t)
 	writeFile(t, filepath.Join(dir, "ext.yaml"), []byte(ext+"      - publicKey: {path: \""+key.pubPath+"\"}\n"))
 	out, _ := wantExit(t, 0, ".", "policy", "export", "kyverno-image-signatures", filepath.Join(dir, "ext.yaml"), "--image-registry", "ghcr.io/acme/")
