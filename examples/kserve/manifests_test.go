@@ -143,7 +143,7 @@ func TestManifestsAreConsistent(t *testing.T) {
 	if !slices.Equal(prefixes, []string{"hf://", "oci://"}) {
 		t.Errorf("supportedUriFormats prefixes %v, want exactly hf:// and oci://", prefixes)
 	}
-	for _, uri := range []string{"hf://acme-ml/llm", "oci://ghcr.io/acme-ml/llm@sha256:" + strings.Repeat("ab", 32)} {
+	for _, uri := range []string{"hf://acme-ml/llm", "oci://ghcr.io/acme-ml/models/llm@sha256:" + strings.Repeat("ab", 32)} {
 		if msg, err := checkSource(uri); msg != "" {
 			t.Errorf("the ClusterStorageContainer routes %s to the initializer, which refuses it: %s %v", uri, msg, err)
 		}
@@ -245,14 +245,30 @@ func TestManifestsAreConsistent(t *testing.T) {
 	}
 	pubs := celVariable(t, models, "publishers")
 	grammar := regexp.MustCompile(rawString(t, celVariable(t, models, "grammar")))
+	// Each entry admits a location its 'admit' pattern matches, unless a more specific claim
+	// shadows it; an oci:// entry also wants its registry's repository list ('registry').
+	field := func(entry, name string) string {
+		if m := regexp.MustCompile(`'` + name + `': r'([^']*)'`).FindStringSubmatch(entry); m != nil {
+			return m[1]
+		}
+		return ""
+	}
 	admits := func(uri string) bool {
 		if !grammar.MatchString(uri) {
 			return false
 		}
-		for _, m := range regexp.MustCompile(`'admit': r'([^']*)'`).FindAllStringSubmatch(pubs, -1) {
-			if regexp.MustCompile(m[1]).MatchString(uri) {
-				return true
+		for _, entry := range regexp.MustCompile(`(?m)\{'publisher'.*$`).FindAllString(pubs, -1) { // one entry per line
+			admit, shadow, reg := field(entry, "admit"), field(entry, "shadow"), field(entry, "registry")
+			if admit == "" || !regexp.MustCompile(admit).MatchString(uri) {
+				continue
 			}
+			if shadow != "" && regexp.MustCompile(shadow).MatchString(uri) {
+				continue
+			}
+			if reg != "" && !regexp.MustCompile(reg).MatchString(uri) {
+				continue
+			}
+			return true
 		}
 		return false
 	}
@@ -273,7 +289,21 @@ func TestManifestsAreConsistent(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"hf://evil-org/x", "s3://acme-ml/x", "hf://acme-ml/../evil-org/x", "hf://acme-ml-evil/x"} {
+	// And every OCI claim of the ConfigMap's policy, pinned by digest, and by tag where the
+	// publisher does not require a digest.
+	for _, p := range policy.Publishers {
+		for _, claim := range p.OCI {
+			repo := "oci://" + strings.ReplaceAll(claim, "*", "model")
+			if pinned := repo + "@sha256:" + strings.Repeat("ab", 32); !admits(pinned) {
+				t.Errorf("the Kyverno policy refuses publisher %s's %s, which the initializer would verify", p.Name, pinned)
+			}
+			if tagged := repo + ":v1"; admits(tagged) == p.RequireDigest {
+				t.Errorf("the Kyverno policy admits %s: %v, but publisher %s requireDigest is %v", tagged, !p.RequireDigest, p.Name, p.RequireDigest)
+			}
+		}
+	}
+	for _, bad := range []string{"hf://evil-org/x", "s3://acme-ml/x", "hf://acme-ml/../evil-org/x", "hf://acme-ml-evil/x",
+		"oci://ghcr.io/evil/model@sha256:" + strings.Repeat("ab", 32), "oci://ghcr.io/acme-ml/models/../../evil/m@sha256:" + strings.Repeat("ab", 32)} {
 		if admits(bad) {
 			t.Errorf("the Kyverno policy admits %s", bad)
 		}
