@@ -353,7 +353,7 @@ func (v *Verifier) runOCI(ctx context.Context, d *decision, r registry.Reference
 		return nil, err
 	}
 	if pub != nil && pub.SignatureRequired() && cosignFound == 0 && oms.found == 0 {
-		if err := d.fail(Problem{Reason: ErrUnsigned, Actual: art.Digest.String(),
+		if err := d.fail(Problem{Reason: ErrUnsigned, Expected: "a signature of the digest by publisher " + pub.Name, Actual: "none for " + art.Digest.String(),
 			Detail: fmt.Sprintf("no cosign signature of the digest in %s (neither a Sigstore bundle referrer nor the %s tag) and no OMS bundle (%s in the model, or a model_signing bundle referrer); sign it with cosign sign or model_signing sign",
 				art.Reference.Name(), registry.LegacySignatureTag(art.Digest), pub.SignaturePath())}, nil); err != nil {
 			return nil, err
