@@ -201,12 +201,19 @@ func newExportStaging(root *os.Root) (*exportStaging, error) {
 	return nil, errors.New("no free name for a staging directory")
 }
 
+// sweepListed, when set (by tests), runs between the sweep's listing and its first look at an
+// entry: where a concurrent export removes its own staging directory.
+var sweepListed func()
+
 // sweepExportStaging removes every staging directory in the destination that no export holds.
 // Only names of Export's own making are touched, and only real directories, not links.
 func sweepExportStaging(root *os.Root, dest *os.File) error {
 	entries, err := dest.ReadDir(-1)
 	if err != nil {
 		return fmt.Errorf("listing the destination: %w", err)
+	}
+	if sweepListed != nil {
+		sweepListed()
 	}
 	for _, e := range entries {
 		if !e.IsDir() || !isExportStagingName(e.Name()) {
@@ -215,6 +222,9 @@ func sweepExportStaging(root *os.Root, dest *os.File) error {
 		lock, err := lockStagingDir(root, e.Name())
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			continue // a running export's
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone since the listing: an export that finished removed its own
 		}
 		if err != nil {
 			return fmt.Errorf("checking the leftover %s: %w", e.Name(), err)
