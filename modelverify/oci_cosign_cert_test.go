@@ -29,18 +29,14 @@ func ociCAPEM(t *testing.T, name string) string {
 }
 
 // certificateIdentity makes the publisher's only identity a certificate one with roots and
-// subject (none when nil).
+// subject.
 func certificateIdentity(subject map[string]any, roots ...string) policyEdit {
 	return func(p map[string]any) {
 		var rs []any
 		for _, r := range roots {
 			rs = append(rs, map[string]any{"pem": r})
 		}
-		c := map[string]any{"roots": rs}
-		if subject != nil {
-			c["subject"] = subject
-		}
-		publisher(p)["identities"] = []any{map[string]any{"certificate": c}}
+		publisher(p)["identities"] = []any{map[string]any{"certificate": map[string]any{"roots": rs, "subject": subject}}}
 	}
 }
 
@@ -82,24 +78,25 @@ func TestVerifyOCIAllowsTheRealCosignCLICertificateSignatures(t *testing.T) {
 }
 
 // TestVerifyOCIRefusesTheRealCosignCLISignaturesOfAWrongCertificate: the TLS server leaf of the
-// same CA is refused for its usage (the policy lists the intermediate, as cosign put none in
-// that signature), another CA and another SAN refuse the release leaf, each as wrong-identity
-// naming what it found, and nothing is published.
+// same CA, which names the release SAN too, is refused for its usage (the policy lists the
+// intermediate, as cosign put none in that signature), another CA and another SAN refuse the
+// release leaf, each as wrong-identity naming what it found, and nothing is published.
 func TestVerifyOCIRefusesTheRealCosignCLISignaturesOfAWrongCertificate(t *testing.T) {
 	g := newOCIGate(t)
 	g.ts.PushLayout(t, filepath.Join("..", "testdata", "oci", "layout"))
 	root, inter := ociCAPEM(t, "root.pem"), ociCAPEM(t, "intermediate.pem")
+	release := map[string]any{"email": "releases@acme.example"}
 	for _, tc := range []struct {
 		name, repo string
 		identity   policyEdit
 		detail     string
 	}{
-		{"TLS server leaf, bundle", "acme/cert-tls-bundle", certificateIdentity(nil, root, inter),
+		{"TLS server leaf, bundle", "acme/cert-tls-bundle", certificateIdentity(release, root, inter),
 			`certificate "CN=models.acme.example,O=Acme ML" has extended key usages [serverAuth]; want one of [codeSigning]`},
-		{"TLS server leaf, legacy", "acme/cert-tls-legacy", certificateIdentity(nil, root, inter),
+		{"TLS server leaf, legacy", "acme/cert-tls-legacy", certificateIdentity(release, root, inter),
 			`certificate "CN=models.acme.example,O=Acme ML" has extended key usages [serverAuth]; want one of [codeSigning]`},
-		{"another CA, bundle", "acme/cert-modelcar-bundle", certificateIdentity(nil, newTestCA(t).pem), "certificate signed by unknown authority"},
-		{"another CA, legacy", "acme/cert-modelcar-legacy", certificateIdentity(nil, newTestCA(t).pem), "certificate signed by unknown authority"},
+		{"another CA, bundle", "acme/cert-modelcar-bundle", certificateIdentity(release, newTestCA(t).pem), "certificate signed by unknown authority"},
+		{"another CA, legacy", "acme/cert-modelcar-legacy", certificateIdentity(release, newTestCA(t).pem), "certificate signed by unknown authority"},
 		{"another SAN", "acme/cert-modelcar-bundle", certificateIdentity(map[string]any{"email": "ops@acme.example"}, root),
 			`certificate e-mail SAN: want "ops@acme.example", found "releases@acme.example"`},
 	} {

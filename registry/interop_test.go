@@ -229,23 +229,24 @@ func TestCosignCLICertificateSignaturesVerifyAgainstTheTestCAInBothForms(t *test
 	})
 }
 
-// A TLS server certificate of the test CA does not sign models: the real cosign CLI's
-// signatures with one (made with --certificate alone, so they carry only the leaf) are refused
-// for its usage, by a policy that lists the intermediate (so the chain is complete) as by one
-// that lists only the root.
+// A TLS server certificate of the test CA does not sign models, though it names the release
+// SAN: the real cosign CLI's signatures with one (made with --certificate alone, so they carry
+// only the leaf) are refused for its usage, by a policy that lists the intermediate (so the
+// chain is complete) as by one that lists only the root.
 func TestCosignCLISignaturesWithATLSServerCertificateAreRefused(t *testing.T) {
 	ts := registrytest.NewServer(t)
 	loadCosignFixtures(t, ts)
 	c := testClient(t)
+	release := manifest.CertificateSubject{Email: "releases@acme.example"}
 	for _, repo := range []string{"acme/cert-tls-bundle", "acme/cert-tls-legacy"} {
 		art := openRef(t, c, ts.Ref(repo, "v1"))
 		for name, tc := range map[string]struct {
 			check  CertificateCheck
 			reason string
 		}{
-			"root and intermediate": {fixtureCheck(t, manifest.CertificateSubject{}, "root.pem", "intermediate.pem"),
+			"root and intermediate": {fixtureCheck(t, release, "root.pem", "intermediate.pem"),
 				`certificate "CN=models.acme.example,O=Acme ML" has extended key usages [serverAuth]; want one of [codeSigning]`},
-			"root only": {fixtureCheck(t, manifest.CertificateSubject{}, "root.pem"), "has extended key usages [serverAuth]; want one of [codeSigning]"},
+			"root only": {fixtureCheck(t, release, "root.pem"), "has extended key usages [serverAuth]; want one of [codeSigning]"},
 		} {
 			_, err := c.VerifySignature(context.Background(), art, NewCertificateVerifier(tc.check), verify.WithKey())
 			if !errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), tc.reason) {

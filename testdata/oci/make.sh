@@ -12,12 +12,15 @@
 #                acme/modelcar-legacy, acme/modelpack-bundle, acme/modelpack-legacy.
 #   certificate  a test CA made with openssl (ca/root.pem, ca/intermediate.pem; a code-signing
 #                leaf ca/release.pem with the e-mail SAN releases@acme.example, and a TLS server
-#                leaf ca/tls-server.pem of the same intermediate), and a modelcar whose files are
-#                a valid config.json and safetensors file, signed with
+#                leaf ca/tls-server.pem of the same intermediate with the same e-mail SAN), and a
+#                modelcar whose files are a valid config.json and safetensors file, signed with
 #                cosign sign --key K --certificate C --certificate-chain CHAIN --tlog-upload=false
 #                in both forms by the release leaf (acme/cert-modelcar-bundle,
 #                acme/cert-modelcar-legacy) and by the TLS server leaf (acme/cert-tls-bundle,
-#                acme/cert-tls-legacy; see below why those carry no chain).
+#                acme/cert-tls-legacy; see below why those carry no chain). Offline: cosign
+#                verify checks a v3 bundle's certificate only against a trusted root (made here
+#                with cosign trusted-root create, the CA as its "Fulcio") and a .sig's with
+#                --ca-roots/--ca-intermediates; neither form needs a log or a timestamp.
 #
 #   testdata/oci/make.sh [key] [certificate]   (neither: both)
 #
@@ -86,6 +89,17 @@ cosign_verify() {
 	echo "${ref#"$reg"/} signed and verified by cosign" >&2
 }
 
+# cosign_refuses WHY REF FLAGS...: cosign verify must refuse the signature of REF.
+cosign_refuses() {
+	local why=$1 ref=$2
+	shift 2
+	if "$cosign" verify "$@" "$ref" >/dev/null 2>"$work/verify.log"; then
+		echo "make.sh: cosign verify accepted ${ref#"$reg"/} $why" >&2
+		exit 1
+	fi
+	echo "${ref#"$reg"/} refused by cosign $why: $(grep '^Error' "$work/verify.log")" >&2
+}
+
 if want key; then
 	rm -f cosign.key cosign.pub
 	(cd "$work" && "$cosign" generate-key-pair >/dev/null 2>&1 && cp cosign.key cosign.pub "$here/")
@@ -131,7 +145,10 @@ fi
 if want certificate; then
 	# The test CA: a root, an intermediate that signs the leaves (as a company PKI does), and
 	# two leaves for P-256 keys. Valid for 100 years from the run, as the gate checks a
-	# certificate signature without a log entry or timestamp against the current time.
+	# certificate signature without a log entry or timestamp against the current time. The TLS
+	# server leaf carries the release e-mail SAN too, so that only its usage tells it apart: a
+	# verifier that refuses it refuses it for that (and sigstore-go, which reads only e-mail and
+	# URI SANs, would otherwise refuse it for having no SAN before looking at the usage).
 	ca=$work/ca
 	mkdir -p "$ca" ca
 	cat >"$ca/ext.cnf" <<'CNF'
@@ -155,7 +172,7 @@ authorityKeyIdentifier = keyid:always
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:models.acme.example
+subjectAltName = DNS:models.acme.example, email:releases@acme.example
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 CNF
@@ -215,6 +232,9 @@ PY
 		cosign_verify "$signed" "${trust[@]}" \
 			--certificate-identity releases@acme.example --certificate-oidc-issuer-regexp '.*' \
 			--insecure-ignore-tlog --insecure-ignore-sct
+		cosign_refuses "for another SAN" "$signed" "${trust[@]}" \
+			--certificate-identity ops@acme.example --certificate-oidc-issuer-regexp '.*' \
+			--insecure-ignore-tlog --insecure-ignore-sct
 	done
 
 	# cosign itself refuses to sign with a TLS server certificate and its chain: it checks the
@@ -230,6 +250,12 @@ PY
 	for repo in cert-tls-bundle cert-tls-legacy; do
 		sign "$repo" --key "$ca/cosign-tls-server.key" --certificate ca/tls-server.pem
 		echo "acme/$repo signed by cosign with the TLS server certificate" >&2
+		# cosign verify refuses it too, for its usage, though it names the release SAN.
+		trust=(--trusted-root "$ca/trusted_root.json")
+		if [[ $repo == *-legacy ]]; then trust=(--ca-roots ca/root.pem --ca-intermediates ca/intermediate.pem); fi
+		cosign_refuses "for its TLS server certificate" "$signed" "${trust[@]}" \
+			--certificate-identity releases@acme.example --certificate-oidc-issuer-regexp '.*' \
+			--insecure-ignore-tlog --insecure-ignore-sct
 	done
 fi
 
