@@ -44,12 +44,19 @@ func certificateIdentity(subject map[string]any, roots ...string) policyEdit {
 // real cosign CLI signed with the test CA's code-signing certificate, in both signature forms:
 // a publisher whose certificate identity has the CA's root as its only root and the leaf's SAN
 // as its subject allows it whole (signature, every file hashed and scanned, published), and the
-// evidence and the audit log name the certificate.
+// evidence and the audit log name the certificate. A signature made without
+// --certificate-chain carries the leaf alone, and is allowed when the policy lists the
+// intermediate too.
 func TestVerifyOCIAllowsTheRealCosignCLICertificateSignatures(t *testing.T) {
 	g := newOCIGate(t)
 	g.ts.PushLayout(t, filepath.Join("..", "testdata", "oci", "layout"))
-	v := g.verifier(certificateIdentity(map[string]any{"email": "releases@acme.example"}, ociCAPEM(t, "root.pem")))
-	for _, repo := range []string{"acme/cert-modelcar-bundle", "acme/cert-modelcar-legacy"} {
+	release := map[string]any{"email": "releases@acme.example"}
+	rootOnly := g.verifier(certificateIdentity(release, ociCAPEM(t, "root.pem")))
+	withIntermediate := g.verifier(certificateIdentity(release, ociCAPEM(t, "root.pem"), ociCAPEM(t, "intermediate.pem")))
+	for repo, v := range map[string]*modelverify.Verifier{
+		"acme/cert-modelcar-bundle": rootOnly, "acme/cert-modelcar-legacy": rootOnly,
+		"acme/cert-leafonly-bundle": withIntermediate, "acme/cert-leafonly-legacy": withIntermediate,
+	} {
 		m, err := v.Verify(context.Background(), g.ts.Ref(repo, "v1"))
 		if err != nil {
 			t.Fatalf("%s: %v", repo, err)
@@ -97,6 +104,7 @@ func TestVerifyOCIRefusesTheRealCosignCLISignaturesOfAWrongCertificate(t *testin
 			`certificate "CN=models.acme.example,O=Acme ML" has extended key usages [serverAuth]; want one of [codeSigning]`},
 		{"another CA, bundle", "acme/cert-modelcar-bundle", certificateIdentity(release, newTestCA(t).pem), "certificate signed by unknown authority"},
 		{"another CA, legacy", "acme/cert-modelcar-legacy", certificateIdentity(release, newTestCA(t).pem), "certificate signed by unknown authority"},
+		{"a leaf without its chain, the root alone", "acme/cert-leafonly-bundle", certificateIdentity(release, root), "certificate signed by unknown authority"},
 		{"another SAN", "acme/cert-modelcar-bundle", certificateIdentity(map[string]any{"email": "ops@acme.example"}, root),
 			`certificate e-mail SAN: want "ops@acme.example", found "releases@acme.example"`},
 	} {

@@ -229,6 +229,31 @@ func TestCosignCLICertificateSignaturesVerifyAgainstTheTestCAInBothForms(t *test
 	})
 }
 
+// cosign sign --certificate without --certificate-chain puts the leaf alone in the signature,
+// in both forms: the signature verifies with a policy that lists the intermediate among its
+// roots, and is refused, the chain being incomplete, by one that lists only the root.
+func TestCosignCLICertificateSignaturesWithoutAChainNeedTheIntermediateInTheRoots(t *testing.T) {
+	leaf := fixtureCerts(t, "release.pem")[0]
+	release := manifest.CertificateSubject{Email: "releases@acme.example"}
+	ts := registrytest.NewServer(t)
+	loadCosignFixtures(t, ts)
+	c := testClient(t)
+	for repo, form := range map[string]SignatureForm{"acme/cert-leafonly-bundle": FormBundle, "acme/cert-leafonly-legacy": FormSimpleSigning} {
+		art := openRef(t, c, ts.Ref(repo, "v1"))
+		_, err := c.VerifySignature(context.Background(), art, NewCertificateVerifier(fixtureCheck(t, release, "root.pem")), verify.WithKey())
+		if !errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+			t.Fatalf("%s, the root alone: err = %v, want the unknown intermediate refused", repo, err)
+		}
+		vs, err := c.VerifySignature(context.Background(), art, NewCertificateVerifier(fixtureCheck(t, release, "root.pem", "intermediate.pem")), verify.WithKey())
+		if err != nil {
+			t.Fatalf("%s, root and intermediate: %v", repo, err)
+		}
+		if vs.Signature.Form != form || !slices.EqualFunc(vs.Certificates, []*x509.Certificate{leaf}, (*x509.Certificate).Equal) {
+			t.Fatalf("%s: a %s signature carrying %d certificates, want a %s one carrying the leaf alone", repo, vs.Signature.Form, len(vs.Certificates), form)
+		}
+	}
+}
+
 // A TLS server certificate of the test CA does not sign models, though it names the release
 // SAN: the real cosign CLI's signatures with one (made with --certificate alone, so they carry
 // only the leaf) are refused for its usage, by a policy that lists the intermediate (so the

@@ -17,7 +17,9 @@
 #                cosign sign --key K --certificate C --certificate-chain CHAIN --tlog-upload=false
 #                in both forms by the release leaf (acme/cert-modelcar-bundle,
 #                acme/cert-modelcar-legacy) and by the TLS server leaf (acme/cert-tls-bundle,
-#                acme/cert-tls-legacy; see below why those carry no chain). Offline: cosign
+#                acme/cert-tls-legacy; see below why those carry no chain); and by the release
+#                leaf with --certificate alone, no chain (acme/cert-leafonly-bundle,
+#                acme/cert-leafonly-legacy), which carry only the leaf. Offline: cosign
 #                verify checks a v3 bundle's certificate only against a trusted root (made here
 #                with cosign trusted-root create, the CA as its "Fulcio") and a .sig's with
 #                --ca-roots/--ca-intermediates; neither form needs a log or a timestamp.
@@ -213,7 +215,7 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<Q", len(header)) + header + struct.pack("<4f", 1, 1, 1, 1))
 PY
 	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/c" -cf "$work/cert-models.tar" models
-	for repo in cert-modelcar-bundle cert-modelcar-legacy cert-tls-bundle cert-tls-legacy; do
+	for repo in cert-modelcar-bundle cert-modelcar-legacy cert-leafonly-bundle cert-leafonly-legacy cert-tls-bundle cert-tls-legacy; do
 		"$crane" append --oci-empty-base -f "$work/cert-models.tar" -t "$reg/acme/$repo:v1" >/dev/null
 	done
 
@@ -234,6 +236,17 @@ PY
 			--insecure-ignore-tlog --insecure-ignore-sct
 		cosign_refuses "for another SAN" "$signed" "${trust[@]}" \
 			--certificate-identity ops@acme.example --certificate-oidc-issuer-regexp '.*' \
+			--insecure-ignore-tlog --insecure-ignore-sct
+	done
+
+	# Without --certificate-chain the signature carries the leaf alone, and a verifier must know
+	# the intermediate: cosign verify is given it, as a policy lists it in roots.
+	for repo in cert-leafonly-bundle cert-leafonly-legacy; do
+		sign "$repo" --key "$ca/cosign-release.key" --certificate ca/release.pem
+		trust=(--trusted-root "$ca/trusted_root.json")
+		if [[ $repo == *-legacy ]]; then trust=(--ca-roots ca/root.pem --ca-intermediates ca/intermediate.pem); fi
+		cosign_verify "$signed" "${trust[@]}" \
+			--certificate-identity releases@acme.example --certificate-oidc-issuer-regexp '.*' \
 			--insecure-ignore-tlog --insecure-ignore-sct
 	done
 
