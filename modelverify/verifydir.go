@@ -119,10 +119,13 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	allowed := append([]string{sigPath}, manifest.GitPaths...)
 	allowed = append(allowed, pubIgnores...)
 	reported := map[string]bool{}
-	in := &inspector{v: v, seen: map[string]inspection{}}
+	in := &inspector{v: v}
 	var listErr error
 	listed := func(files []manifest.ListedFile, ignored []string) error {
 		in.before, listErr = v.listedFiles(d, dir, signed, files, ignored, allowed, reported)
+		// Sized once: growing a map of 100,000 entries under the inspector's lock, a step at
+		// a time, held the hashing workers up.
+		in.seen = make(map[string]inspection, len(files))
 		return listErr
 	}
 
