@@ -175,30 +175,40 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	var mu sync.Mutex
 	byFile := actual.ByFile()
-	for i, name := range names {
-		g.Go(func() error {
-			var f File
-			var problems []Problem
-			var err error
-			if seen, ok := in.seen[name]; ok {
-				f, err = v.inspectedFile(gctx, name, seen, actual.Serialization, byFile[name])
-				problems = seen.problems
-			} else {
-				f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
-			}
-			if err != nil {
+	check := func(i int, name string) error {
+		var f File
+		var problems []Problem
+		var err error
+		if seen, ok := in.seen[name]; ok {
+			f, err = v.inspectedFile(gctx, name, seen, actual.Serialization, byFile[name])
+			problems = seen.problems
+		} else {
+			f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
+		}
+		if err != nil {
+			return err
+		}
+		files[i] = f
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			if err := d.fail(p, nil); err != nil {
 				return err
 			}
-			files[i] = f
-			mu.Lock()
-			defer mu.Unlock()
-			for _, p := range problems {
-				if err := d.fail(p, nil); err != nil {
-					return err
-				}
+		}
+		return nil
+	}
+	for i, name := range names {
+		if _, ok := in.seen[name]; ok && signedSHA256(actual.Serialization, byFile[name]) {
+			// Inspected while hashed, and its SHA-256 is the signed digest: nothing to read,
+			// and no goroutine to start for each of 100,000 files.
+			if err := check(i, name); err != nil {
+				g.Go(func() error { return err }) // stops the others, and Wait returns it
+				break
 			}
-			return nil
-		})
+			continue
+		}
+		g.Go(func() error { return check(i, name) })
 	}
 	if err := g.Wait(); err != nil {
 		var ref *Refusal
@@ -248,10 +258,15 @@ func (v *Verifier) inspectedFile(ctx context.Context, name string, seen inspecti
 	return f, err
 }
 
+// signedSHA256 reports whether rs, a file's resources under ser, are its whole-file SHA-256.
+func signedSHA256(ser manifest.Serialization, rs []manifest.Resource) bool {
+	return ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1
+}
+
 // fileSHA256 is the whole-file SHA-256 of a file the manifest describes with rs under ser:
 // the signed digest itself when that is what the manifest holds, else hashed from path.
 func fileSHA256(ctx context.Context, path, name string, ser manifest.Serialization, rs []manifest.Resource) (string, error) {
-	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
+	if signedSHA256(ser, rs) {
 		return rs[0].Hex(), nil
 	}
 	rs, err := manifest.HashFile(ctx, path, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
