@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/internal/scan"
@@ -349,7 +350,7 @@ type inspector struct {
 }
 
 func (in *inspector) inspect(ctx context.Context, name string, f *os.File, r io.ReaderAt) error {
-	st, err := stampOf(f)
+	st, err := fstamp(f)
 	if err != nil {
 		return err
 	}
@@ -366,6 +367,22 @@ func (in *inspector) inspect(ctx context.Context, name string, f *os.File, r io.
 	defer in.mu.Unlock()
 	in.seen[name] = res
 	return nil
+}
+
+// fstamp is stampOf without the FileInfo that os.File.Stat allocates, for the inspector,
+// which stamps every file hashed.
+func fstamp(f *os.File) (fileStamp, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Fstat(int(f.Fd()), &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fileStamp{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+		}
+		return stampFromStat(&st), nil
+	}
 }
 
 // diffProblems turns a manifest comparison into problems, one per file, leaving out the extra
