@@ -123,10 +123,7 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	in := &inspector{v: v}
 	var listErr error
 	listed := func(files []manifest.ListedFile, ignored []string) error {
-		in.before, listErr = v.listedFiles(d, dir, signed, files, ignored, allowed, reported)
-		// Sized once: growing a map of 100,000 entries under the inspector's lock, a step at
-		// a time, held the hashing workers up.
-		in.seen = make(map[string]inspection, len(files))
+		in.listed, listErr = v.listedFiles(d, dir, signed, files, ignored, allowed, reported)
 		return listErr
 	}
 
@@ -145,7 +142,7 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	if listErr != nil {
 		return nil, listErr // recorded by the decision already
 	}
-	before := in.before
+	listedAs := in.listed
 	var diff *manifest.Diff
 	var changed *Refusal
 	switch {
@@ -180,11 +177,15 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		var f File
 		var problems []Problem
 		var err error
-		if seen, ok := in.seen[name]; ok {
-			f, err = v.inspectedFile(gctx, name, seen, actual.Serialization, byFile[name])
-			problems = seen.problems
-		} else {
-			f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
+		lf := listedAs[name]
+		switch {
+		case lf == nil:
+			return fmt.Errorf("%s was hashed but not listed", name)
+		case lf.inspected:
+			f, err = v.inspectedFile(gctx, name, lf.seen, actual.Serialization, byFile[name])
+			problems = lf.seen.problems
+		default:
+			f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], lf.stamp)
 		}
 		if err != nil {
 			return err
@@ -200,7 +201,7 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		return nil
 	}
 	for i, name := range names {
-		if _, ok := in.seen[name]; ok && signedSHA256(actual.Serialization, byFile[name]) {
+		if lf := listedAs[name]; lf != nil && lf.inspected && signedSHA256(actual.Serialization, byFile[name]) {
 			// Inspected while hashed, and its SHA-256 is the signed digest: nothing to read,
 			// and no goroutine to start for each of 100,000 files.
 			if err := check(i, name); err != nil {
@@ -342,30 +343,42 @@ type inspection struct {
 // inspector stamps and scans each file on the handle manifest hashes it through, before it is
 // read, so that a small file costs one open and one read. A file whose stamp differs from the
 // one noted before hashing began has changed, and stops the check.
+//
+// Each file's inspection goes to its own listedFile, which no other worker touches (a file is
+// hashed once), and which is read only after the hashing has ended: no lock, and no map
+// growing while the workers wait on it.
 type inspector struct {
 	v      *Verifier
-	before map[string]fileStamp
-	mu     sync.Mutex
-	seen   map[string]inspection
+	listed map[string]*listedFile
+}
+
+// listedFile is what VerifyDir knows of a file the walk listed: its stamp, noted then, and
+// (once it has been hashed) what the inspector found.
+type listedFile struct {
+	stamp     fileStamp
+	inspected bool
+	seen      inspection
 }
 
 func (in *inspector) inspect(ctx context.Context, name string, f *os.File, r io.ReaderAt) error {
+	lf := in.listed[name]
+	if lf == nil {
+		return fmt.Errorf("%s was hashed but not listed", name)
+	}
 	st, err := fstamp(f)
 	if err != nil {
 		return err
 	}
-	if before := in.before[name]; st != before {
+	if st != lf.stamp {
 		return &Refusal{Problems: []Problem{{Reason: ErrFileChanged, File: name,
-			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
+			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, lf.stamp)}}}
 	}
 	rep, err := scanOpen(ctx, r, f.Name(), name, st.size, scanOptions(&in.v.policy.Content, name))
 	if err != nil {
 		return err
 	}
-	res := inspection{path: f.Name(), stamp: st, format: string(rep.Format), problems: judgeContent(&in.v.policy.Content, name, rep)}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.seen[name] = res
+	lf.seen = inspection{path: f.Name(), stamp: st, format: string(rep.Format), problems: judgeContent(&in.v.policy.Content, name, rep)}
+	lf.inspected = true
 	return nil
 }
 
@@ -425,16 +438,18 @@ func (v *Verifier) checkProgress(r hub.Reference) func(done, total int64) {
 // before any of them is read: the policy's limits and (when signed) the files the signature
 // does not cover, which it notes in reported. Files under a path the walk ignored, but that
 // are not allowed beside the model, are found here (without being read) so that they count
-// and are refused too. It returns the stamps by name; an error is the decision's.
-func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifest, files []manifest.ListedFile, ignored, allowed []string, reported map[string]bool) (map[string]fileStamp, error) {
-	before := make(map[string]fileStamp, len(files))
+// and are refused too. It returns the files by name; an error is the decision's.
+func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifest, files []manifest.ListedFile, ignored, allowed []string, reported map[string]bool) (map[string]*listedFile, error) {
+	before := make(map[string]*listedFile, len(files))
+	entries := make([]listedFile, len(files))
 	present := make([]hub.TreeEntry, 0, len(files))
-	for _, f := range files {
+	for i, f := range files {
 		st, err := stampFromInfo(f.Info)
 		if err != nil {
 			return nil, d.fatal(Problem{Reason: ErrFileChanged, File: f.Name, Detail: firstLine(err)}, err)
 		}
-		before[f.Name] = st
+		entries[i].stamp = st
+		before[f.Name] = &entries[i]
 		present = append(present, hub.TreeEntry{Path: f.Name, Size: st.size})
 	}
 	for _, ig := range ignored {
