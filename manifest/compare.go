@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -75,10 +76,14 @@ func Compare(signed, actual *Manifest, opts CompareOptions) error {
 // compare is Compare on names already validated. A signed resource of a file in present is not
 // reported missing: the file is there, and its difference has been reported otherwise.
 func compare(signed, actual *Manifest, opts CompareOptions, present map[string]bool) *Diff {
-	type entry struct{ alg, hex string }
+	// Digests are compared as bytes, and spelt in hex only for a mismatch.
+	type entry struct {
+		alg    string
+		digest []byte
+	}
 	have := make(map[string]entry, len(actual.Resources))
 	for _, r := range actual.Resources {
-		have[r.Name] = entry{r.Algorithm, hex.EncodeToString(r.Digest)}
+		have[r.Name] = entry{r.Algorithm, r.Digest}
 	}
 	d := &Diff{Model: signed.ModelName}
 	want := make(map[string]bool, len(signed.Resources))
@@ -89,8 +94,8 @@ func compare(signed, actual *Manifest, opts CompareOptions, present map[string]b
 		case !ok && present[r.Path()]:
 		case !ok:
 			d.Missing = append(d.Missing, r.Name)
-		case got.alg != r.Algorithm || got.hex != r.Hex():
-			d.Mismatched = append(d.Mismatched, Mismatch{Name: r.Name, Expected: r.Algorithm + ":" + r.Hex(), Actual: got.alg + ":" + got.hex})
+		case got.alg != r.Algorithm || !bytes.Equal(got.digest, r.Digest):
+			d.Mismatched = append(d.Mismatched, Mismatch{Name: r.Name, Expected: r.Algorithm + ":" + r.Hex(), Actual: got.alg + ":" + hex.EncodeToString(got.digest)})
 		}
 	}
 	if !opts.IgnoreUnsigned {

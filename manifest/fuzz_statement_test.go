@@ -3,6 +3,7 @@ package manifest
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -16,7 +17,15 @@ func FuzzDecodeStatement(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"x"}}],"predicateType":"https://model_signing/Digests/v0.1"}`))
+	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"m","digest":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}],"predicateType":"https://model_signing/signature/v1.0","predicate":{"serialization":{"method":"files","hash_type":"sha256","allow_symlinks":false}},"PREDICATE":{"resources":[]}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
+		// The one-pass decode, when it answers, answers as the general path does.
+		if fast, ok := decodeV1Once(payload); ok {
+			slow, err := decodeStatement(payload)
+			if err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("one pass gives %+v, the general path %+v, %v", fast, slow, err)
+			}
+		}
 		st, err := DecodeStatement(payload)
 		if err != nil {
 			return

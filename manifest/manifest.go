@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -130,10 +131,17 @@ func (m *Manifest) Files() []string {
 // order. It is how to look many files up: ResourcesFor scans every resource on each call, which
 // for a whole model is quadratic in its number of files.
 func (m *Manifest) ByFile() map[string][]Resource {
+	// One copy of the resources backs every file's first one (a model of files has one
+	// resource a file): no allocation per file, and nothing shared with m.
+	backing := slices.Clone(m.Resources)
 	out := make(map[string][]Resource, len(m.Resources))
-	for _, r := range m.Resources {
+	for i, r := range backing {
 		p := r.Path()
-		out[p] = append(out[p], r)
+		if rs, ok := out[p]; ok {
+			out[p] = append(rs, r)
+		} else {
+			out[p] = backing[i : i+1 : i+1]
+		}
 	}
 	return out
 }
@@ -195,7 +203,7 @@ func ValidateName(name string) error {
 	case strings.ContainsAny(name, "\\\x00"):
 		return fmt.Errorf("%w: %q contains a backslash or NUL", ErrUnsafeName, name)
 	}
-	for _, c := range strings.Split(name, "/") {
+	for c := range strings.SplitSeq(name, "/") {
 		if c == ".." {
 			return fmt.Errorf("%w: %q escapes the model root", ErrUnsafeName, name)
 		}

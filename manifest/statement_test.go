@@ -1,10 +1,12 @@
 package manifest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -191,5 +193,42 @@ func TestValidateName(t *testing.T) {
 		if err := ValidateName(good); err != nil {
 			t.Errorf("%q refused: %v", good, err)
 		}
+	}
+}
+
+// A statement decodes in one pass only where that gives what decoding the predicate apart
+// gives; a second top-level predicate key (any case), which one pass would merge into the
+// first where Python's json keeps the last, goes the general way.
+func TestDecodeStatementInOnePassOnlyWhereItAgrees(t *testing.T) {
+	m := &Manifest{ModelName: "m", Serialization: Serialization{Method: MethodFiles, HashType: SHA256},
+		Resources: []Resource{{Name: "a", Algorithm: SHA256, Digest: make([]byte, 32)}}}
+	payload, err := EncodeStatement(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, ok := decodeV1Once(payload)
+	if !ok {
+		t.Fatal("a statement as EncodeStatement writes it does not decode in one pass")
+	}
+	slow, err := decodeStatement(payload)
+	if err != nil || !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("one pass %+v, general path %+v, %v", fast, slow, err)
+	}
+	// The second predicate holds only the resources: kept alone (as Python keeps it), it has
+	// no serialization and is refused; merged into the first, it would pass.
+	twice := bytes.Replace(payload, []byte(`"predicate": {`), []byte(`"predicate": {"serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": false}}, "Predicate": {`), 1)
+	body := bytes.Replace(twice, []byte(`"serialization": {
+      "method": "files",
+      "hash_type": "sha256",
+      "allow_symlinks": false
+    },`), nil, 1)
+	if bytes.Equal(body, twice) || bytes.Equal(twice, payload) {
+		t.Fatalf("the payload is not laid out as expected:\n%s", payload)
+	}
+	if _, ok := decodeV1Once(body); ok {
+		t.Fatal("a statement with two predicate keys decoded in one pass")
+	}
+	if _, err := DecodeStatement(body); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no serialization") {
+		t.Fatalf("two predicates: %v, want the last alone refused for having no serialization", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/internal/scan"
@@ -119,10 +120,10 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	allowed := append([]string{sigPath}, manifest.GitPaths...)
 	allowed = append(allowed, pubIgnores...)
 	reported := map[string]bool{}
-	in := &inspector{v: v, seen: map[string]inspection{}}
+	in := &inspector{v: v}
 	var listErr error
 	listed := func(files []manifest.ListedFile, ignored []string) error {
-		in.before, listErr = v.listedFiles(d, dir, signed, files, ignored, allowed, reported)
+		in.listed, listErr = v.listedFiles(d, dir, signed, files, ignored, allowed, reported)
 		return listErr
 	}
 
@@ -141,7 +142,7 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	if listErr != nil {
 		return nil, listErr // recorded by the decision already
 	}
-	before := in.before
+	listedAs := in.listed
 	var diff *manifest.Diff
 	var changed *Refusal
 	switch {
@@ -172,30 +173,44 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	var mu sync.Mutex
 	byFile := actual.ByFile()
-	for i, name := range names {
-		g.Go(func() error {
-			var f File
-			var problems []Problem
-			var err error
-			if seen, ok := in.seen[name]; ok {
-				f, err = v.inspectedFile(gctx, name, seen, actual.Serialization, byFile[name])
-				problems = seen.problems
-			} else {
-				f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], before[name])
-			}
-			if err != nil {
+	check := func(i int, name string) error {
+		var f File
+		var problems []Problem
+		var err error
+		lf := listedAs[name]
+		switch {
+		case lf == nil:
+			return fmt.Errorf("%s was hashed but not listed", name)
+		case lf.inspected:
+			f, err = v.inspectedFile(gctx, name, lf.seen, actual.Serialization, byFile[name])
+			problems = lf.seen.problems
+		default:
+			f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], lf.stamp)
+		}
+		if err != nil {
+			return err
+		}
+		files[i] = f
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			if err := d.fail(p, nil); err != nil {
 				return err
 			}
-			files[i] = f
-			mu.Lock()
-			defer mu.Unlock()
-			for _, p := range problems {
-				if err := d.fail(p, nil); err != nil {
-					return err
-				}
+		}
+		return nil
+	}
+	for i, name := range names {
+		if lf := listedAs[name]; lf != nil && lf.inspected && signedSHA256(actual.Serialization, byFile[name]) {
+			// Inspected while hashed, and its SHA-256 is the signed digest: nothing to read,
+			// and no goroutine to start for each of 100,000 files.
+			if err := check(i, name); err != nil {
+				g.Go(func() error { return err }) // stops the others, and Wait returns it
+				break
 			}
-			return nil
-		})
+			continue
+		}
+		g.Go(func() error { return check(i, name) })
 	}
 	if err := g.Wait(); err != nil {
 		var ref *Refusal
@@ -245,10 +260,15 @@ func (v *Verifier) inspectedFile(ctx context.Context, name string, seen inspecti
 	return f, err
 }
 
+// signedSHA256 reports whether rs, a file's resources under ser, are its whole-file SHA-256.
+func signedSHA256(ser manifest.Serialization, rs []manifest.Resource) bool {
+	return ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1
+}
+
 // fileSHA256 is the whole-file SHA-256 of a file the manifest describes with rs under ser:
 // the signed digest itself when that is what the manifest holds, else hashed from path.
 func fileSHA256(ctx context.Context, path, name string, ser manifest.Serialization, rs []manifest.Resource) (string, error) {
-	if ser.Method == manifest.MethodFiles && ser.HashType == manifest.SHA256 && len(rs) == 1 {
+	if signedSHA256(ser, rs) {
 		return rs[0].Hex(), nil
 	}
 	rs, err := manifest.HashFile(ctx, path, name, manifest.Serialization{Method: manifest.MethodFiles, HashType: manifest.SHA256})
@@ -323,31 +343,59 @@ type inspection struct {
 // inspector stamps and scans each file on the handle manifest hashes it through, before it is
 // read, so that a small file costs one open and one read. A file whose stamp differs from the
 // one noted before hashing began has changed, and stops the check.
+//
+// Each file's inspection goes to its own listedFile, which no other worker touches (a file is
+// hashed once), and which is read only after the hashing has ended: no lock, and no map
+// growing while the workers wait on it.
 type inspector struct {
 	v      *Verifier
-	before map[string]fileStamp
-	mu     sync.Mutex
-	seen   map[string]inspection
+	listed map[string]*listedFile
+}
+
+// listedFile is what VerifyDir knows of a file the walk listed: its stamp, noted then, and
+// (once it has been hashed) what the inspector found.
+type listedFile struct {
+	stamp     fileStamp
+	inspected bool
+	seen      inspection
 }
 
 func (in *inspector) inspect(ctx context.Context, name string, f *os.File, r io.ReaderAt) error {
-	st, err := stampOf(f)
+	lf := in.listed[name]
+	if lf == nil {
+		return fmt.Errorf("%s was hashed but not listed", name)
+	}
+	st, err := fstamp(f)
 	if err != nil {
 		return err
 	}
-	if before := in.before[name]; st != before {
+	if st != lf.stamp {
 		return &Refusal{Problems: []Problem{{Reason: ErrFileChanged, File: name,
-			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, before)}}}
+			Detail: fmt.Sprintf("changed while it was being verified: %s, was %s", st, lf.stamp)}}}
 	}
 	rep, err := scanOpen(ctx, r, f.Name(), name, st.size, scanOptions(&in.v.policy.Content, name))
 	if err != nil {
 		return err
 	}
-	res := inspection{path: f.Name(), stamp: st, format: string(rep.Format), problems: judgeContent(&in.v.policy.Content, name, rep)}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.seen[name] = res
+	lf.seen = inspection{path: f.Name(), stamp: st, format: string(rep.Format), problems: judgeContent(&in.v.policy.Content, name, rep)}
+	lf.inspected = true
 	return nil
+}
+
+// fstamp is stampOf without the FileInfo that os.File.Stat allocates, for the inspector,
+// which stamps every file hashed.
+func fstamp(f *os.File) (fileStamp, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Fstat(int(f.Fd()), &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fileStamp{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+		}
+		return stampFromStat(&st), nil
+	}
 }
 
 // diffProblems turns a manifest comparison into problems, one per file, leaving out the extra
@@ -390,16 +438,18 @@ func (v *Verifier) checkProgress(r hub.Reference) func(done, total int64) {
 // before any of them is read: the policy's limits and (when signed) the files the signature
 // does not cover, which it notes in reported. Files under a path the walk ignored, but that
 // are not allowed beside the model, are found here (without being read) so that they count
-// and are refused too. It returns the stamps by name; an error is the decision's.
-func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifest, files []manifest.ListedFile, ignored, allowed []string, reported map[string]bool) (map[string]fileStamp, error) {
-	before := make(map[string]fileStamp, len(files))
+// and are refused too. It returns the files by name; an error is the decision's.
+func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifest, files []manifest.ListedFile, ignored, allowed []string, reported map[string]bool) (map[string]*listedFile, error) {
+	before := make(map[string]*listedFile, len(files))
+	entries := make([]listedFile, len(files))
 	present := make([]hub.TreeEntry, 0, len(files))
-	for _, f := range files {
+	for i, f := range files {
 		st, err := stampFromInfo(f.Info)
 		if err != nil {
 			return nil, d.fatal(Problem{Reason: ErrFileChanged, File: f.Name, Detail: firstLine(err)}, err)
 		}
-		before[f.Name] = st
+		entries[i].stamp = st
+		before[f.Name] = &entries[i]
 		present = append(present, hub.TreeEntry{Path: f.Name, Size: st.size})
 	}
 	for _, ig := range ignored {

@@ -39,7 +39,6 @@ type Hasher struct {
 	workers   int
 	blockSize int
 	progress  func(Update)
-	buffers   sync.Pool
 	open      func(path string) (ReaderAtCloser, error) // os.Open, or the caller's (WithOpen)
 }
 
@@ -84,7 +83,6 @@ func New(alg Algorithm, opts ...Option) (*Hasher, error) {
 	if h.blockSize < 4096 {
 		h.blockSize = 4096
 	}
-	h.buffers.New = func() any { b := make([]byte, h.blockSize); return &b }
 	return h, nil
 }
 
@@ -95,12 +93,13 @@ func (h *Hasher) Algorithm() Algorithm { return h.alg }
 // first, so that one long file does not end up alone on one core at the end while the others
 // sit idle. The first error cancels the rest.
 func (h *Hasher) Hash(ctx context.Context, tasks []Task) ([][]byte, error) {
-	var total int64
+	var total, longest int64
 	for i, t := range tasks {
 		if t.Offset < 0 || t.Length < 0 {
 			return nil, fmt.Errorf("digest: task %d (%s): negative range [%d,+%d)", i, t.Path, t.Offset, t.Length)
 		}
 		total += t.Length
+		longest = max(longest, t.Length)
 	}
 	order := make([]int, len(tasks))
 	for i := range order {
@@ -139,15 +138,20 @@ func (h *Hasher) Hash(ctx context.Context, tasks []Task) ([][]byte, error) {
 	workers := min(h.workers, len(tasks))
 	g, gctx := errgroup.WithContext(ctx)
 	var next atomic.Int64
+	// Each worker reads through one buffer of its own, no larger than the longest task: a
+	// model of small files needs no block of 4 MiB per worker, allocated (and cleared) again
+	// for every call.
+	bufSize := int(min(int64(h.blockSize), max(longest, 1)))
 	for range workers {
 		g.Go(func() error {
+			buf := make([]byte, bufSize)
 			for {
 				k := int(next.Add(1)) - 1
 				if k >= len(order) || gctx.Err() != nil {
 					return nil
 				}
 				i := order[k]
-				sum, err := h.hashTask(gctx, tasks[i], report)
+				sum, err := h.hashTask(gctx, tasks[i], buf, report)
 				if err != nil {
 					return err
 				}
@@ -181,19 +185,17 @@ func (h *Hasher) HashFile(ctx context.Context, path string) ([]byte, error) {
 // being hashed, or the task was wrong about its size.
 var ErrShortFile = errors.New("file is shorter than expected")
 
-func (h *Hasher) hashTask(ctx context.Context, t Task, report func(int64)) ([]byte, error) {
+func (h *Hasher) hashTask(ctx context.Context, t Task, buf []byte, report func(int64)) ([]byte, error) {
 	f, err := h.open(t.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return h.hashRange(ctx, f, t, report)
+	return h.hashRange(ctx, f, t, buf, report)
 }
 
-func (h *Hasher) hashRange(ctx context.Context, r io.ReaderAt, t Task, report func(int64)) ([]byte, error) {
-	bp := h.buffers.Get().(*[]byte)
-	defer h.buffers.Put(bp)
-	buf := *bp
+// hashRange hashes t's range of r, reading through buf.
+func (h *Hasher) hashRange(ctx context.Context, r io.ReaderAt, t Task, buf []byte, report func(int64)) ([]byte, error) {
 	hh := h.alg.New()
 	off, end := t.Offset, t.Offset+t.Length
 	for off < end {

@@ -99,3 +99,19 @@ func FuzzJSONFacts(f *testing.F) {
 		checkJSONFacts(t, b)
 	})
 }
+
+// FuzzPickleProbeAtANonOpcode: content whose first byte is no pickle opcode is never a pickle
+// to the probe, which is why scanAt does not probe it at all.
+func FuzzPickleProbeAtANonOpcode(f *testing.F) {
+	seed(f, fixtureDir+"/text/*")
+	f.Add([]byte(`{"a": "cos\nsystem\n(S'id'\ntR."}`))
+	f.Add([]byte("[\x80\x02cos\nsystem\nq\x00."))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || isOpcode(b[0]) {
+			return
+		}
+		if _, ok := probeAsPickle(bytes.NewReader(b), newConfig(nil), "", 0); ok {
+			t.Fatalf("%q starts with 0x%02x, no opcode, yet probes as a pickle", b, b[0])
+		}
+	})
+}

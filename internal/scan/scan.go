@@ -269,7 +269,12 @@ func scanAt(r io.ReaderAt, size int64, cfg *config, rep *Report, member string, 
 		scanTFLite(r, size, rep, member)
 	}
 	if format == FormatUnknown {
-		format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
+		if len(head) > 0 && isOpcode(head[0]) {
+			// An unpickler stops at a first byte that is no opcode, having imported nothing,
+			// and so would the probe (configs and tokenizers start with '{' or '['): only
+			// content that starts with an opcode is probed.
+			format = probeUnknown(io.NewSectionReader(r, 0, size), cfg, rep, member, depth)
+		}
 		if format == FormatUnknown && endsLikeZip(r, size) {
 			// Python's zipfile finds an archive by its end record, whatever comes first (a
 			// self-extracting stub, a script): read it the way every reader would.
