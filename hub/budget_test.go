@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/echelongraph/go-modelverify/hub/hubtest"
+	"github.com/echelongraph/go-modelverify/internal/testtools"
 )
 
 func TestRetryAfterBeyondTheBudgetFailsAtOnceSayingSo(t *testing.T) {
@@ -45,10 +46,14 @@ func TestNotFoundIsNotTemporaryButServerErrorsAre(t *testing.T) {
 }
 
 func TestUnreachableHubIsTemporary(t *testing.T) {
-	ts := hubtest.NewServer(t, hubtest.WithModel("acme/m", map[string][]byte{"config.json": []byte("{}")}))
-	c, _ := retryClient(t, ts, 1)
-	ts.Hub.Close() // nothing listens there any more
-	_, err := c.ResolveRevision(context.Background(), Reference{Namespace: "acme", Name: "m"})
+	// A port that refuses every connection for the whole test (a closed server's port could be
+	// taken by another server meanwhile, and answer).
+	c, err := NewClient(WithEnv(func(string) string { return "" }), WithEndpoint("http://"+testtools.RefusingAddr(t)),
+		WithCacheDir(t.TempDir()), WithRetry(1, time.Millisecond, time.Millisecond, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ResolveRevision(context.Background(), Reference{Namespace: "acme", Name: "m"})
 	if err == nil || !errors.Is(err, ErrTemporary) {
 		t.Fatalf("error %v, want a temporary failure", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/echelongraph/go-modelverify/hub"
 	"github.com/echelongraph/go-modelverify/hub/hubtest"
+	"github.com/echelongraph/go-modelverify/internal/testtools"
 )
 
 // bigFile is larger than the chunk size the fault tests use, so it is fetched in ranges.
@@ -349,12 +349,7 @@ func TestParallelRangesAssembleTheFile(t *testing.T) {
 // final error says the URL once (net/http's *url.Error would say it again, with its query),
 // and is still temporary.
 func TestUnreachableEndpointSaysTheURLOnceAndReportsEachRetry(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there now: every dial is refused
+	endpoint := "http://" + testtools.RefusingAddr(t) // every dial is refused
 	var retries []hub.Progress
 	c, err := hub.NewClient(hub.WithEndpoint(endpoint), hub.WithCacheDir(t.TempDir()),
 		hub.WithRetry(2, time.Millisecond, time.Millisecond, time.Minute),

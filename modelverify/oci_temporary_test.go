@@ -3,9 +3,11 @@ package modelverify_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/testtools"
 	"github.com/echelongraph/go-modelverify/modelverify"
 	"github.com/echelongraph/go-modelverify/registry"
 	"github.com/echelongraph/go-modelverify/registry/registrytest"
@@ -33,9 +35,9 @@ func TestVerifyOCIRegistryFailuresAreTemporary(t *testing.T) {
 			return g.ts.Ref("acme/tiny", "v1")
 		}, true},
 		{"registry not listening", func(g *ociGate) string {
-			g.modelcar("acme/tiny", cleanEntries()...)
-			g.ts.Registry.Close()
-			return g.ts.Ref("acme/tiny", "v1")
+			// A port that refuses connections for the whole test, approved below like the
+			// test registry (a closed server's port could be taken by another meanwhile).
+			return "oci://" + testtools.RefusingAddr(g.t) + "/acme/tiny:v1"
 		}, true},
 		{"unsigned model", func(g *ociGate) string {
 			g.modelcar("acme/tiny", cleanEntries()...)
@@ -46,7 +48,12 @@ func TestVerifyOCIRegistryFailuresAreTemporary(t *testing.T) {
 			g := newOCIGate(t)
 			ref := tc.ref(g)
 			// The gate's policy, with a retry budget a test can wait for.
-			vr, err := modelverify.NewVerifier(g.verifier().Policy(), modelverify.WithEnvironment(false), modelverify.WithEndpoint("https://huggingface.co"),
+			host := strings.SplitN(strings.TrimPrefix(ref, registry.Scheme), "/", 2)[0]
+			approve := func(p map[string]any) { // the policy names the registry the reference does
+				p["registries"] = []any{map[string]any{"host": host, "plainHTTP": true}}
+				publisher(p)["oci"] = []any{host + "/acme/*"}
+			}
+			vr, err := modelverify.NewVerifier(g.verifier(approve).Policy(), modelverify.WithEnvironment(false), modelverify.WithEndpoint("https://huggingface.co"),
 				modelverify.WithCacheDir(g.cacheDir), modelverify.WithRecordKeyFile(g.t.TempDir()+"/record.key"),
 				modelverify.WithAuditSink(modelverify.DiscardSink{}), modelverify.WithRegistryOptions(retry))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echelongraph/go-modelverify/internal/testtools"
 	"github.com/echelongraph/go-modelverify/registry/registrytest"
 )
 
@@ -262,9 +263,7 @@ func blobGets(ts *registrytest.TestServer) int {
 }
 
 func TestAnUnreachableRegistryIsATemporaryFailureAfterTheBudget(t *testing.T) {
-	ts := registrytest.NewServer(t)
-	ref := ts.Ref("acme/m", "v1")
-	ts.Registry.Close() // the port now refuses connections
+	ref := "oci://" + testtools.RefusingAddr(t) + "/acme/m:v1" // a port that refuses connections
 	_, err := testClient(t).Open(context.Background(), mustParse(t, ref))
 	if !errors.Is(err, ErrTemporary) || !errors.Is(err, ErrRetryBudget) {
 		t.Fatalf("err = %v, want ErrTemporary and ErrRetryBudget", err)

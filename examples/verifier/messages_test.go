@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/echelongraph/go-modelverify/internal/testtools"
 )
 
 // A CDN on another port than the policy's "127.0.0.1" allows: pull and download say which
@@ -43,12 +44,7 @@ func TestRedirectRefusalSaysWhatToAddOnce(t *testing.T) {
 // A Hub nobody answers at: --verbose prints a line per retry, so the wait does not look like a
 // hang, and the error names the Hub once, where its address came from, and to check HF_ENDPOINT.
 func TestUnreachableHubSaysWhichAndPrintsRetriesAtVerbose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String()
-	ln.Close()
+	dead := "http://" + testtools.RefusingAddr(t)
 	key := newTestKey(t)
 	policy := writePolicy(t, dead, "127.0.0.1:1", key, filepath.Join(t.TempDir(), "audit.jsonl"), nil)
 	cache, work := t.TempDir(), t.TempDir()
