@@ -71,16 +71,20 @@ type ListedFile struct {
 	// Info is what Lstat said of the file, or (for a symbolic link the options allow) what
 	// Stat said of its target.
 	Info fs.FileInfo
+	// Signed (CheckDir only) is whether the signed manifest lists a resource of the file.
+	Signed bool
 }
 
-// listed hands the walk's files to opts.Listed, if it is set.
-func (o Options) listed(files []file, ignores []string) error {
+// listed hands the walk's files to opts.Listed, if it is set; signed, if not nil, is the
+// signed manifest's resources by file.
+func (o Options) listed(files []file, ignores []string, signed map[string][]Resource) error {
 	if o.Listed == nil {
 		return nil
 	}
 	out := make([]ListedFile, len(files))
 	for i, f := range files {
-		out[i] = ListedFile{Name: f.name, Info: f.info}
+		_, ok := signed[f.name]
+		out[i] = ListedFile{Name: f.name, Info: f.info, Signed: ok}
 	}
 	return o.Listed(out, slices.Clone(ignores))
 }
@@ -127,7 +131,7 @@ func FromDir(ctx context.Context, path string, opts Options) (*Manifest, error) 
 		return nil, err
 	}
 	ser.IgnorePaths = ignores
-	if err := opts.listed(files, ignores); err != nil {
+	if err := opts.listed(files, ignores, nil); err != nil {
 		return nil, err
 	}
 	m := &Manifest{ModelName: opts.ModelName, Serialization: ser}
