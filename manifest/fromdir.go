@@ -168,7 +168,7 @@ func hashResources(ctx context.Context, files []file, ser Serialization, opts Op
 		hopts = append(hopts, digest.WithProgress(func(u digest.Update) { opts.Progress(u.Done, u.Total) }))
 	}
 	if opts.Inspect != nil && ser.Method == MethodFiles && !ser.AllowSymlinks {
-		hopts = append(hopts, digest.WithOpen(inspectingOpen(ctx, files, opts.Inspect)))
+		hopts = append(hopts, digest.WithOpenTask(inspectingOpen(ctx, files, opts.Inspect)))
 	}
 	h, err := digest.New(digest.Algorithm(ser.HashType), hopts...)
 	if err != nil {
@@ -187,24 +187,20 @@ func hashResources(ctx context.Context, files []file, ser Serialization, opts Op
 	return rs, nil
 }
 
-// inspectingOpen opens each file to hash, and hands it to inspect first. Without symbolic
-// links, each file's path is its own, and names it.
+// inspectingOpen opens each file to hash, and hands it to inspect first. Task i is files[i]:
+// files serialization hashes each file whole, as one task.
 //
 // The head read covers the size the walk found, which is also what the hasher reads: a file
 // that has grown since is hashed (and scanned) only as far as that size, and one that has
 // shrunk fails the hash as short. Either way the bytes inspect sees are the bytes hashed, and
 // inspect, which stats the open file, sees the change.
-func inspectingOpen(ctx context.Context, files []file, inspect func(context.Context, string, *os.File, io.ReaderAt) error) func(string) (digest.ReaderAtCloser, error) {
-	byPath := make(map[string]*file, len(files))
-	for i := range files {
-		byPath[files[i].path] = &files[i]
-	}
-	return func(p string) (digest.ReaderAtCloser, error) {
-		want := byPath[p]
-		if want == nil {
-			return nil, fmt.Errorf("manifest: %s is not a file of the model", p)
+func inspectingOpen(ctx context.Context, files []file, inspect func(context.Context, string, *os.File, io.ReaderAt) error) func(int, digest.Task) (digest.ReaderAtCloser, error) {
+	return func(i int, t digest.Task) (digest.ReaderAtCloser, error) {
+		if i < 0 || i >= len(files) || files[i].path != t.Path {
+			return nil, fmt.Errorf("manifest: task %d (%s) is not file %d of the model", i, t.Path, i)
 		}
-		f, err := openForReading(p)
+		want := &files[i]
+		f, err := openForReading(t.Path)
 		if err != nil {
 			return nil, err
 		}
