@@ -185,7 +185,7 @@ func CheckDir(ctx context.Context, path string, signed *Manifest, opts CheckOpti
 		return nil, err
 	}
 	oser.IgnorePaths = ignores
-	if err := o.listed(files, ignores); err != nil {
+	if err := o.listed(files, ignores, byFile); err != nil {
 		return nil, err
 	}
 

@@ -71,16 +71,20 @@ type ListedFile struct {
 	// Info is what Lstat said of the file, or (for a symbolic link the options allow) what
 	// Stat said of its target.
 	Info fs.FileInfo
+	// Signed (CheckDir only) is whether the signed manifest lists a resource of the file.
+	Signed bool
 }
 
-// listed hands the walk's files to opts.Listed, if it is set.
-func (o Options) listed(files []file, ignores []string) error {
+// listed hands the walk's files to opts.Listed, if it is set; signed, if not nil, is the
+// signed manifest's resources by file.
+func (o Options) listed(files []file, ignores []string, signed map[string][]Resource) error {
 	if o.Listed == nil {
 		return nil
 	}
 	out := make([]ListedFile, len(files))
 	for i, f := range files {
-		out[i] = ListedFile{Name: f.name, Info: f.info}
+		_, ok := signed[f.name]
+		out[i] = ListedFile{Name: f.name, Info: f.info, Signed: ok}
 	}
 	return o.Listed(out, slices.Clone(ignores))
 }
@@ -127,7 +131,7 @@ func FromDir(ctx context.Context, path string, opts Options) (*Manifest, error) 
 		return nil, err
 	}
 	ser.IgnorePaths = ignores
-	if err := opts.listed(files, ignores); err != nil {
+	if err := opts.listed(files, ignores, nil); err != nil {
 		return nil, err
 	}
 	m := &Manifest{ModelName: opts.ModelName, Serialization: ser}
@@ -164,7 +168,7 @@ func hashResources(ctx context.Context, files []file, ser Serialization, opts Op
 		hopts = append(hopts, digest.WithProgress(func(u digest.Update) { opts.Progress(u.Done, u.Total) }))
 	}
 	if opts.Inspect != nil && ser.Method == MethodFiles && !ser.AllowSymlinks {
-		hopts = append(hopts, digest.WithOpen(inspectingOpen(ctx, files, opts.Inspect)))
+		hopts = append(hopts, digest.WithOpenTask(inspectingOpen(ctx, files, opts.Inspect)))
 	}
 	h, err := digest.New(digest.Algorithm(ser.HashType), hopts...)
 	if err != nil {
@@ -183,24 +187,20 @@ func hashResources(ctx context.Context, files []file, ser Serialization, opts Op
 	return rs, nil
 }
 
-// inspectingOpen opens each file to hash, and hands it to inspect first. Without symbolic
-// links, each file's path is its own, and names it.
+// inspectingOpen opens each file to hash, and hands it to inspect first. Task i is files[i]:
+// files serialization hashes each file whole, as one task.
 //
 // The head read covers the size the walk found, which is also what the hasher reads: a file
 // that has grown since is hashed (and scanned) only as far as that size, and one that has
 // shrunk fails the hash as short. Either way the bytes inspect sees are the bytes hashed, and
 // inspect, which stats the open file, sees the change.
-func inspectingOpen(ctx context.Context, files []file, inspect func(context.Context, string, *os.File, io.ReaderAt) error) func(string) (digest.ReaderAtCloser, error) {
-	byPath := make(map[string]*file, len(files))
-	for i := range files {
-		byPath[files[i].path] = &files[i]
-	}
-	return func(p string) (digest.ReaderAtCloser, error) {
-		want := byPath[p]
-		if want == nil {
-			return nil, fmt.Errorf("manifest: %s is not a file of the model", p)
+func inspectingOpen(ctx context.Context, files []file, inspect func(context.Context, string, *os.File, io.ReaderAt) error) func(int, digest.Task) (digest.ReaderAtCloser, error) {
+	return func(i int, t digest.Task) (digest.ReaderAtCloser, error) {
+		if i < 0 || i >= len(files) || files[i].path != t.Path {
+			return nil, fmt.Errorf("manifest: task %d (%s) is not file %d of the model", i, t.Path, i)
 		}
-		f, err := openForReading(p)
+		want := &files[i]
+		f, err := openForReading(t.Path)
 		if err != nil {
 			return nil, err
 		}

@@ -278,12 +278,22 @@ func TestListedSeesEveryFileBeforeAnyIsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = nil
-	if _, err := CheckDir(context.Background(), dir, signed, CheckOptions{Inspect: opts.Inspect, Listed: opts.Listed}); err != stop {
+	writeFiles(t, dir, map[string]string{"new.bin": "unsigned"})
+	var unsigned []string
+	check := CheckOptions{Inspect: opts.Inspect, Listed: func(files []ListedFile, ig []string) error {
+		for _, f := range files {
+			if !f.Signed {
+				unsigned = append(unsigned, f.Name)
+			}
+		}
+		return opts.Listed(files, ig)
+	}}
+	if _, err := CheckDir(context.Background(), dir, signed, check); err != stop {
 		t.Fatalf("CheckDir: %v, want Listed's error as it is", err)
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"a.json", "skip/c", "sub/b.bin"}) {
-		t.Errorf("CheckDir listed %v", got)
+	if !slices.Equal(got, []string{"a.json", "new.bin", "skip/c", "sub/b.bin"}) || !slices.Equal(unsigned, []string{"new.bin"}) {
+		t.Errorf("CheckDir listed %v, unsigned %v", got, unsigned)
 	}
 	if inspected != 0 {
 		t.Errorf("%d files inspected (read) before Listed's error", inspected)

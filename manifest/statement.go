@@ -8,11 +8,11 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/echelongraph/go-modelverify/internal/digest"
+	"github.com/echelongraph/go-modelverify/internal/jsonwalk"
 	godigest "github.com/opencontainers/go-digest"
 )
 
@@ -260,80 +260,16 @@ func decodeV1Once(payload []byte) (*Statement, bool) {
 // that encoding/json could match to the predicate field: "predicate" in any case. A key with
 // an escape or a byte outside ASCII might be one, and makes it false.
 func onePredicateKey(payload []byte) bool {
-	n := 0
-	i := skipSpace(payload, 0)
-	if i == len(payload) || payload[i] != '{' {
-		return false
-	}
-	for i = skipSpace(payload, i+1); i < len(payload) && payload[i] != '}'; i = skipSpace(payload, i) {
-		if payload[i] == ',' {
-			i = skipSpace(payload, i+1)
-		}
-		end := endOfString(payload, i)
-		key := payload[i+1 : max(i+1, end-1)]
-		if bytes.IndexByte(key, '\\') >= 0 || slices.ContainsFunc(key, func(c byte) bool { return c >= 0x80 }) {
-			return false
-		}
-		if bytes.EqualFold(key, []byte("predicate")) {
+	n, escaped := 0, false
+	object := jsonwalk.Keys(payload, func(key []byte) {
+		switch {
+		case bytes.IndexByte(key, '\\') >= 0 || slices.ContainsFunc(key, func(c byte) bool { return c >= 0x80 }):
+			escaped = true
+		case bytes.EqualFold(key, []byte("predicate")):
 			n++
 		}
-		i = skipSpace(payload, end) + 1 // past the colon
-		i = skipValue(payload, skipSpace(payload, i))
-	}
-	return n == 1
-}
-
-// skipSpace returns the index of the first byte at or after i that is not JSON space.
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// endOfString returns the index just past the string of valid JSON whose quote is at i.
-func endOfString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(data)
-}
-
-// skipValue returns the index just past the value of valid JSON that starts at i.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return i
-	}
-	switch data[i] {
-	case '"':
-		return endOfString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = endOfString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(data)
-	}
-	for i < len(data) && !strings.ContainsRune(" \t\n\r,}]", rune(data[i])) {
-		i++
-	}
-	return i
+	})
+	return object && !escaped && n == 1
 }
 
 func decodeV1(raw *rawStatement) (*Manifest, error) {

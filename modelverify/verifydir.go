@@ -164,7 +164,21 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	// Build the model, and record what the content rules found. A file the hashing could not
 	// inspect (in shards, or through a link) is opened again here. SHA-256 is hashed again
 	// unless the manifest already holds whole-file SHA-256 digests.
-	names := actual.Files()
+	// A files manifest has one resource a file, in order: its names and resources are the
+	// files' without grouping them (ByFile and Files each build a map of every file).
+	var names []string
+	var resourcesOf func(i int, name string) []manifest.Resource
+	if actual.Serialization.Method == manifest.MethodFiles {
+		names = make([]string, len(actual.Resources))
+		for i, r := range actual.Resources {
+			names[i] = r.Name
+		}
+		resourcesOf = func(i int, _ string) []manifest.Resource { return actual.Resources[i : i+1 : i+1] }
+	} else {
+		names = actual.Files()
+		byFile := actual.ByFile()
+		resourcesOf = func(_ int, name string) []manifest.Resource { return byFile[name] }
+	}
 	if len(names) == 0 {
 		return nil, d.fatal(Problem{Reason: ErrMissingFile, File: dir, Detail: "the model has no files to load"}, nil)
 	}
@@ -172,7 +186,6 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	var mu sync.Mutex
-	byFile := actual.ByFile()
 	check := func(i int, name string) error {
 		var f File
 		var problems []Problem
@@ -182,10 +195,10 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		case lf == nil:
 			return fmt.Errorf("%s was hashed but not listed", name)
 		case lf.inspected:
-			f, err = v.inspectedFile(gctx, name, lf.seen, actual.Serialization, byFile[name])
+			f, err = v.inspectedFile(gctx, name, lf.seen, actual.Serialization, resourcesOf(i, name))
 			problems = lf.seen.problems
 		default:
-			f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, byFile[name], lf.stamp)
+			f, problems, err = v.checkLocalFile(gctx, dir, name, actual.Serialization, resourcesOf(i, name), lf.stamp)
 		}
 		if err != nil {
 			return err
@@ -201,7 +214,7 @@ func (v *Verifier) verifyDir(ctx context.Context, d *decision, dir string, r hub
 		return nil
 	}
 	for i, name := range names {
-		if lf := listedAs[name]; lf != nil && lf.inspected && signedSHA256(actual.Serialization, byFile[name]) {
+		if lf := listedAs[name]; lf != nil && lf.inspected && signedSHA256(actual.Serialization, resourcesOf(i, name)) {
 			// Inspected while hashed, and its SHA-256 is the signed digest: nothing to read,
 			// and no goroutine to start for each of 100,000 files.
 			if err := check(i, name); err != nil {
@@ -443,6 +456,7 @@ func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifes
 	before := make(map[string]*listedFile, len(files))
 	entries := make([]listedFile, len(files))
 	present := make([]hub.TreeEntry, 0, len(files))
+	unsigned := map[string]bool{} // by the signature, when there is one
 	for i, f := range files {
 		st, err := stampFromInfo(f.Info)
 		if err != nil {
@@ -451,7 +465,11 @@ func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifes
 		entries[i].stamp = st
 		before[f.Name] = &entries[i]
 		present = append(present, hub.TreeEntry{Path: f.Name, Size: st.size})
+		if signed != nil && !f.Signed {
+			unsigned[f.Name] = true
+		}
 	}
+	var bySignedFile map[string][]manifest.Resource
 	for _, ig := range ignored {
 		if ignoredPath(ig, allowed) || !filepath.IsLocal(filepath.FromSlash(ig)) {
 			continue // nothing under it may be refused, or not in dir
@@ -461,19 +479,31 @@ func (v *Verifier) listedFiles(d *decision, dir string, signed *manifest.Manifes
 			return nil, d.fatal(Problem{Reason: ErrFileChanged, Detail: firstLine(err)}, err)
 		}
 		for name, st := range under {
-			if !ignoredPath(name, allowed) {
-				present = append(present, hub.TreeEntry{Path: name, Size: st.size})
+			if ignoredPath(name, allowed) {
+				continue
+			}
+			present = append(present, hub.TreeEntry{Path: name, Size: st.size})
+			if signed == nil {
+				continue
+			}
+			if bySignedFile == nil {
+				bySignedFile = signed.ByFile()
+			}
+			if _, ok := bySignedFile[name]; !ok {
+				unsigned[name] = true
 			}
 		}
 	}
-	slices.SortFunc(present, func(a, b hub.TreeEntry) int { return strings.Compare(a.Path, b.Path) })
+	byPath := func(a, b hub.TreeEntry) int { return strings.Compare(a.Path, b.Path) }
+	if !slices.IsSortedFunc(present, byPath) { // the walk's order, unless a name holds a byte below '/'
+		slices.SortFunc(present, byPath)
+	}
 	if err := v.checkLimits(d, present); err != nil {
 		return nil, err
 	}
 	if signed != nil {
-		bySignedFile := signed.ByFile()
 		for _, e := range present {
-			if _, ok := bySignedFile[e.Path]; !ok {
+			if unsigned[e.Path] {
 				reported[e.Path] = true
 				if err := d.fail(Problem{Reason: ErrUnexpectedFile, File: e.Path,
 					Detail: "in the directory but not covered by the signature; a loader could read it"}, nil); err != nil {

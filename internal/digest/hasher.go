@@ -39,7 +39,7 @@ type Hasher struct {
 	workers   int
 	blockSize int
 	progress  func(Update)
-	open      func(path string) (ReaderAtCloser, error) // os.Open, or the caller's (WithOpen)
+	open      func(i int, t Task) (ReaderAtCloser, error) // os.Open, or the caller's (WithOpen)
 }
 
 // ReaderAtCloser is what the hasher reads a task's file through.
@@ -61,6 +61,12 @@ func WithBlockSize(n int) Option { return func(h *Hasher) { h.blockSize = n } }
 // at each file anyway (to scan its format, to note its metadata) does it on the file the hasher
 // reads, and opens it once.
 func WithOpen(open func(path string) (ReaderAtCloser, error)) Option {
+	return func(h *Hasher) { h.open = func(_ int, t Task) (ReaderAtCloser, error) { return open(t.Path) } }
+}
+
+// WithOpenTask is WithOpen for a caller who keeps something per task: open gets the task's
+// index in the tasks given to Hash, and the task.
+func WithOpenTask(open func(i int, t Task) (ReaderAtCloser, error)) Option {
 	return func(h *Hasher) { h.open = open }
 }
 
@@ -73,7 +79,7 @@ func New(alg Algorithm, opts ...Option) (*Hasher, error) {
 		return nil, fmt.Errorf("digest: unsupported hash algorithm %q", string(alg))
 	}
 	h := &Hasher{alg: alg, workers: runtime.GOMAXPROCS(0), blockSize: DefaultBlockSize,
-		open: func(path string) (ReaderAtCloser, error) { return os.Open(path) }}
+		open: func(_ int, t Task) (ReaderAtCloser, error) { return os.Open(t.Path) }}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -151,7 +157,7 @@ func (h *Hasher) Hash(ctx context.Context, tasks []Task) ([][]byte, error) {
 					return nil
 				}
 				i := order[k]
-				sum, err := h.hashTask(gctx, tasks[i], buf, report)
+				sum, err := h.hashTask(gctx, i, tasks[i], buf, report)
 				if err != nil {
 					return err
 				}
@@ -185,8 +191,8 @@ func (h *Hasher) HashFile(ctx context.Context, path string) ([]byte, error) {
 // being hashed, or the task was wrong about its size.
 var ErrShortFile = errors.New("file is shorter than expected")
 
-func (h *Hasher) hashTask(ctx context.Context, t Task, buf []byte, report func(int64)) ([]byte, error) {
-	f, err := h.open(t.Path)
+func (h *Hasher) hashTask(ctx context.Context, i int, t Task, buf []byte, report func(int64)) ([]byte, error) {
+	f, err := h.open(i, t)
 	if err != nil {
 		return nil, err
 	}

@@ -166,14 +166,13 @@ func TestWorkersHashTasksAtTheSameTime(t *testing.T) {
 	}
 	var barrier sync.WaitGroup
 	barrier.Add(len(tasks))
-	h, _ := New(SHA256, WithWorkers(2))
-	h.open = func(p string) (ReaderAtCloser, error) {
+	h, _ := New(SHA256, WithWorkers(2), WithOpen(func(p string) (ReaderAtCloser, error) {
 		f, err := os.Open(p)
 		if err != nil {
 			return nil, err
 		}
 		return &barrierFile{File: f, barrier: &barrier}, nil
-	}
+	}))
 	done := make(chan error, 1)
 	go func() { _, err := h.Hash(context.Background(), tasks); done <- err }()
 	select {
@@ -183,5 +182,31 @@ func TestWorkersHashTasksAtTheSameTime(t *testing.T) {
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("two workers never had two tasks in flight at once")
+	}
+}
+
+// WithOpenTask's open gets each task with its index in the tasks given to Hash.
+func TestWithOpenTaskGetsEachTaskWithItsIndex(t *testing.T) {
+	dir := t.TempDir()
+	var tasks []Task
+	for i := range 5 {
+		p, _ := writeRandom(t, dir, string(rune('a'+i)), 1000*(i+1), uint64(i))
+		tasks = append(tasks, Task{Path: p, Length: int64(1000 * (i + 1))})
+	}
+	var mu sync.Mutex
+	seen := map[int]string{}
+	h, _ := New(SHA256, WithOpenTask(func(i int, task Task) (ReaderAtCloser, error) {
+		mu.Lock()
+		seen[i] = task.Path
+		mu.Unlock()
+		return os.Open(task.Path)
+	}))
+	if _, err := h.Hash(context.Background(), tasks); err != nil {
+		t.Fatal(err)
+	}
+	for i, task := range tasks {
+		if seen[i] != task.Path {
+			t.Errorf("task %d opened as %q, want %q", i, seen[i], task.Path)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+
+	"github.com/echelongraph/go-modelverify/internal/jsonwalk"
 )
 
 // A model has thousands of small JSON files (configs, tokenizers, shard indexes), and three
@@ -60,22 +62,9 @@ func probeJSON(data []byte) jsonFacts {
 	if f.valid = json.Valid(data); !f.valid {
 		return f
 	}
-	// data is one valid JSON value from here on, which is what lets the walk below skip
+	// data is one valid JSON value from here on, which is what lets jsonwalk step over
 	// strings and nested values by their delimiters alone.
-	i := skipJSONSpace(data, 0)
-	if data[i] != '{' {
-		return f
-	}
-	f.object = true
-	for i = skipJSONSpace(data, i+1); data[i] != '}'; i = skipJSONSpace(data, i) {
-		if data[i] == ',' {
-			i = skipJSONSpace(data, i+1)
-		}
-		end := endOfJSONString(data, i)
-		f.noteKey(data[i+1 : end-1])
-		i = skipJSONSpace(data, end) + 1 // past the colon
-		i = skipRawJSONValue(data, skipJSONSpace(data, i))
-	}
+	f.object = jsonwalk.Keys(data, f.noteKey)
 	return f
 }
 
@@ -107,54 +96,4 @@ func (f *jsonFacts) noteKey(raw []byte) {
 	case "config":
 		f.config = true
 	}
-}
-
-// skipJSONSpace returns the index of the first byte at or after i that is not JSON space.
-func skipJSONSpace(data []byte, i int) int {
-	for i < len(data) && isJSONSpace(data[i]) {
-		i++
-	}
-	return i
-}
-
-// endOfJSONString returns the index just past the string whose opening quote is at i.
-func endOfJSONString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(data)
-}
-
-// skipRawJSONValue returns the index just past the value that starts at i.
-func skipRawJSONValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		return endOfJSONString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = endOfJSONString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(data)
-	}
-	for i < len(data) && !isJSONSpace(data[i]) && data[i] != ',' && data[i] != '}' && data[i] != ']' {
-		i++
-	}
-	return i
 }
