@@ -1,6 +1,7 @@
 package modelverify
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/echelongraph/go-modelverify/manifest"
 )
@@ -437,7 +439,9 @@ func checkRepoPath(p string) error {
 }
 
 // readBounded reads a regular file of at most limit bytes. Anything else (a directory, a device,
-// a FIFO that would block) is refused before it is opened.
+// a FIFO that would block) is refused before it is opened, and again on the opened file, should
+// the path have been swapped in between (O_NONBLOCK keeps that open from blocking on a FIFO).
+// The buffer is sized from the file once: a signature of 100,000 files is read without regrowth.
 func readBounded(file string, limit int64) ([]byte, error) {
 	fi, err := os.Stat(file)
 	if err != nil {
@@ -449,19 +453,25 @@ func readBounded(file string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s is %d bytes; the limit is %d", file, fi.Size(), limit)
 	}
-	f, err := os.Open(file)
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), limit)+1))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if int64(len(data)) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, fmt.Errorf("%s is larger than %d bytes", file, limit)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 func boolInt(b bool) int {
