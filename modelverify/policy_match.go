@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/echelongraph/go-modelverify/internal/glob"
 )
 
 // Publisher returns the publisher that owns repoID ("org/name"). When several namespaces match,
@@ -418,24 +420,5 @@ func (p namespacePattern) specificity() specificity {
 	case p.name == "*":
 		return specificity{rank: 0}
 	}
-	return specificity{rank: 1, literals: globLiterals(p.name)}
-}
-
-// globLiterals counts the characters of a glob outside wildcards and character classes.
-func globLiterals(glob string) int {
-	n, inClass := 0, false
-	for _, c := range glob {
-		switch {
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-		case c == '[':
-			inClass = true
-		case c == '*' || c == '?':
-		default:
-			n++
-		}
-	}
-	return n
+	return specificity{rank: 1, literals: glob.Literals(p.name)}
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"path"
 	"strings"
+
+	"github.com/echelongraph/go-modelverify/internal/glob"
 )
 
 // Registry is an approved OCI registry: the host oci:// references may name, and the
@@ -113,7 +115,7 @@ func (p *Policy) OCIPublisher(name string) (*Publisher, error) {
 			}
 			rank := specificity{rank: 2}
 			if strings.ContainsAny(pat.repo, "*?[") {
-				rank = specificity{rank: 1, literals: globLiterals(pat.repo)}
+				rank = specificity{rank: 1, literals: glob.Literals(pat.repo)}
 			}
 			switch {
 			case best == nil || bestRank.less(rank):

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/echelongraph/go-modelverify/hub"
+	policyglob "github.com/echelongraph/go-modelverify/internal/glob"
 	"github.com/echelongraph/go-modelverify/modelverify"
 	"github.com/echelongraph/go-modelverify/registry"
 )
@@ -345,28 +346,7 @@ func ociGlobRegexp(glob string) (string, int, error) {
 			b.WriteString(regexp.QuoteMeta(string(c)))
 		}
 	}
-	return b.String(), 1<<10 + globLiterals(glob), nil
-}
-
-// globLiterals counts a glob's literal characters exactly as modelverify ranks globs (its
-// unexported function of the same name): every character outside a class that is not a
-// wildcard, a backslash included.
-func globLiterals(glob string) int {
-	n, inClass := 0, false
-	for _, c := range glob {
-		switch {
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-		case c == '[':
-			inClass = true
-		case c == '*' || c == '?':
-		default:
-			n++
-		}
-	}
-	return n
+	return b.String(), 1<<10 + policyglob.Literals(glob), nil
 }
 
 func (r *admissionRules) compile() error {
